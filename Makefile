@@ -1,0 +1,35 @@
+# Two commands do all set-up on a fresh machine:
+#   make demo   -> venv + deps, then the main job on the bundled defaults (out/)
+#   make test   -> venv + deps, then the whole test suite
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.stamp-$(shell cat requirements/core.txt requirements/dev.txt pyproject.toml | sha1sum | cut -c1-12)
+PYTEST_ARGS ?=
+
+.PHONY: setup demo test bench clean typecheck
+
+setup: $(STAMP)
+
+$(STAMP): requirements/core.txt requirements/dev.txt pyproject.toml
+	bash scripts/setup_system.sh
+	test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements/dev.txt
+	$(PY) -m pip install -q --no-deps -e .
+	rm -f $(VENV)/.stamp-* && touch $@
+
+demo: setup
+	$(PY) -m inference_core demo --out out
+
+test: setup
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: setup
+	$(PY) -m inference_core bench --json
+
+typecheck: setup
+	$(PY) -m mypy streamingtalker_addon
+
+clean:
+	rm -rf out build dist .pytest_cache

@@ -1,0 +1,239 @@
+"""Client side of the stdio bridge (stdlib only; runs inside Blender's Python).
+
+The client starts ``python -m inference_core serve`` as a child process and
+talks to it over pipes. A reader thread only moves parsed messages into a
+queue; the caller (Blender's main thread, a timer or a modal operator) polls
+that queue, so no bpy data is ever touched off the main thread. Every wait is
+bounded: a crashed child shows up as an ``_exit`` message, a hung one as a
+:class:`BridgeTimeout`.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import queue
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterable
+
+from . import protocol
+from .protocol import Message
+
+#: Pseudo-message type the reader thread queues when the child's stdout closes.
+EXIT = "_exit"
+
+
+class BridgeError(RuntimeError):
+    """The inference process failed; the message is meant for the user."""
+
+    def __init__(self, message: str, code: str = protocol.E_INTERNAL, detail: str = ""):
+        super().__init__(message)
+        self.code = code
+        self.detail = detail
+
+
+class BridgeTimeout(BridgeError):
+    """The inference process did not answer within the allotted time."""
+
+    def __init__(self, message: str):
+        super().__init__(message, code="timeout")
+
+
+def core_root() -> Path:
+    """Folder that contains the ``inference_core`` package (goes on the child's PYTHONPATH)."""
+    return Path(__file__).resolve().parent.parent
+
+
+def server_command(python: str | os.PathLike, model: str | os.PathLike | None = None,
+                   device: str = "cpu", threads: int | None = None,
+                   extra: Iterable[str] = ()) -> list[str]:
+    cmd = [str(python), "-u", "-m", "inference_core", "serve", "--device", device]
+    if model:
+        cmd += ["--model", str(model)]
+    if threads:
+        cmd += ["--threads", str(threads)]
+    cmd += list(extra)
+    return cmd
+
+
+class BridgeClient:
+    """One inference child process and the pipes to it."""
+
+    def __init__(self, command: list[str], env: dict[str, str] | None = None,
+                 cwd: str | os.PathLike | None = None):
+        self.command = list(command)
+        self._env = env
+        self._cwd = cwd
+        self.proc: subprocess.Popen | None = None
+        self.hello: Message | None = None
+        self._queue: queue.Queue[Message] = queue.Queue()
+        self._stderr_tail: collections.deque[str] = collections.deque(maxlen=200)
+        self._write_lock = threading.Lock()
+        self.last_message_time = 0.0
+
+    # -- life cycle -----------------------------------------------------
+    @classmethod
+    def launch(cls, python: str | os.PathLike = sys.executable, model: str | None = None,
+               device: str = "cpu", threads: int | None = None,
+               hello_timeout: float = 60.0, extra: Iterable[str] = ()) -> "BridgeClient":
+        """Start a server and wait for its ``hello`` (model loaded) or fail clearly."""
+        env = dict(os.environ)
+        root = str(core_root())
+        env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        env.setdefault("PYTHONUNBUFFERED", "1")
+        client = cls(server_command(python, model, device, threads, extra), env=env)
+        client.start(hello_timeout)
+        return client
+
+    def start(self, hello_timeout: float = 60.0) -> Message:
+        try:
+            self.proc = subprocess.Popen(
+                self.command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, env=self._env, cwd=self._cwd, bufsize=0,
+            )
+        except OSError as exc:
+            raise BridgeError(f"Could not start the inference runtime {self.command[0]!r}: {exc}",
+                              code="launch_failed") from None
+        threading.Thread(target=self._read_stdout, name="stk-bridge-reader", daemon=True).start()
+        threading.Thread(target=self._read_stderr, name="stk-bridge-stderr", daemon=True).start()
+        msg = self.wait_for({"hello"}, timeout=hello_timeout)
+        self.hello = msg
+        return msg
+
+    def close(self, timeout: float = 5.0) -> int | None:
+        """Ask the server to exit; kill it if it does not within ``timeout``."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            try:
+                self.send("shutdown")
+            except BridgeError:
+                pass
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        for pipe in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            try:
+                if pipe:
+                    pipe.close()
+            except OSError:
+                pass
+        return self.proc.returncode
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                pass
+
+    def __enter__(self) -> "BridgeClient":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    @property
+    def model_card(self) -> dict[str, Any]:
+        return dict(self.hello.get("model", {})) if self.hello else {}
+
+    def stderr_tail(self, lines: int = 20) -> str:
+        return "\n".join(list(self._stderr_tail)[-lines:])
+
+    # -- messages -------------------------------------------------------
+    def send(self, msg_type: str, payload: bytes = b"", **fields: Any) -> None:
+        if not self.alive or self.proc.stdin is None:
+            raise BridgeError(self._death_message(), code="process_exited")
+        data = protocol.encode(msg_type, payload, **fields)
+        try:
+            with self._write_lock:
+                self.proc.stdin.write(data)
+                self.proc.stdin.flush()
+        except (BrokenPipeError, OSError, ValueError):
+            raise BridgeError(self._death_message(), code="process_exited") from None
+
+    def poll(self, timeout: float | None = 0.0) -> Message | None:
+        """Next message, or None if none arrives within ``timeout`` (0 = don't wait)."""
+        try:
+            if timeout == 0:
+                return self._queue.get_nowait()
+            return self._queue.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+    def drain(self) -> list[Message]:
+        out = []
+        while (msg := self.poll(0)) is not None:
+            out.append(msg)
+        return out
+
+    def wait_for(self, types: set[str], timeout: float) -> Message:
+        """Block until a message of one of ``types`` arrives; errors and exits raise.
+
+        Messages of other types that arrive meanwhile are dropped, so use this
+        for request/answer pairs, not while frames are streaming.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise BridgeTimeout(f"The inference process did not answer within {timeout:.0f} s"
+                                    f" (waiting for {', '.join(sorted(types))}).")
+            msg = self.poll(min(remaining, 0.5))
+            if msg is None:
+                continue
+            if msg.type in types:
+                return msg
+            self.raise_for(msg)
+
+    def raise_for(self, msg: Message) -> None:
+        """Raise :class:`BridgeError` for ``error`` and exit messages; ignore others."""
+        if msg.type == "error":
+            raise BridgeError(msg.get("message", "inference error"), msg.get("code", protocol.E_INTERNAL),
+                              msg.get("detail", ""))
+        if msg.type == EXIT:
+            raise BridgeError(self._death_message(), code="process_exited")
+
+    def _death_message(self) -> str:
+        code = self.proc.poll() if self.proc else None
+        tail = self.stderr_tail(8)
+        text = f"The inference process stopped (exit code {code})."
+        if tail:
+            text += "\n" + tail
+        return text
+
+    # -- reader threads -------------------------------------------------
+    def _read_stdout(self) -> None:
+        assert self.proc and self.proc.stdout
+        stream = self.proc.stdout
+        try:
+            while True:
+                msg = protocol.read_message(stream)
+                if msg is None:
+                    break
+                self.last_message_time = time.monotonic()
+                self._queue.put(msg)
+        except (protocol.ProtocolError, OSError, ValueError) as exc:
+            self._queue.put(Message("error", {"code": protocol.E_MALFORMED, "fatal": True,
+                                              "message": f"Unreadable reply from inference process: {exc}"}))
+        finally:
+            try:
+                rc = self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                rc = None
+            self._queue.put(Message(EXIT, {"returncode": rc}))
+
+    def _read_stderr(self) -> None:
+        assert self.proc and self.proc.stderr
+        for raw in iter(self.proc.stderr.readline, b""):
+            self._stderr_tail.append(raw.decode("utf-8", "replace").rstrip())

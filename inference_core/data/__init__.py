@@ -1,0 +1,1 @@
+"""Training data: the on-disk dataset format, corpus generation, dataset converters."""

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the project needs, when missing and when we can (root + apt).
+#   espeak-ng / libespeak-ng1: TTS with phoneme timings (training corpus, test speech)
+#   flite: more TTS voices for the corpus
+#   libportaudio2: microphone capture (sounddevice) for Live mode
+#   ffmpeg: muxing audio into the demo preview video
+set -euo pipefail
+need=()
+for pkg in libespeak-ng1 espeak-ng flite libportaudio2 ffmpeg; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
+done
+[ ${#need[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+  echo "note: missing system packages (${need[*]}); install them with your package manager." >&2
+  exit 0
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
