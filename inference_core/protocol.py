@@ -19,13 +19,16 @@ Messages (client → server):
     end      {session}                    flush; server answers frames..., done
     cancel   {session}                    drop the session; server answers cancelled
     ping     {}                           server answers pong
-    live_start {device?, record?}         microphone capture in the server process
+    live_start {input?, device?, + start options}  capture in the server process:
+               input "microphone" (default, sounddevice) or an audio file path played
+               back in real time; frames stream with session "live"
     live_stop  {}
     get_basis {}                          vertex-space models: basis + template
     shutdown {}                           server answers bye and exits 0
 
 Messages (server → client):
     hello    {protocol, core_version, model: <model card>}    sent once at start-up
+    started  {session}                    answer to start
     frames   {session, start, count, channels: K} + count*K float32, row-major
     progress {session, audio_seconds, frames}
     done     {session, frames}
@@ -71,7 +74,7 @@ CLIENT_TYPES = frozenset(
     {"start", "audio", "end", "cancel", "ping", "live_start", "live_stop", "get_basis", "shutdown"}
 )
 SERVER_TYPES = frozenset(
-    {"hello", "frames", "progress", "done", "cancelled", "basis", "error", "pong", "bye",
+    {"hello", "started", "frames", "progress", "done", "cancelled", "basis", "error", "pong", "bye",
      "live_started", "live_stopped", "log"}
 )
 
