@@ -218,14 +218,22 @@ class BridgeClient:
         stream = self.proc.stdout
         try:
             while True:
-                msg = protocol.read_message(stream)
+                try:
+                    msg = protocol.read_message(stream)
+                except protocol.ProtocolError as exc:
+                    self._queue.put(Message("error", {
+                        "code": protocol.E_MALFORMED, "fatal": not exc.recoverable,
+                        "message": f"Unreadable reply from the inference process: {exc}"}))
+                    if exc.recoverable:
+                        continue
+                    break
                 if msg is None:
                     break
                 self.last_message_time = time.monotonic()
                 self._queue.put(msg)
-        except (protocol.ProtocolError, OSError, ValueError) as exc:
+        except (OSError, ValueError) as exc:
             self._queue.put(Message("error", {"code": protocol.E_MALFORMED, "fatal": True,
-                                              "message": f"Unreadable reply from inference process: {exc}"}))
+                                              "message": f"Lost the inference process's output: {exc}"}))
         finally:
             try:
                 rc = self.proc.wait(timeout=5)

@@ -82,9 +82,12 @@ SERVER_TYPES = frozenset(
 class ProtocolError(Exception):
     """The byte stream does not hold a valid message; ``code`` is an error code above."""
 
-    def __init__(self, message: str, code: str = E_MALFORMED):
+    def __init__(self, message: str, code: str = E_MALFORMED, recoverable: bool = False):
         super().__init__(message)
         self.code = code
+        #: True when the frame was consumed whole (only its header was bad), so
+        #: the reader can report and go on; False when the stream lost its framing.
+        self.recoverable = recoverable
 
 
 @dataclass
@@ -156,9 +159,9 @@ def read_message(stream: BinaryIO) -> Message | None:
     try:
         header = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
-        raise ProtocolError(f"header is not valid JSON: {exc}") from None
+        raise ProtocolError(f"header is not valid JSON: {exc}", recoverable=True) from None
     if not isinstance(header, dict) or not isinstance(header.get("type"), str):
-        raise ProtocolError("header must be a JSON object with a string 'type'")
+        raise ProtocolError("header must be a JSON object with a string 'type'", recoverable=True)
     msg_type = header.pop("type")
     return Message(msg_type, header, payload)
 

@@ -1,0 +1,1 @@
+"""Audio decoding (files, streams) and log-mel features."""

@@ -1,0 +1,106 @@
+"""Causal log-mel features, computed identically offline and in a stream.
+
+Mel frame ``k`` covers the window of samples ``[(k+1)*hop - win, (k+1)*hop)``,
+that is, it ends where hop ``k`` ends: a frame is available as soon as its
+last sample has arrived (no centring, hence no hidden look-ahead). Samples
+before the stream start are zeros, so frames with a negative index are a
+constant "silence floor" vector that the streaming session can preload.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+SAMPLE_RATE = 16000
+HOP = 160  # 10 ms
+WIN = 400  # 25 ms
+N_FFT = 512
+N_MELS = 80
+LOG_FLOOR = 1e-5
+# Fixed affine normalisation of log-mel values (keeps features near unit range
+# without data-dependent statistics, so streaming needs no running stats).
+_LOG_SHIFT = 4.0
+_LOG_SCALE = 4.0
+
+
+def _hz_to_mel(f: np.ndarray) -> np.ndarray:
+    return 2595.0 * np.log10(1.0 + f / 700.0)
+
+
+def _mel_to_hz(m: np.ndarray) -> np.ndarray:
+    return 700.0 * (10.0 ** (m / 2595.0) - 1.0)
+
+
+def mel_filterbank(sample_rate: int = SAMPLE_RATE, n_fft: int = N_FFT, n_mels: int = N_MELS,
+                   fmin: float = 40.0, fmax: float | None = None) -> np.ndarray:
+    """Triangular HTK-style mel filters, area-normalised: (n_mels, n_fft//2+1)."""
+    fmax = fmax or sample_rate / 2
+    mels = np.linspace(_hz_to_mel(np.array(fmin)), _hz_to_mel(np.array(fmax)), n_mels + 2)
+    hz = _mel_to_hz(mels)
+    freqs = np.linspace(0, sample_rate / 2, n_fft // 2 + 1)
+    fb = np.zeros((n_mels, freqs.size), dtype=np.float64)
+    for i in range(n_mels):
+        lo, centre, hi = hz[i], hz[i + 1], hz[i + 2]
+        up = (freqs - lo) / max(centre - lo, 1e-9)
+        down = (hi - freqs) / max(hi - centre, 1e-9)
+        fb[i] = np.maximum(0.0, np.minimum(up, down))
+        fb[i] *= 2.0 / max(hi - lo, 1e-9)
+    return fb.astype(np.float32)
+
+
+class LogMel(torch.nn.Module):
+    """Batched causal log-mel; holds the window and filterbank as buffers."""
+
+    def __init__(self, sample_rate: int = SAMPLE_RATE, hop: int = HOP, win: int = WIN,
+                 n_fft: int = N_FFT, n_mels: int = N_MELS):
+        super().__init__()
+        self.sample_rate, self.hop, self.win, self.n_fft, self.n_mels = sample_rate, hop, win, n_fft, n_mels
+        self.register_buffer("window", torch.hann_window(win, periodic=True), persistent=False)
+        self.register_buffer("fb", torch.from_numpy(mel_filterbank(sample_rate, n_fft, n_mels)),
+                             persistent=False)
+
+    def frames_from_windows(self, windows: torch.Tensor) -> torch.Tensor:
+        """(..., n, win) sample windows -> (..., n, n_mels) normalised log-mel."""
+        spec = torch.fft.rfft(windows * self.window, n=self.n_fft)
+        power = spec.real.square() + spec.imag.square()
+        mel = power @ self.fb.T
+        return (torch.log(mel.clamp_min(LOG_FLOOR)) + _LOG_SHIFT) / _LOG_SCALE
+
+    def forward(self, samples: torch.Tensor, first_frame: int, n_frames: int,
+                samples_offset: int = 0) -> torch.Tensor:
+        """Log-mel frames ``first_frame .. first_frame+n_frames-1`` of a stream.
+
+        ``samples`` holds stream samples starting at absolute index
+        ``samples_offset``. Samples outside the buffer read as zeros: before
+        the stream start that is the truth; past the end it is the flush
+        padding. Returns (n_frames, n_mels).
+        """
+        start = (first_frame + 1) * self.hop - self.win - samples_offset
+        end = (first_frame + n_frames) * self.hop - samples_offset
+        seg = samples[max(start, 0):max(end, 0)]
+        left = max(0, -start)
+        right = (end - start) - left - seg.numel()
+        if left or right:
+            seg = torch.cat([seg.new_zeros(left), seg, seg.new_zeros(right)])
+        windows = seg.unfold(0, self.win, self.hop)
+        return self.frames_from_windows(windows[:n_frames])
+
+    def floor_frame(self) -> torch.Tensor:
+        """Feature vector of all-zero input (the state before a stream starts)."""
+        return self.frames_from_windows(torch.zeros(1, self.win, device=self.fb.device))[0]
+
+
+def num_mel_frames(num_samples: int, hop: int = HOP) -> int:
+    """Number of complete causal mel frames in ``num_samples`` samples."""
+    return num_samples // hop
+
+
+def rms_db(samples: np.ndarray) -> float:
+    """Level in dBFS (−inf for digital silence); used to warn about silent input."""
+    if samples.size == 0:
+        return -math.inf
+    rms = float(np.sqrt(np.mean(np.square(samples, dtype=np.float64))))
+    return 20 * math.log10(rms) if rms > 0 else -math.inf

@@ -1,0 +1,205 @@
+"""Command line: ``python -m inference_core <command> ...``.
+
+Commands are dispatched lazily so ``--help`` and light commands do not pay
+for importing torch, and each subsystem (corpus, train, eval, flame) owns its
+own argument parsing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+# command -> (module, function, one-line help)
+EXTERNAL = {
+    "corpus": ("inference_core.data.corpus", "main", "generate the synthetic TTS training corpus"),
+    "train": ("inference_core.train", "main", "train a model on a dataset folder"),
+    "eval": ("inference_core.evaluate", "main", "evaluate a model on held-out data (JSON)"),
+    "flame": ("inference_core.flame.cli", "main", "FLAME model tools"),
+}
+
+AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff"}
+
+
+def _session_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("generation settings")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--steps", type=int, default=None, help="DDIM steps (default: model card)")
+    g.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale")
+    g.add_argument("--style", default=None, help="style index or name from the model card")
+    g.add_argument("--intensity", type=float, default=None)
+    g.add_argument("--smoothing", type=float, default=None)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m inference_core",
+                                description="StreamingTalker: streaming speech-to-facial-animation")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    g = sub.add_parser("generate", help="audio file(s) or folder(s) -> per-frame channel weights")
+    g.add_argument("inputs", nargs="+", help="audio files or folders of audio files")
+    g.add_argument("-o", "--out", required=True,
+                   help="output file (one input) or folder (several inputs / a folder)")
+    g.add_argument("--format", default="npz", help="comma-separated: npz,json,csv (default npz)")
+    g.add_argument("--model", default=None, help="checkpoint (default: the bundled model)")
+    g.add_argument("--threads", type=int, default=None)
+    g.add_argument("--quiet", action="store_true", help="no progress bar")
+    _session_args(g)
+
+    s = sub.add_parser("serve", help="run the stdio bridge server (used by the Blender add-on)")
+    s.add_argument("--model", default=None)
+    s.add_argument("--device", default="cpu", help="cpu or cuda")
+    s.add_argument("--threads", type=int, default=None)
+
+    b = sub.add_parser("bench", help="speed benchmark; prints one JSON object")
+    b.add_argument("--json", action="store_true", help="print JSON only (default prints JSON too)")
+    b.add_argument("--model", default=None, help="checkpoint (default: bundled, else random init)")
+    b.add_argument("--short-seconds", type=float, default=10.0)
+    b.add_argument("--long-seconds", type=float, default=1800.0)
+    b.add_argument("--repeats", type=int, default=3)
+    b.add_argument("--threads", type=int, default=None)
+    b.add_argument("--steps", type=int, default=None)
+    b.add_argument("--guidance", type=float, default=None)
+
+    i = sub.add_parser("info", help="show a checkpoint's model card")
+    i.add_argument("model", nargs="?", default=None)
+    i.add_argument("--verify", action="store_true", help="also load and check all weights")
+
+    m = sub.add_parser("init-model", help="write a randomly initialised checkpoint (tests, benchmarks)")
+    m.add_argument("--out", required=True)
+    m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--num-styles", type=int, default=1)
+
+    for name, (_, _, text) in EXTERNAL.items():
+        sub.add_parser(name, help=text, add_help=False)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in EXTERNAL:
+        module, func, _ = EXTERNAL[argv[0]]
+        return int(getattr(importlib.import_module(module), func)(argv[1:]) or 0)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    if args.command == "serve":
+        from .server import main as serve_main
+
+        return serve_main(args.model, args.device, args.threads)
+    if args.command == "generate":
+        return cmd_generate(args)
+    if args.command == "bench":
+        from .bench import main as bench_main
+
+        return bench_main(args)
+    if args.command == "info":
+        return cmd_info(args)
+    if args.command == "init-model":
+        return cmd_init_model(args)
+    parser.error(f"unknown command {args.command}")
+    return 2
+
+
+def _fail(message: str, code: int = 1) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return code
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from .model.checkpoint import ModelFileError, read_card
+    from .paths import DEFAULT_MODEL
+
+    path = Path(args.model or DEFAULT_MODEL)
+    try:
+        card = read_card(path)
+        if args.verify:
+            from .session import load_bundle
+
+            load_bundle(str(path))
+            card["verified"] = True
+    except ModelFileError as exc:
+        return _fail(str(exc))
+    card["file"] = str(path)
+    card["file_bytes"] = path.stat().st_size
+    print(json.dumps(card, indent=2))
+    return 0
+
+
+def cmd_init_model(args: argparse.Namespace) -> int:
+    from .model.checkpoint import save_checkpoint
+    from .session import random_bundle
+
+    bundle = random_bundle(args.seed, num_styles=args.num_styles)
+    save_checkpoint(args.out, bundle.model, bundle.card)
+    print(args.out)
+    return 0
+
+
+def collect_inputs(inputs: list[str]) -> list[Path]:
+    files: list[Path] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            files += sorted(f for f in p.rglob("*") if f.suffix.lower() in AUDIO_SUFFIXES)
+        else:
+            files.append(p)
+    return files
+
+
+def session_options(args: argparse.Namespace, card: dict[str, Any]) -> dict[str, Any]:
+    opts = dict(card.get("defaults") or {})
+    for key in ("seed", "steps", "guidance", "style", "intensity", "smoothing"):
+        value = getattr(args, key, None)
+        if value is not None:
+            opts[key] = value
+    return opts
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    import torch
+
+    from .audio.io import AudioError
+    from .generate import generate_file, write_outputs
+    from .model.checkpoint import ModelFileError
+    from .server import default_threads
+    from .session import SessionError, SessionOptions, load_bundle
+
+    formats = [f.strip().lower() for f in args.format.split(",") if f.strip()]
+    bad = set(formats) - {"npz", "json", "csv"}
+    if bad:
+        return _fail(f"unknown output format(s) {sorted(bad)}; use npz, json, csv")
+    files = collect_inputs(args.inputs)
+    if not files:
+        return _fail("no audio files found in the given inputs")
+    torch.set_num_threads(args.threads or default_threads())
+    try:
+        bundle = load_bundle(args.model)
+        options = SessionOptions.from_dict(session_options(args, bundle.card))
+    except (ModelFileError, SessionError) as exc:
+        return _fail(str(exc))
+    out = Path(args.out)
+    single = len(files) == 1 and not Path(args.inputs[0]).is_dir() and out.suffix != ""
+    failures = 0
+    for f in files:
+        target = out.with_suffix("") if single else out / f.stem
+        try:
+            result = generate_file(bundle, f, options, progress=not args.quiet)
+        except (AudioError, SessionError) as exc:
+            failures += 1
+            print(f"error: {f}: {exc}", file=sys.stderr)
+            continue
+        written = write_outputs(result, target, formats)
+        for w in written:
+            print(w)
+        for warning in result.warnings:
+            print(f"warning: {f.name}: {warning}", file=sys.stderr)
+    if failures:
+        print(f"{failures} of {len(files)} file(s) failed", file=sys.stderr)
+    return 1 if failures else 0

@@ -1,0 +1,154 @@
+"""Checkpoints: safetensors weights + a JSON model card in the file's metadata.
+
+Why: safetensors cannot carry code, so loading an untrusted model file can
+at worst fail, never execute anything. The card travels inside the same file
+(and is mirrored to a ``.json`` beside it for humans), so weights and their
+description cannot drift apart; a SHA-256 of the tensors in the card catches
+files modified after they were written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .. import __version__
+from .config import ModelConfig
+from .network import StreamingTalker
+
+FORMAT = "streamingtalker-checkpoint"
+FORMAT_VERSION = 1
+CARD_KEY = "streamingtalker.card"
+
+
+class ModelFileError(ValueError):
+    """The model file is missing, corrupt, tampered with or for another architecture."""
+
+
+def _tensor_digest(tensors: dict[str, torch.Tensor]) -> str:
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name].detach().cpu().contiguous()
+        h.update(name.encode())
+        h.update(str(tuple(t.shape)).encode())
+        h.update(t.numpy().tobytes())
+    return h.hexdigest()
+
+
+def base_card(cfg: ModelConfig, channels: list[str], channel_space: str = "arkit",
+              name: str = "streamingtalker", styles: list[str] | None = None,
+              value_range: tuple[float, float] | None = (0.0, 1.0)) -> dict[str, Any]:
+    """The model card fields every checkpoint carries (training adds data and quality)."""
+    if len(channels) != cfg.num_channels:
+        raise ValueError(f"{len(channels)} channel names for {cfg.num_channels} channels")
+    return {
+        "format": FORMAT, "format_version": FORMAT_VERSION, "name": name,
+        "core_version": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "architecture": cfg.to_dict(), "fps": cfg.fps, "sample_rate": cfg.sample_rate,
+        "channels": list(channels), "channel_space": channel_space,
+        "value_range": list(value_range) if value_range else None,
+        "chunk_frames": cfg.chunk_frames, "lookahead_ms": cfg.lookahead_ms,
+        "algorithmic_latency_ms": round(cfg.algorithmic_latency_ms, 2),
+        "styles": list(styles) if styles else ["generic"][: cfg.num_styles] + [
+            f"style{i}" for i in range(1, cfg.num_styles)],
+        "defaults": {"steps": 5, "guidance": 1.5, "intensity": 1.0, "smoothing": 0.0, "style": 0},
+        "training": {"data": "none (randomly initialised)", "trained": False},
+        "quality": {},
+    }
+
+
+def save_checkpoint(path: str | Path, model: StreamingTalker, card: dict[str, Any],
+                    extra_tensors: dict[str, np.ndarray] | None = None) -> Path:
+    """Write weights + card atomically (``path`` and ``path.with_suffix('.json')``)."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().cpu().contiguous().float() for k, v in model.state_dict().items()}
+    for k, v in (extra_tensors or {}).items():
+        tensors[k] = torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32))
+    card = dict(card)
+    card["architecture"] = model.cfg.to_dict()
+    card["parameters"] = model.num_parameters()
+    card["weights_sha256"] = _tensor_digest(tensors)
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(tensors, str(tmp), metadata={CARD_KEY: json.dumps(card)})
+    tmp.replace(path)
+    path.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
+    return path
+
+
+def read_card(path: str | Path) -> dict[str, Any]:
+    """Read and check only the model card (cheap: no tensors are loaded)."""
+    path = Path(path)
+    if not path.exists():
+        raise ModelFileError(f"Model file not found: {path}")
+    if path.is_dir():
+        raise ModelFileError(f"Model path is a folder, not a file: {path}")
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+    except Exception as exc:  # safetensors raises several types for corrupt headers
+        raise ModelFileError(f"{path.name} is not a valid safetensors model file "
+                             f"(corrupt, truncated or another format): {exc}") from None
+    raw = meta.get(CARD_KEY)
+    if raw is None:
+        raise ModelFileError(f"{path.name} is a safetensors file but not a StreamingTalker "
+                             "checkpoint (no model card in its metadata)")
+    try:
+        card = json.loads(raw)
+    except ValueError:
+        raise ModelFileError(f"{path.name}: the model card is not valid JSON") from None
+    if card.get("format") != FORMAT:
+        raise ModelFileError(f"{path.name}: unknown checkpoint format {card.get('format')!r}")
+    if int(card.get("format_version", 0)) > FORMAT_VERSION:
+        raise ModelFileError(f"{path.name} was written by a newer StreamingTalker "
+                             f"(format {card.get('format_version')}); update the add-on")
+    return card
+
+
+def load_checkpoint(path: str | Path, device: str = "cpu"
+                    ) -> tuple[StreamingTalker, dict[str, Any], dict[str, torch.Tensor]]:
+    """Load a checkpoint. Returns (model in eval mode, card, extra tensors such as a basis)."""
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    card = read_card(path)
+    try:
+        cfg = ModelConfig.from_dict(card["architecture"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelFileError(f"{path.name}: the model card's architecture is invalid: {exc}") from None
+    try:
+        tensors = load_file(str(path))
+    except Exception as exc:
+        raise ModelFileError(f"{path.name}: cannot read the weights (corrupt or truncated): {exc}") from None
+    if card.get("weights_sha256") and _tensor_digest(tensors) != card["weights_sha256"]:
+        raise ModelFileError(f"{path.name}: the weights do not match the checksum in the model card "
+                             "(the file was modified or damaged after it was written)")
+    model = StreamingTalker(cfg)
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(tensors))
+    if missing:
+        raise ModelFileError(f"{path.name} does not fit the StreamingTalker architecture it declares: "
+                             f"missing tensors {missing[:5]}")
+    for name, ref in expected.items():
+        if tuple(tensors[name].shape) != tuple(ref.shape):
+            raise ModelFileError(f"{path.name}: tensor {name} has shape {tuple(tensors[name].shape)}, "
+                                 f"the architecture needs {tuple(ref.shape)}")
+        if not torch.isfinite(tensors[name]).all():
+            raise ModelFileError(f"{path.name}: tensor {name} contains NaN or infinite values")
+    model.load_state_dict({k: tensors[k] for k in expected})
+    extra = {k: v for k, v in tensors.items() if k not in expected}
+    channels = card.get("channels") or []
+    if len(channels) != cfg.num_channels:
+        raise ModelFileError(f"{path.name}: the card names {len(channels)} channels, "
+                             f"the weights produce {cfg.num_channels}")
+    return model.to(device).eval(), card, extra

@@ -1,0 +1,176 @@
+"""StreamingTalker network (re-implemented from the paper's description).
+
+Three parts, each a plain ``forward`` with fixed-rank tensors and no
+data-dependent Python control flow, so they export to ONNX one by one and
+the sampling loop stays outside the graph:
+
+* :class:`AudioEncoder` — dilated conv stack on causal log-mel with a bounded
+  look-ahead; one step turns ``step_mels`` mel frames (+ context) into
+  ``chunk_frames`` audio features at the motion frame rate.
+* :class:`ConditionPredictor` — the autoregressive condition predictor: a
+  transformer over the last W motion frames, their audio features, the next
+  C frames' audio features and a style embedding → one condition per new frame.
+* :class:`DiffusionHead` — an adaLN MLP that denoises the next C frames'
+  motion given the condition and the diffusion time (x0-prediction).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from .config import ModelConfig
+
+
+class AudioEncoder(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        convs = []
+        in_ch = cfg.n_mels
+        for k, d in zip(cfg.audio_kernels, cfg.audio_dilations):
+            convs.append(nn.Conv1d(in_ch, cfg.audio_dim, k, dilation=d))
+            in_ch = cfg.audio_dim
+        self.convs = nn.ModuleList(convs)
+        self.norm = nn.LayerNorm(cfg.audio_dim)
+        self.out = nn.Linear(cfg.audio_dim, cfg.model_dim)
+        self.register_buffer("pool", self._pool_matrix(cfg.step_mels, cfg.chunk_frames), persistent=False)
+
+    @staticmethod
+    def _pool_matrix(n_mel: int, n_frames: int) -> torch.Tensor:
+        """Area-weighted map from one step's mel frames to its motion frames."""
+        m = torch.zeros(n_frames, n_mel)
+        for j in range(n_frames):
+            lo, hi = j * n_mel / n_frames, (j + 1) * n_mel / n_frames
+            for i in range(n_mel):
+                m[j, i] = max(0.0, min(hi, i + 1) - max(lo, i))
+        return m / m.sum(dim=1, keepdim=True)
+
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        """(B, S*step_mels + receptive_field - 1, n_mels) → (B, S*chunk_frames, model_dim).
+
+        Output mel position ``i`` sees input positions ``[i, i+RF)``, i.e.
+        ``left_context_mel`` frames of past and ``lookahead_mel`` of future.
+        """
+        x = mel.transpose(1, 2)
+        for i, conv in enumerate(self.convs):
+            y = conv(x)
+            # residual where lengths allow: crop the input to the output span
+            if i > 0:
+                k, d = conv.kernel_size[0], conv.dilation[0]
+                crop_l = (k - 1) * d - (k - 1) * d // 2
+                y = y + x[:, :, crop_l: crop_l + y.shape[-1]]
+            x = torch.nn.functional.gelu(y)
+        x = x.transpose(1, 2)  # (B, S*step_mels, C)
+        b, n, c = x.shape
+        steps = n // self.cfg.step_mels
+        x = x.reshape(b, steps, self.cfg.step_mels, c)
+        x = torch.einsum("fm,bsmc->bsfc", self.pool, x).reshape(b, steps * self.cfg.chunk_frames, c)
+        return self.out(self.norm(x))
+
+
+class ConditionPredictor(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        d = cfg.model_dim
+        n_tok = cfg.context_frames + cfg.chunk_frames
+        self.motion_in = nn.Linear(cfg.num_channels, d)
+        self.future_token = nn.Parameter(torch.zeros(d))
+        self.null_audio = nn.Parameter(torch.zeros(d))
+        self.pos = nn.Parameter(torch.randn(n_tok, d) * 0.02)
+        self.style = nn.Embedding(max(cfg.num_styles, 1), cfg.style_dim)
+        self.style_in = nn.Linear(cfg.style_dim, d)
+        layer = nn.TransformerEncoderLayer(d, cfg.heads, dim_feedforward=4 * d, dropout=0.0,
+                                           activation="gelu", batch_first=True, norm_first=True)
+        self.blocks = nn.TransformerEncoder(layer, cfg.layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(d)
+
+    def forward(self, audio: torch.Tensor, past_motion: torch.Tensor, style_vec: torch.Tensor,
+                audio_keep: torch.Tensor) -> torch.Tensor:
+        """audio (B, W+C, d), past_motion (B, W, K) normalised, style_vec (B, style_dim),
+        audio_keep (B,) 1 = use audio, 0 = null audio (classifier-free guidance).
+        Returns conditions (B, C, d) for the next C frames."""
+        keep = audio_keep.view(-1, 1, 1)
+        audio = audio * keep + self.null_audio * (1 - keep)
+        b = audio.shape[0]
+        motion_tok = self.motion_in(past_motion)
+        future = self.future_token.expand(b, self.cfg.chunk_frames, -1)
+        x = torch.cat([motion_tok, future], dim=1) + audio + self.pos
+        x = x + self.style_in(style_vec).unsqueeze(1)
+        x = self.blocks(x)
+        return self.norm(x[:, -self.cfg.chunk_frames:])
+
+
+def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
+    """Sinusoidal embedding of continuous diffusion time t in [0, 1]."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(10000.0) * torch.arange(half, device=t.device) / half)
+    args = t.float().unsqueeze(-1) * 1000.0 * freqs
+    return torch.cat([torch.sin(args), torch.cos(args)], dim=-1)
+
+
+class AdaLNBlock(nn.Module):
+    def __init__(self, dim: int, cond_dim: int):
+        super().__init__()
+        self.norm = nn.LayerNorm(dim, elementwise_affine=False)
+        self.mod = nn.Linear(cond_dim, 3 * dim)
+        self.mlp = nn.Sequential(nn.Linear(dim, 4 * dim), nn.GELU(), nn.Linear(4 * dim, dim))
+        nn.init.zeros_(self.mod.weight)
+        nn.init.zeros_(self.mod.bias)
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        shift, scale, gate = self.mod(cond).chunk(3, dim=-1)
+        return x + gate * self.mlp(self.norm(x) * (1 + scale) + shift)
+
+
+class DiffusionHead(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        io = cfg.chunk_frames * cfg.num_channels
+        h = cfg.head_dim
+        self.inp = nn.Linear(io, h)
+        self.cond = nn.Sequential(nn.Linear(cfg.chunk_frames * cfg.model_dim + h, h), nn.SiLU(),
+                                  nn.Linear(h, h))
+        self.blocks = nn.ModuleList(AdaLNBlock(h, h) for _ in range(cfg.head_blocks))
+        self.out_norm = nn.LayerNorm(h, elementwise_affine=False)
+        self.out_mod = nn.Linear(h, 2 * h)
+        self.out = nn.Linear(h, io)
+        nn.init.zeros_(self.out_mod.weight)
+        nn.init.zeros_(self.out_mod.bias)
+
+    def forward(self, x_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        """x_t (B, C*K) noisy motion, t (B,) in [0,1], cond (B, C, d) → predicted clean x0 (B, C*K)."""
+        c = self.cond(torch.cat([cond.flatten(1), timestep_embedding(t, self.cfg.head_dim)], dim=-1))
+        h = self.inp(x_t)
+        for blk in self.blocks:
+            h = blk(h, c)
+        shift, scale = self.out_mod(c).chunk(2, dim=-1)
+        return self.out(self.out_norm(h) * (1 + scale) + shift)
+
+
+class StreamingTalker(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.audio = AudioEncoder(cfg)
+        self.predictor = ConditionPredictor(cfg)
+        self.head = DiffusionHead(cfg)
+        # Motion normalisation (set from training data; saved with the weights).
+        self.register_buffer("motion_mean", torch.zeros(cfg.num_channels))
+        self.register_buffer("motion_std", torch.ones(cfg.num_channels))
+
+    def normalise(self, motion: torch.Tensor) -> torch.Tensor:
+        return (motion - self.motion_mean) / self.motion_std
+
+    def denormalise(self, motion: torch.Tensor) -> torch.Tensor:
+        return motion * self.motion_std + self.motion_mean
+
+    def style_vector(self, style: torch.Tensor) -> torch.Tensor:
+        return self.predictor.style(style)
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())

@@ -1,0 +1,333 @@
+"""The bridge server: ``python -m inference_core serve``.
+
+Speaks :mod:`inference_core.protocol` on stdin/stdout (no network port).
+A reader thread parses stdin into an event queue; live capture threads add
+audio events to the same queue; the main thread handles events one at a
+time, so there is exactly one writer of motion frames. Every failure becomes
+an ``error`` message; only a lost stream framing (or ``shutdown``) ends the
+process.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import sys
+import threading
+import time
+import traceback
+from typing import Any, BinaryIO
+
+import numpy as np
+
+from . import PROTOCOL_VERSION, __version__, protocol
+from .protocol import Message
+
+log = logging.getLogger("inference_core.server")
+
+#: Audio is processed in slices of this length so that cancel and progress
+#: messages are handled promptly even when a client sends a minute at once.
+SLICE_SECONDS = 0.5
+LIVE_SESSION = "live"
+
+
+class _Cancelled(Exception):
+    pass
+
+
+class BridgeServer:
+    def __init__(self, bundle: Any, out: BinaryIO, inp: BinaryIO):
+        self.bundle = bundle
+        self.out = out
+        self.inp = inp
+        self.events: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self.session: Any = None
+        self.session_id: str | None = None
+        self._cancel_ids: set[str] = set()
+        self._cancel_lock = threading.Lock()
+        self._live: Any = None
+        self._write_lock = threading.Lock()
+
+    # -- output --------------------------------------------------------
+    def send(self, msg_type: str, payload: bytes = b"", **fields: Any) -> None:
+        with self._write_lock:
+            protocol.write_message(self.out, msg_type, payload, **fields)
+
+    def error(self, code: str, message: str, fatal: bool = False, **extra: Any) -> None:
+        log.warning("error %s: %s", code, message)
+        self.send("error", code=code, message=message, fatal=fatal, **extra)
+
+    # -- input ---------------------------------------------------------
+    def _reader(self) -> None:
+        while True:
+            try:
+                msg = protocol.read_message(self.inp)
+            except protocol.ProtocolError as exc:
+                self.events.put(("bad", exc))
+                if exc.recoverable:
+                    continue
+                return
+            except (OSError, ValueError):
+                msg = None
+            if msg is None:
+                self.events.put(("eof", None))
+                return
+            if msg.type == "cancel":
+                with self._cancel_lock:
+                    self._cancel_ids.add(str(msg.get("session", self.session_id)))
+            self.events.put(("msg", msg))
+
+    def _cancel_requested(self, session_id: str | None) -> bool:
+        with self._cancel_lock:
+            return session_id in self._cancel_ids
+
+    # -- main loop -----------------------------------------------------
+    def serve(self) -> int:
+        card = dict(self.bundle.card)
+        self.send("hello", protocol=PROTOCOL_VERSION, core_version=__version__, model=card,
+                  pid=os.getpid())
+        threading.Thread(target=self._reader, name="stk-stdin", daemon=True).start()
+        while True:
+            kind, item = self.events.get()
+            if kind == "eof":
+                self._stop_live(send=False)
+                return 0
+            if kind == "bad":
+                self.error(item.code, f"malformed message: {item}", fatal=not item.recoverable)
+                if not item.recoverable:
+                    self._stop_live(send=False)
+                    return 2
+                continue
+            if kind == "live_audio":
+                self._live_audio(item)
+                continue
+            if kind == "live_error":
+                self.error(protocol.E_DEVICE, item)
+                self._stop_live(send=True)
+                continue
+            msg: Message = item
+            if msg.type == "shutdown":
+                self._stop_live(send=False)
+                self.send("bye")
+                return 0
+            handler = getattr(self, f"on_{msg.type}", None)
+            if msg.type not in protocol.CLIENT_TYPES or handler is None:
+                self.error(protocol.E_UNKNOWN_TYPE, f"unknown message type {msg.type!r}")
+                continue
+            try:
+                handler(msg)
+            except _Cancelled:
+                pass
+            except Exception as exc:  # a model failure must not kill the server
+                log.exception("handler %s failed", msg.type)
+                sid = self.session_id
+                self._drop_session()
+                self.error(protocol.E_MODEL, f"inference failed: {exc}", session=sid,
+                           detail=traceback.format_exc(limit=8))
+
+    # -- handlers ------------------------------------------------------
+    def on_ping(self, msg: Message) -> None:
+        self.send("pong", time=time.time())
+
+    def on_start(self, msg: Message) -> None:
+        from .session import SessionError, SessionOptions, StreamingSession
+
+        sid = str(msg.get("session", "default"))
+        if self.session is not None:
+            self.error(protocol.E_SESSION_ACTIVE, f"session {self.session_id!r} is still running; "
+                       "send end or cancel first", session=sid)
+            return
+        try:
+            options = SessionOptions.from_dict(msg.fields)
+            self.session = StreamingSession(self.bundle, options)
+        except (SessionError, TypeError) as exc:
+            self.error(protocol.E_BAD_REQUEST, str(exc), session=sid)
+            return
+        with self._cancel_lock:
+            self._cancel_ids.discard(sid)
+        self.session_id = sid
+        self.send("started", session=sid, options=options.to_dict())
+
+    def _check_session(self, msg: Message) -> bool:
+        sid = str(msg.get("session", self.session_id))
+        if self.session is None or sid != self.session_id:
+            self.error(protocol.E_NO_SESSION, f"no active session {sid!r}; send start first", session=sid)
+            return False
+        return True
+
+    def on_audio(self, msg: Message) -> None:
+        from .session import SessionError
+
+        if not self._check_session(msg):
+            return
+        sr = self.bundle.model.cfg.sample_rate
+        try:
+            pcm = np.frombuffer(protocol.bytes_to_floats(msg.payload), dtype=np.float32)
+        except protocol.ProtocolError as exc:
+            self.error(protocol.E_MALFORMED, str(exc), session=self.session_id)
+            return
+        if pcm.size > protocol.MAX_AUDIO_CHUNK_SECONDS * sr:
+            self.error(protocol.E_AUDIO_TOO_LARGE,
+                       f"audio chunk of {pcm.size / sr:.1f} s exceeds {protocol.MAX_AUDIO_CHUNK_SECONDS:.0f} s;"
+                       " send it in smaller chunks", session=self.session_id)
+            return
+        if not np.isfinite(pcm).all():
+            self.error(protocol.E_BAD_AUDIO, "audio chunk contains NaN or infinite samples; chunk ignored",
+                       session=self.session_id)
+            return
+        sid = self.session_id
+        step = int(SLICE_SECONDS * sr)
+        try:
+            for i in range(0, pcm.size, step):
+                if self._cancel_requested(sid):
+                    raise _Cancelled
+                self._emit(sid, self.session.push(pcm[i:i + step]))
+        except SessionError as exc:
+            self.error(protocol.E_BAD_AUDIO, str(exc), session=sid)
+            return
+        self.send("progress", session=sid, audio_seconds=self.session.audio_seconds,
+                  frames=self.session.frames_emitted)
+
+    def on_end(self, msg: Message) -> None:
+        if not self._check_session(msg):
+            return
+        sid = self.session_id
+        self._emit(sid, self.session.flush())
+        total = self.session.frames_emitted
+        self._drop_session()
+        self.send("done", session=sid, frames=total)
+
+    def on_cancel(self, msg: Message) -> None:
+        sid = str(msg.get("session", self.session_id))
+        if self.session is not None and sid == self.session_id:
+            self._drop_session()
+        with self._cancel_lock:
+            self._cancel_ids.discard(sid)
+        self.send("cancelled", session=sid)
+
+    def on_get_basis(self, msg: Message) -> None:
+        extra = getattr(self.bundle, "extra", {}) or {}
+        basis, template = extra.get("motion.basis"), extra.get("motion.template")
+        if basis is None or template is None:
+            self.error(protocol.E_BAD_REQUEST, "this model has no vertex basis (it drives named "
+                       f"{self.bundle.card.get('channel_space', 'arkit')} channels)")
+            return
+        b = basis.numpy().astype("<f4")
+        t = template.numpy().astype("<f4")
+        self.send("basis", b.tobytes() + t.tobytes(), components=int(b.shape[0]),
+                  vertices=int(b.shape[1]))
+
+    # -- live ----------------------------------------------------------
+    def on_live_start(self, msg: Message) -> None:
+        from .live import LiveCapture, LiveError
+
+        if self._live is not None or self.session is not None:
+            self.error(protocol.E_SESSION_ACTIVE, "a session or live capture is already running")
+            return
+        start = Message("start", dict(msg.fields, session=LIVE_SESSION))
+        self.on_start(start)
+        if self.session is None:
+            return
+        sr = self.bundle.model.cfg.sample_rate
+        try:
+            self._live = LiveCapture(msg.get("input", "microphone"), sr,
+                                     on_audio=lambda pcm: self.events.put(("live_audio", pcm)),
+                                     on_error=lambda text: self.events.put(("live_error", text)),
+                                     device=msg.get("device"))
+            self._live.start()
+        except LiveError as exc:
+            self._live = None
+            self._drop_session()
+            self.error(protocol.E_DEVICE, str(exc))
+            return
+        self.send("live_started", session=LIVE_SESSION, input=self._live.description)
+
+    def _live_audio(self, pcm: np.ndarray) -> None:
+        if self._live is None or self.session is None:
+            return
+        if pcm is None:  # end of a file input
+            self._stop_live(send=True)
+            return
+        try:
+            self._emit(LIVE_SESSION, self.session.push(pcm))
+        except Exception as exc:
+            self.error(protocol.E_MODEL, f"live inference failed: {exc}")
+            self._stop_live(send=True)
+
+    def on_live_stop(self, msg: Message) -> None:
+        if self._live is None:
+            self.send("live_stopped", session=LIVE_SESSION, frames=0)
+            return
+        self._stop_live(send=True)
+
+    def _stop_live(self, send: bool) -> None:
+        if self._live is None:
+            return
+        self._live.stop()
+        self._live = None
+        total = 0
+        if self.session is not None and self.session_id == LIVE_SESSION:
+            if send:
+                self._emit(LIVE_SESSION, self.session.flush())
+            total = self.session.frames_emitted
+            self._drop_session()
+        if send:
+            self.send("live_stopped", session=LIVE_SESSION, frames=total)
+
+    # -- helpers -------------------------------------------------------
+    def _emit(self, sid: str, frames: np.ndarray) -> None:
+        if len(frames) == 0:
+            return
+        start = self.session.frames_emitted - len(frames)
+        self.send("frames", np.ascontiguousarray(frames, dtype="<f4").tobytes(), session=sid,
+                  start=int(start), count=int(frames.shape[0]), channels=int(frames.shape[1]))
+
+    def _drop_session(self) -> None:
+        self.session = None
+        self.session_id = None
+
+
+def _protocol_streams() -> tuple[BinaryIO, BinaryIO]:
+    """Take the real stdout for the protocol and point fd 1 at stderr.
+
+    Why: a stray ``print`` from any library would corrupt the byte stream;
+    after this, only protocol writes reach the client.
+    """
+    out_fd = os.dup(1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    return os.fdopen(out_fd, "wb", buffering=0), sys.stdin.buffer
+
+
+def main(model: str | None, device: str = "cpu", threads: int | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="[inference_core %(levelname)s] %(message)s")
+    out, inp = _protocol_streams()
+    try:
+        import torch
+
+        torch.set_num_threads(threads or default_threads())
+        from .model.checkpoint import ModelFileError
+        from .session import load_bundle
+
+        bundle = load_bundle(model, device)
+    except ModelFileError as exc:
+        protocol.write_message(out, "error", code=protocol.E_MODEL, message=str(exc), fatal=True)
+        return 3
+    except Exception as exc:
+        protocol.write_message(out, "error", code=protocol.E_MODEL, fatal=True,
+                               message=f"could not start the inference engine: {exc}",
+                               detail=traceback.format_exc(limit=8))
+        return 3
+    log.info("model %s loaded (%s), serving on stdio", bundle.card.get("name"), device)
+    rc = BridgeServer(bundle, out, inp).serve()
+    # The stdin reader thread may sit in a blocking read; a normal interpreter
+    # shutdown would abort on its buffer lock, so leave without finalising.
+    sys.stderr.flush()
+    os._exit(rc)
+
+
+def default_threads() -> int:
+    """Small per-step tensors: 2 threads is the sweet spot; more only adds sync overhead."""
+    return max(1, min(2, os.cpu_count() or 1))
