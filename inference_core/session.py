@@ -116,6 +116,7 @@ class StreamingSession:
         self._emitted = 0            # frames emitted
         self._smooth_state: np.ndarray | None = None
         self._finished = False
+        self._regression = bundle.card.get("objective") == "regression"
         lo_hi = bundle.value_range
         self._lo = None if lo_hi is None else float(lo_hi[0])
         self._hi = None if lo_hi is None else float(lo_hi[1])
@@ -197,14 +198,17 @@ class StreamingSession:
         self._audio_hist = torch.cat([self._audio_hist, feat])[-cfg.context_frames:]
         # 3. condition (with a null-audio twin for classifier-free guidance)
         past = self._motion_hist.unsqueeze(0)
-        guided = opt.guidance != 1.0
+        guided = opt.guidance != 1.0 and not self._regression
         if guided:
             cond = model.predictor(audio.expand(2, -1, -1), past.expand(2, -1, -1),
                                    self._style_vec.expand(2, -1), torch.tensor([1.0, 0.0]))
         else:
             cond = model.predictor(audio, past, self._style_vec, torch.ones(1))
         # 4. few-step DDIM in normalised motion space
-        noise = torch.randn(1, cfg.chunk_frames * cfg.num_channels, generator=self._gen)
+        if self._regression:  # deterministic baseline: one pass from a zero input
+            noise = torch.zeros(1, cfg.chunk_frames * cfg.num_channels)
+        else:
+            noise = torch.randn(1, cfg.chunk_frames * cfg.num_channels, generator=self._gen)
 
         def denoise(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
             if not guided:
@@ -212,7 +216,8 @@ class StreamingSession:
             x0 = model.head(x.expand(2, -1), t.expand(2), cond)
             return x0[1:] + opt.guidance * (x0[:1] - x0[1:])
 
-        x0 = ddim_sample(denoise, noise, opt.steps).reshape(cfg.chunk_frames, cfg.num_channels)
+        steps = 1 if self._regression else opt.steps
+        x0 = ddim_sample(denoise, noise, steps).reshape(cfg.chunk_frames, cfg.num_channels)
         motion = model.denormalise(x0)
         if self._lo is not None:
             motion = motion.clamp(self._lo, self._hi)

@@ -1,0 +1,297 @@
+"""Training: ``python -m inference_core train --data DIR --out MODEL.safetensors``.
+
+The autoregressive diffusion objective with teacher forcing: for a random
+step-aligned segment of an utterance, the audio encoder runs once over the
+segment; for each target step the condition predictor sees the ground-truth
+past W frames — corrupted with noise and occasionally dropped, so at
+inference the model recovers from its own errors instead of drifting — and
+the diffusion head learns to denoise the next C frames (x0-prediction) at
+several noise levels per condition. Losses: motion, velocity (including the
+seam to the previous frame), extra weight on mouth channels.
+
+``--objective regression`` trains the same network as a deterministic
+regressor (no noise input), the baseline the evaluation compares against.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .audio.features import LogMel
+from .channels import MOUTH_CHANNELS
+from .data.format import Dataset
+from .model.checkpoint import base_card, load_checkpoint, save_checkpoint
+from .model.config import ModelConfig
+from .model.diffusion import T_MAX, q_sample
+from .model.network import StreamingTalker
+
+STD_FLOOR = 0.05
+
+
+class TrainingData:
+    """All utterances of a split as padded log-mel + motion, ready for segment sampling."""
+
+    def __init__(self, ds: Dataset, cfg: ModelConfig, split: str, speakers: list[str],
+                 max_utts: int | None = None):
+        self.cfg = cfg
+        mel = LogMel(cfg.sample_rate, cfg.hop, 400, 512, cfg.n_mels)
+        ctx_steps = math.ceil(cfg.context_frames / cfg.chunk_frames)
+        lead_steps = math.ceil(cfg.left_context_mel / cfg.step_mels)
+        self.pad_steps = ctx_steps + lead_steps       # silence prepended to every utterance
+        self.tail_steps = math.ceil(cfg.lookahead_mel / cfg.step_mels) + 1
+        self.mels: list[torch.Tensor] = []
+        self.motions: list[torch.Tensor] = []
+        self.styles: list[int] = []
+        self.valid_steps: list[int] = []
+        entries = ds.entries(split)[: max_utts or None]
+        for entry in entries:
+            utt = ds.load(entry)
+            pad = np.zeros(self.pad_steps * cfg.step_samples, np.float32)
+            tail = np.zeros(self.tail_steps * cfg.step_samples, np.float32)
+            audio = torch.from_numpy(np.concatenate([pad, utt.audio, tail]))
+            n_mel = audio.numel() // cfg.hop
+            with torch.no_grad():
+                self.mels.append(mel(audio, 0, n_mel).to(torch.float16))
+            t = utt.motion.shape[0]
+            mpad = np.zeros((self.pad_steps * cfg.chunk_frames, utt.motion.shape[1]), np.float32)
+            motion = np.concatenate([mpad, utt.motion])
+            steps_total = self.pad_steps + math.ceil(t / cfg.chunk_frames)
+            need = steps_total * cfg.chunk_frames - motion.shape[0]
+            if need > 0:  # repeat the last frame to fill the final step (masked anyway: tiny)
+                motion = np.concatenate([motion, np.repeat(motion[-1:], need, 0)])
+            self.motions.append(torch.from_numpy(motion))
+            self.valid_steps.append(steps_total)
+            self.styles.append(speakers.index(utt.speaker) + 1 if utt.speaker in speakers else 0)
+        if not self.mels:
+            raise ValueError(f"no utterances in split {split!r}")
+        self.weights = np.array(self.valid_steps, np.float64)
+        self.weights /= self.weights.sum()
+
+    def motion_stats(self) -> tuple[torch.Tensor, torch.Tensor]:
+        allm = torch.cat([m[self.pad_steps * self.cfg.chunk_frames:] for m in self.motions])
+        return allm.mean(0), allm.std(0).clamp_min(STD_FLOOR)
+
+    def batch(self, rng: np.random.Generator, batch: int, ctx_steps: int, tgt_steps: int
+              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(mel windows (B, M, n_mels), motion (B, (ctx+tgt)*C, K), style (B,))."""
+        cfg = self.cfg
+        rf = cfg.receptive_field_mel
+        lead = cfg.left_context_mel
+        mels, motions, styles = [], [], []
+        idx = rng.choice(len(self.mels), size=batch, p=self.weights)
+        first_ok = math.ceil(lead / cfg.step_mels)  # encoder needs left context inside the array
+        for i in idx:
+            n_steps = self.valid_steps[i]
+            lo = first_ok
+            hi = max(lo, n_steps - ctx_steps - tgt_steps)
+            s0 = int(rng.integers(lo, hi + 1))
+            s1 = s0 + ctx_steps + tgt_steps
+            m0 = s0 * cfg.step_mels - lead
+            m1 = s1 * cfg.step_mels + cfg.lookahead_mel
+            mel = self.mels[i][m0:m1].float()
+            if mel.shape[0] < m1 - m0:
+                mel = torch.cat([mel, mel.new_full((m1 - m0 - mel.shape[0], mel.shape[1]),
+                                                   float(self.mels[i][0, 0]))])
+            mot = self.motions[i][s0 * cfg.chunk_frames: s1 * cfg.chunk_frames]
+            if mot.shape[0] < (s1 - s0) * cfg.chunk_frames:
+                mot = torch.cat([mot, mot[-1:].expand((s1 - s0) * cfg.chunk_frames - mot.shape[0], -1)])
+            mels.append(mel)
+            motions.append(mot)
+            styles.append(self.styles[i])
+        assert mels[0].shape[0] == (ctx_steps + tgt_steps) * cfg.step_mels + rf - 1
+        return torch.stack(mels), torch.stack(motions), torch.tensor(styles)
+
+
+def training_loss(model: StreamingTalker, mel: torch.Tensor, motion: torch.Tensor, style: torch.Tensor,
+                  ctx_steps: int, objective: str, mouth_mask: torch.Tensor, args: Any,
+                  gen: torch.Generator | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+    cfg = model.cfg
+    C, W, K = cfg.chunk_frames, cfg.context_frames, cfg.num_channels
+    b = mel.shape[0]
+    audio = model.audio(mel)                         # (B, S*C, d)
+    x = model.normalise(motion)                      # (B, S*C, K)
+    n_tgt = audio.shape[1] // C - ctx_steps
+    # Build one window per target step: tokens [3j-W, 3j+C)
+    starts = [(ctx_steps + j) * C - W for j in range(n_tgt)]
+    a_win = torch.stack([audio[:, s:s + W + C] for s in starts], 1).flatten(0, 1)
+    past = torch.stack([x[:, s:s + W] for s in starts], 1).flatten(0, 1)
+    target = torch.stack([x[:, s + W:s + W + C] for s in starts], 1).flatten(0, 1)  # (N, C, K)
+    styles = style.repeat_interleave(n_tgt)
+    n = past.shape[0]
+    # Context corruption: noise of random strength, sometimes the whole context dropped.
+    sigma = torch.rand(n, 1, 1) * args.context_noise
+    past_in = past + sigma * torch.randn_like(past)
+    drop_ctx = (torch.rand(n, 1, 1) < args.context_drop).float()
+    rest = model.normalise(torch.zeros(K))
+    past_in = past_in * (1 - drop_ctx) + rest * drop_ctx
+    # Style dropout → generic style 0 (what unseen voices use); audio dropout for CFG.
+    styles = torch.where(torch.rand(n) < args.style_drop, torch.zeros_like(styles), styles)
+    keep = (torch.rand(n) >= args.audio_drop).float() if objective == "diffusion" else torch.ones(n)
+    cond = model.predictor(a_win, past_in, model.style_vector(styles), keep)   # (N, C, d)
+    x0 = target.flatten(1)
+    reps = args.noise_levels if objective == "diffusion" else 1
+    cond_r = cond.repeat(reps, 1, 1)
+    x0_r = x0.repeat(reps, 1)
+    if objective == "diffusion":
+        t = torch.rand(x0_r.shape[0]) * T_MAX
+        x_t = q_sample(x0_r, t, torch.randn_like(x0_r))
+    else:
+        t = torch.full((x0_r.shape[0],), T_MAX)
+        x_t = torch.zeros_like(x0_r)
+    pred = model.head(x_t, t, cond_r).reshape(-1, C, K)
+    tgt = x0_r.reshape(-1, C, K)
+    w = 1.0 + (args.mouth_weight - 1.0) * mouth_mask
+    loss_pos = ((pred - tgt) ** 2 * w).mean()
+    prev = past.repeat(reps, 1, 1)[:, -1:]
+    vel_p = torch.diff(torch.cat([prev, pred], 1), dim=1)
+    vel_t = torch.diff(torch.cat([prev, tgt], 1), dim=1)
+    loss_vel = ((vel_p - vel_t) ** 2 * w).mean()
+    loss = loss_pos + args.velocity_weight * loss_vel
+    return loss, {"loss": loss.item(), "pos": loss_pos.item(), "vel": loss_vel.item()}
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m inference_core train", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", required=True, help="dataset folder (inference_core.data.format)")
+    p.add_argument("--out", required=True, help="output checkpoint (.safetensors)")
+    p.add_argument("--objective", choices=["diffusion", "regression"], default="diffusion")
+    p.add_argument("--iters", type=int, default=3000)
+    p.add_argument("--batch", type=int, default=32, help="segments per iteration")
+    p.add_argument("--tgt-steps", type=int, default=8, help="target steps per segment")
+    p.add_argument("--noise-levels", type=int, default=4, help="diffusion times per condition")
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--warmup", type=int, default=200)
+    p.add_argument("--ema", type=float, default=0.999)
+    p.add_argument("--context-noise", type=float, default=0.5)
+    p.add_argument("--context-drop", type=float, default=0.1)
+    p.add_argument("--audio-drop", type=float, default=0.1)
+    p.add_argument("--style-drop", type=float, default=0.3)
+    p.add_argument("--mouth-weight", type=float, default=2.0)
+    p.add_argument("--velocity-weight", type=float, default=2.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--resume", action="store_true", help="continue from OUT.state if present")
+    p.add_argument("--save-every", type=int, default=500)
+    p.add_argument("--max-utts", type=int, default=None, help="use at most N utterances (smoke runs)")
+    p.add_argument("--name", default=None, help="model name in the card")
+    p.add_argument("--arch", default=None, help="JSON of ModelConfig overrides (e.g. smaller for tests)")
+    p.add_argument("--quiet", action="store_true")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    rng = np.random.default_rng(args.seed)
+    random.seed(args.seed)
+    ds = Dataset(args.data)
+    speakers = ds.speakers("train")
+    overrides = json.loads(args.arch) if args.arch else {}
+    cfg = ModelConfig(fps=int(round(ds.fps)), sample_rate=ds.sample_rate, num_channels=len(ds.channels),
+                      num_styles=len(speakers) + 1, **overrides)
+    data = TrainingData(ds, cfg, "train", speakers, args.max_utts)
+    model = StreamingTalker(cfg)
+    mean, std = data.motion_stats()
+    if ds.channel_space != "arkit":
+        mean = torch.zeros_like(mean)  # vertex-space coefficients: the rest pose is 0
+    model.motion_mean.copy_(mean)
+    model.motion_std.copy_(std)
+    model.to(args.device)
+    ema = copy.deepcopy(model).eval()
+    for p_ in ema.parameters():
+        p_.requires_grad_(False)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
+    mouth_mask = torch.tensor([1.0 if c in MOUTH_CHANNELS else 0.0 for c in ds.channels])
+    if ds.channel_space != "arkit":
+        mouth_mask = torch.ones(len(ds.channels))
+    state_path = Path(str(args.out) + ".state")
+    start_it = 0
+    if args.resume and state_path.exists():
+        st = torch.load(state_path, weights_only=True, map_location=args.device)
+        model.load_state_dict(st["model"])
+        ema.load_state_dict(st["ema"])
+        opt.load_state_dict(st["opt"])
+        start_it = int(st["iter"])
+        rng = np.random.default_rng(args.seed + start_it)
+    ctx_steps = math.ceil(cfg.context_frames / cfg.chunk_frames)
+    log: list[dict[str, float]] = []
+    t0 = time.time()
+    from tqdm import tqdm
+
+    bar = tqdm(range(start_it, args.iters), initial=start_it, total=args.iters, disable=args.quiet,
+               desc="train", dynamic_ncols=True)
+    avg = None
+    for it in bar:
+        lr = args.lr * min(1.0, (it + 1) / args.warmup) * 0.5 * (1 + math.cos(math.pi * it / args.iters))
+        for g in opt.param_groups:
+            g["lr"] = lr
+        mel, motion, style = data.batch(rng, args.batch, ctx_steps, args.tgt_steps)
+        model.train()
+        loss, parts = training_loss(model, mel.to(args.device), motion.to(args.device),
+                                    style.to(args.device), ctx_steps, args.objective,
+                                    mouth_mask.to(args.device), args)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        with torch.no_grad():
+            decay = min(args.ema, (1 + it) / (10 + it))
+            for pe, pm in zip(ema.parameters(), model.parameters()):
+                pe.mul_(decay).add_(pm.detach(), alpha=1 - decay)
+            for be, bm in zip(ema.buffers(), model.buffers()):
+                be.copy_(bm)
+        avg = parts["loss"] if avg is None else 0.98 * avg + 0.02 * parts["loss"]
+        bar.set_postfix(loss=f"{avg:.4f}", lr=f"{lr:.1e}")
+        if it % 50 == 0:
+            log.append({"iter": it, "lr": lr, **parts})
+        if (it + 1) % args.save_every == 0 or it + 1 == args.iters:
+            _save(args, ds, cfg, ema, speakers, log, it + 1, time.time() - t0)
+            torch.save({"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(),
+                        "iter": it + 1}, state_path)
+    if start_it >= args.iters:
+        _save(args, ds, cfg, ema, speakers, log, args.iters, 0.0)
+    print(args.out)
+    return 0
+
+
+def _save(args: argparse.Namespace, ds: Dataset, cfg: ModelConfig, ema: StreamingTalker,
+          speakers: list[str], log: list[dict[str, float]], iters: int, seconds: float) -> None:
+    value_range = (0.0, 1.0) if ds.channel_space == "arkit" else None
+    card = base_card(cfg, ds.channels, ds.channel_space, args.name or Path(args.out).stem,
+                     ["generic"] + speakers, value_range)
+    card["objective"] = args.objective
+    if args.objective == "regression":
+        card["defaults"] = dict(card["defaults"], steps=1, guidance=1.0)
+    hours = sum(u["seconds"] for u in ds.entries("train")) / 3600
+    card["training"] = {
+        "trained": True, "data": ds.meta.get("source", str(args.data)),
+        "dataset": str(Path(args.data).name), "train_hours": round(hours, 3),
+        "train_utterances": len(ds.entries("train")), "train_speakers": len(speakers),
+        "val_speakers": ds.speakers("val"), "iterations": iters, "batch": args.batch,
+        "objective": args.objective, "seconds": round(seconds, 1), "loss_log_tail": log[-5:],
+    }
+    extra = None
+    basis = ds.basis()
+    if basis is not None:
+        extra = {"motion.basis": basis[0], "motion.template": basis[1]}
+    save_checkpoint(args.out, ema, card, extra)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
