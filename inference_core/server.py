@@ -131,23 +131,27 @@ class BridgeServer:
         self.send("pong", time=time.time())
 
     def on_start(self, msg: Message) -> None:
+        sid = str(msg.get("session", "default"))
+        if self._open_session(sid, msg.fields):
+            self.send("started", session=sid, options=self.session.options.to_dict())
+
+    def _open_session(self, sid: str, fields: dict[str, Any]) -> bool:
         from .session import SessionError, SessionOptions, StreamingSession
 
-        sid = str(msg.get("session", "default"))
         if self.session is not None:
             self.error(protocol.E_SESSION_ACTIVE, f"session {self.session_id!r} is still running; "
                        "send end or cancel first", session=sid)
-            return
+            return False
         try:
-            options = SessionOptions.from_dict(msg.fields)
+            options = SessionOptions.from_dict(fields)
             self.session = StreamingSession(self.bundle, options)
         except (SessionError, TypeError) as exc:
             self.error(protocol.E_BAD_REQUEST, str(exc), session=sid)
-            return
+            return False
         with self._cancel_lock:
             self._cancel_ids.discard(sid)
         self.session_id = sid
-        self.send("started", session=sid, options=options.to_dict())
+        return True
 
     def _check_session(self, msg: Message) -> bool:
         sid = str(msg.get("session", self.session_id))
@@ -225,9 +229,7 @@ class BridgeServer:
         if self._live is not None or self.session is not None:
             self.error(protocol.E_SESSION_ACTIVE, "a session or live capture is already running")
             return
-        start = Message("start", dict(msg.fields, session=LIVE_SESSION))
-        self.on_start(start)
-        if self.session is None:
+        if not self._open_session(LIVE_SESSION, msg.fields):
             return
         sr = self.bundle.model.cfg.sample_rate
         try:
