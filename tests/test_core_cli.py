@@ -1,0 +1,101 @@
+"""The CLI as users run it: real processes, real files."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from fixtures import make_toy_dataset, syllable_audio, write_wav
+
+
+def cli(*args, timeout=300):
+    return subprocess.run([sys.executable, "-m", "inference_core", *map(str, args)],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_generate_single_file_all_formats(tmp_path, random_model):
+    wav = write_wav(tmp_path / "line.wav", np.repeat(syllable_audio(2.0, 1)[0], 3), 48000)
+    r = cli("generate", wav, "-o", tmp_path / "out" / "line.npz", "--model", random_model,
+            "--format", "npz,json,csv", "--quiet")
+    assert r.returncode == 0, r.stderr
+    z = np.load(tmp_path / "out" / "line.npz")
+    assert z["weights"].shape == (60, 52) and list(z["channels"])[17] == "jawOpen" and z["fps"] == 30
+    j = json.loads((tmp_path / "out" / "line.json").read_text())
+    assert len(j["frames"]) == 60 and j["channels"][0] == "eyeBlinkLeft"
+    rows = (tmp_path / "out" / "line.csv").read_text().splitlines()
+    assert rows[0].startswith("frame,time,eyeBlinkLeft") and len(rows) == 61
+    assert "converted" in r.stderr  # 48 kHz input is reported as converted
+
+
+def test_generate_batch_folder_keeps_going_after_a_bad_file(tmp_path, random_model):
+    src = tmp_path / "lines"
+    src.mkdir()
+    write_wav(src / "a.wav", syllable_audio(1.0, 1)[0])
+    write_wav(src / "b.flac", syllable_audio(1.0, 2)[0])
+    (src / "c.wav").write_text("not audio")
+    r = cli("generate", src, "-o", tmp_path / "out", "--model", random_model, "--quiet")
+    assert r.returncode == 1
+    assert "c.wav" in r.stderr and "1 of 3" in r.stderr
+    assert (tmp_path / "out" / "a.npz").exists() and (tmp_path / "out" / "b.npz").exists()
+
+
+def test_generate_reports_silence_and_missing_files(tmp_path, random_model):
+    wav = write_wav(tmp_path / "quiet.wav", np.zeros(16000, np.float32))
+    r = cli("generate", wav, "-o", tmp_path / "q.npz", "--model", random_model, "--quiet")
+    assert r.returncode == 0 and "silent" in r.stderr
+    r = cli("generate", tmp_path / "nope.wav", "-o", tmp_path / "n.npz", "--model", random_model)
+    assert r.returncode == 1 and "not found" in r.stderr
+    r = cli("generate", wav, "-o", tmp_path / "n.npz", "--model", tmp_path / "missing.safetensors")
+    assert r.returncode == 1 and "Model file not found" in r.stderr
+
+
+def test_info_and_init_model(tmp_path):
+    out = tmp_path / "m.safetensors"
+    assert cli("init-model", "--out", out).returncode == 0
+    r = cli("info", out, "--verify")
+    card = json.loads(r.stdout)
+    assert card["verified"] and card["format"] == "streamingtalker-checkpoint"
+    assert card["algorithmic_latency_ms"] <= 150
+
+
+def test_bench_prints_the_promised_figures(random_model):
+    r = cli("bench", "--json", "--model", random_model, "--short-seconds", 2, "--long-seconds", 6,
+            "--repeats", 1)
+    assert r.returncode == 0, r.stderr
+    fig = json.loads(r.stdout)
+    for key in ("rtf", "first_frame_latency_ms", "cost_ratio_long_vs_short", "peak_rss_mb_long", "threads"):
+        assert key in fig
+    assert fig["frames_long"] == 180 and fig["rtf"] > 0
+
+
+def test_train_smoke_then_resume_and_regression(tmp_path):
+    data = make_toy_dataset(tmp_path / "ds", n_train=4, n_val=1, seconds=3.0)
+    out = tmp_path / "toy.safetensors"
+    arch = json.dumps({"layers": 1, "head_blocks": 2, "head_dim": 128})
+    r = cli("train", "--data", data, "--out", out, "--iters", 6, "--batch", 4, "--quiet",
+            "--save-every", 3, "--arch", arch)
+    assert r.returncode == 0, r.stderr
+    card = json.loads(cli("info", out).stdout)
+    assert card["training"]["iterations"] == 6 and card["styles"][0] == "generic"
+    assert card["training"]["val_speakers"] == ["spk9"]
+    r = cli("train", "--data", data, "--out", out, "--iters", 8, "--batch", 4, "--quiet",
+            "--resume", "--arch", arch)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(cli("info", out).stdout)["training"]["iterations"] == 8
+    reg = tmp_path / "reg.safetensors"
+    r = cli("train", "--data", data, "--out", reg, "--iters", 3, "--batch", 4, "--quiet",
+            "--objective", "regression", "--arch", arch)
+    assert r.returncode == 0, r.stderr
+    wav = write_wav(tmp_path / "x.wav", syllable_audio(1.0, 5)[0])
+    a = cli("generate", wav, "-o", tmp_path / "r1.npz", "--model", reg, "--seed", 1, "--quiet")
+    b = cli("generate", wav, "-o", tmp_path / "r2.npz", "--model", reg, "--seed", 2, "--quiet")
+    assert a.returncode == b.returncode == 0
+    # the regressor is deterministic: the seed does not matter
+    np.testing.assert_array_equal(np.load(tmp_path / "r1.npz")["weights"], np.load(tmp_path / "r2.npz")["weights"])
+
+
+def test_unknown_command_and_help():
+    assert cli("--help").returncode == 0
+    assert cli("frobnicate").returncode != 0
