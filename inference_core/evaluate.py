@@ -1,0 +1,298 @@
+"""Evaluation: ``python -m inference_core eval --model M --data DIR --json``.
+
+On the held-out voices of a dataset (``split == "val"``), with the same
+streaming engine users run:
+
+* ``mouth_mae``          mean |error| over the mouth channels (ARKit weight units)
+* ``jaw_corr``           Pearson correlation of predicted vs. reference jawOpen
+* ``lip_closure_acc``    share of /p b m/ phonemes whose mid-frame has closed lips
+                         on a real ARKit-rigged head (ICT FaceKit)
+* ``rounding_contrast``  funnel+pucker on /u w o/ frames minus on other frames
+* ``spread_contrast``    stretch+smile on /i e/ frames minus on other frames
+* ``lve_mm``             lip vertex error on that head: per frame the largest
+                         error over the 20 mouth landmarks, averaged (mm)
+* ``diversity``          mean std across seeds (a deterministic model gives 0)
+* ``drift``              mouth error per minute over a 10-minute stream vs. 10 s clips
+
+Baselines in the same run: ``amplitude_jaw`` (an audio-envelope jaw, what
+Blender's *Bake Sound to F-Curves* gives, with scale fitted on the training
+split) and a deterministic regressor checkpoint (``--regressor``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from .channels import ARKIT_52, MOUTH_CHANNELS, normalise_name
+from .data.format import Dataset, Utterance
+
+ICT_DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "assets" / "ict_face" / "ict_face_arkit.npz"
+MOUTH_LANDMARKS = list(range(48, 68))
+BILABIAL = {"p", "b", "m"}
+ROUNDED = {"uw", "uh", "ow", "w", "oy"}
+SPREAD = {"iy", "ih", "ey", "eh", "y"}
+
+
+def phone_class(label: str) -> str:
+    """Normalise a phoneme label (ARPAbet-like, any case, stress digits) to a bare symbol."""
+    return "".join(ch for ch in str(label).lower() if ch.isalpha())
+
+
+class ArkitFace:
+    """A real ARKit-rigged head (ICT FaceKit) to measure lip geometry of channel output."""
+
+    def __init__(self, path: str | Path = ICT_DEFAULT, channels: list[str] = list(ARKIT_52)):
+        with np.load(path, allow_pickle=False) as z:
+            names = [str(n) for n in z["names"]]
+            lm = z["landmarks68"].astype(int)
+            self.idx = lm[MOUTH_LANDMARKS]
+            neutral = z["neutral"].astype(np.float32)[self.idx]
+            deltas = z["deltas"][:, self.idx].astype(np.float32)
+            self.units_to_mm = 10.0  # ICT FaceKit is in centimetres
+        by_key = {normalise_name(n): i for i, n in enumerate(names)}
+        basis = np.zeros((len(channels), len(self.idx), 3), np.float32)
+        for c, ch in enumerate(channels):
+            key = normalise_name(ch)
+            parts = [by_key[key]] if key in by_key else [
+                by_key[k] for k in (key + "left", key + "right") if k in by_key]  # ICT splits some
+            for p in parts:
+                basis[c] += deltas[p]
+        self.neutral, self.basis = neutral, basis
+        self.upper, self.lower = MOUTH_LANDMARKS.index(62), MOUTH_LANDMARKS.index(66)
+
+    def mouth_points(self, weights: np.ndarray) -> np.ndarray:
+        """(T, K) channel weights → (T, 20, 3) mouth landmark positions."""
+        return self.neutral + np.einsum("tk,kvd->tvd", weights, self.basis)
+
+    def lip_gap_mm(self, weights: np.ndarray) -> np.ndarray:
+        p = self.mouth_points(weights)
+        return np.linalg.norm(p[:, self.upper] - p[:, self.lower], axis=-1) * self.units_to_mm
+
+
+def frame_labels(utt: Utterance, n_frames: int, fps: float) -> list[str]:
+    labels = [""] * n_frames
+    if "phonemes" not in utt.extra:
+        return labels
+    for lab, s, e in zip(utt.extra["phonemes"], utt.extra["phonemes_start"], utt.extra["phonemes_end"]):
+        for f in range(int(math.floor(s * fps)), min(n_frames, int(math.ceil(e * fps)))):
+            if 0 <= f < n_frames:
+                labels[f] = phone_class(lab)
+    return labels
+
+
+def bilabial_mid_frames(utt: Utterance, n_frames: int, fps: float) -> list[int]:
+    if "phonemes" not in utt.extra:
+        return []
+    out = []
+    for lab, s, e in zip(utt.extra["phonemes"], utt.extra["phonemes_start"], utt.extra["phonemes_end"]):
+        if phone_class(lab) in BILABIAL:
+            f = int(round((s + e) / 2 * fps - 0.5))
+            if 0 <= f < n_frames:
+                out.append(f)
+    return out
+
+
+def amplitude_jaw(audio: np.ndarray, sr: int, fps: float, n_frames: int) -> np.ndarray:
+    """Envelope follower like *Bake Sound to F-Curves*: RMS per frame, attack/release smoothing."""
+    hop = sr / fps
+    env = np.zeros(n_frames, np.float32)
+    for f in range(n_frames):
+        seg = audio[int(f * hop): int((f + 1) * hop)]
+        env[f] = math.sqrt(float(np.mean(seg.astype(np.float64) ** 2))) if seg.size else 0.0
+    out = np.zeros_like(env)
+    level = 0.0
+    for f, v in enumerate(env):
+        level += (0.6 if v > level else 0.25) * (v - level)
+        out[f] = level
+    return out
+
+
+class Predictor:
+    def __init__(self, name: str, fn: Callable[[Utterance, int], np.ndarray]):
+        self.name, self.fn = name, fn
+
+
+def model_predictor(path: str, steps: int | None = None, guidance: float | None = None) -> Predictor:
+    from .session import SessionOptions, StreamingSession, load_bundle
+
+    bundle = load_bundle(path)
+    defaults = dict(bundle.card.get("defaults") or {})
+
+    def run(utt: Utterance, seed: int) -> np.ndarray:
+        opts = dict(defaults, seed=seed, style=0)
+        if steps is not None:
+            opts["steps"] = steps
+        if guidance is not None:
+            opts["guidance"] = guidance
+        s = StreamingSession(bundle, SessionOptions.from_dict(opts))
+        return np.concatenate([s.push(utt.audio), s.flush()])
+
+    return Predictor(bundle.card.get("name", Path(path).stem), run)
+
+
+def fit_amplitude_baseline(ds: Dataset, max_utts: int = 200) -> Predictor:
+    jaw = ds.channels.index("jawOpen")
+    xs, ys, means = [], [], []
+    for entry in ds.entries("train")[:max_utts]:
+        u = ds.load(entry)
+        env = amplitude_jaw(u.audio, ds.sample_rate, ds.fps, u.motion.shape[0])
+        xs.append(env)
+        ys.append(u.motion[:, jaw])
+        means.append(u.motion.mean(0))
+    x, y = np.concatenate(xs), np.concatenate(ys)
+    a, b = np.polyfit(x, y, 1)
+    mean = np.mean(means, axis=0).astype(np.float32)
+
+    def run(utt: Utterance, seed: int) -> np.ndarray:
+        n = utt.motion.shape[0]
+        out = np.tile(mean, (n, 1))
+        out[:, jaw] = np.clip(a * amplitude_jaw(utt.audio, ds.sample_rate, ds.fps, n) + b, 0, 1)
+        return out
+
+    return Predictor("amplitude_jaw", run)
+
+
+def score(pred_fn: Predictor, utts: list[Utterance], ds: Dataset, face: ArkitFace | None,
+          seeds: int = 3) -> dict[str, Any]:
+    ch = ds.channels
+    mouth = [ch.index(c) for c in MOUTH_CHANNELS if c in ch]
+    jaw = ch.index("jawOpen")
+    rnd = [ch.index(c) for c in ("mouthFunnel", "mouthPucker")]
+    spr = [ch.index(c) for c in ("mouthStretchLeft", "mouthStretchRight", "mouthSmileLeft", "mouthSmileRight")]
+    abs_err, jaw_p, jaw_t, lve, closed, closed_ref, diversity = [], [], [], [], [], [], []
+    rnd_in, rnd_out, spr_in, spr_out = [], [], [], []
+    open_gap_ref = []
+    per_utt = []
+    for u in utts:
+        preds = [pred_fn.fn(u, seed) for seed in range(seeds)]
+        p = preds[0]
+        t = u.motion[: len(p)]
+        p = p[: len(t)]
+        abs_err.append(np.abs(p[:, mouth] - t[:, mouth]).mean(1))
+        jaw_p.append(p[:, jaw])
+        jaw_t.append(t[:, jaw])
+        diversity.append(np.std(np.stack([q[: len(t)] for q in preds]), axis=0).mean(1))
+        labels = frame_labels(u, len(t), ds.fps)
+        is_r = np.array([lab in ROUNDED for lab in labels])
+        is_s = np.array([lab in SPREAD for lab in labels])
+        rs, ss = p[:, rnd].sum(1), p[:, spr].sum(1)
+        rnd_in.append(rs[is_r]); rnd_out.append(rs[~is_r])
+        spr_in.append(ss[is_s]); spr_out.append(ss[~is_s])
+        if face is not None:
+            err = np.linalg.norm(face.mouth_points(p) - face.mouth_points(t), axis=-1) * face.units_to_mm
+            lve.append(err.max(1))
+            mids = bilabial_mid_frames(u, len(t), ds.fps)
+            gp, gt = face.lip_gap_mm(p), face.lip_gap_mm(t)
+            vowels = np.array([lab in {"aa", "ae", "ah", "ao", "aw", "ay"} for lab in labels])
+            if vowels.any():
+                open_gap_ref.append(gt[vowels])
+            closed.append(gp[mids])
+            closed_ref.append(gt[mids])
+        per_utt.append(float(abs_err[-1].mean()))
+    res: dict[str, Any] = {
+        "mouth_mae": float(np.concatenate(abs_err).mean()),
+        "jaw_corr": float(np.corrcoef(np.concatenate(jaw_p), np.concatenate(jaw_t))[0, 1])
+        if np.concatenate(jaw_p).std() > 1e-8 else 0.0,
+        "rounding_contrast": float(np.concatenate(rnd_in).mean() - np.concatenate(rnd_out).mean())
+        if np.concatenate(rnd_in).size else None,
+        "spread_contrast": float(np.concatenate(spr_in).mean() - np.concatenate(spr_out).mean())
+        if np.concatenate(spr_in).size else None,
+        "diversity": float(np.concatenate(diversity).mean()),
+    }
+    if face is not None and closed:
+        ref_open = float(np.median(np.concatenate(open_gap_ref))) if open_gap_ref else 10.0
+        thr = max(1.0, 0.2 * ref_open)  # closed: gap under 20 % of a typical open-vowel gap
+        allc, allr = np.concatenate(closed), np.concatenate(closed_ref)
+        res.update({
+            "lve_mm": float(np.concatenate(lve).mean()),
+            "lip_closure_acc": float((allc < thr).mean()) if allc.size else None,
+            "lip_closure_acc_reference": float((allr < thr).mean()) if allr.size else None,
+            "lip_closure_threshold_mm": round(thr, 2), "bilabials": int(allc.size),
+        })
+    return res
+
+
+def drift(pred: Predictor, utts: list[Utterance], ds: Dataset, minutes: float) -> dict[str, Any]:
+    """Mouth error per minute along one long stream of concatenated held-out utterances."""
+    sr, fps = ds.sample_rate, ds.fps
+    audio, motion = [], []
+    total = 0
+    i = 0
+    while total < minutes * 60 * sr:
+        u = utts[i % len(utts)]
+        # cut to whole frames so audio and motion stay aligned across the seams
+        n = int(u.motion.shape[0] * sr / fps)
+        audio.append(u.audio[:n])
+        motion.append(u.motion[: int(round(n * fps / sr))])
+        total += n
+        i += 1
+    long_utt = Utterance("long", "val", "val", np.concatenate(audio), np.concatenate(motion))
+    p = pred.fn(long_utt, 0)
+    t = long_utt.motion[: len(p)]
+    mouth = [ds.channels.index(c) for c in MOUTH_CHANNELS if c in ds.channels]
+    err = np.abs(p[:, mouth] - t[:, mouth]).mean(1)
+    per_min = [float(err[int(k * 60 * fps): int((k + 1) * 60 * fps)].mean())
+               for k in range(int(len(err) // (60 * fps)))]
+    return {"minutes": round(len(p) / fps / 60, 2), "mouth_mae_per_minute": per_min,
+            "last_vs_first_minute": per_min[-1] / per_min[0] if per_min and per_min[0] > 0 else None}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m inference_core eval", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default=None, help="checkpoint (default: bundled)")
+    ap.add_argument("--data", required=True, help="dataset folder with a val split")
+    ap.add_argument("--regressor", default=None, help="deterministic baseline checkpoint")
+    ap.add_argument("--face", default=str(ICT_DEFAULT), help="ICT FaceKit ARKit npz (lip metrics)")
+    ap.add_argument("--max-utts", type=int, default=40)
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--drift-minutes", type=float, default=10.0, help="0 to skip")
+    ap.add_argument("--steps", type=int, default=None)
+    ap.add_argument("--guidance", type=float, default=None)
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--out", default=None, help="also write the JSON here")
+    args = ap.parse_args(argv)
+    import torch
+
+    from .paths import DEFAULT_MODEL
+    from .server import default_threads
+
+    torch.set_num_threads(args.threads or default_threads())
+    ds = Dataset(args.data)
+    if ds.channel_space != "arkit":
+        print("error: eval currently scores ARKit-channel datasets", file=sys.stderr)
+        return 2
+    utts = [ds.load(e) for e in ds.entries("val")[: args.max_utts]]
+    if not utts:
+        print("error: the dataset has no val split", file=sys.stderr)
+        return 2
+    face = ArkitFace(args.face) if args.face and Path(args.face).exists() else None
+    model_path = args.model or str(DEFAULT_MODEL)
+    main_pred = model_predictor(model_path, args.steps, args.guidance)
+    result: dict[str, Any] = {
+        "model": model_path, "data": str(args.data), "val_utterances": len(utts),
+        "val_speakers": sorted({u.speaker for u in utts}),
+        "val_seconds": round(sum(u.audio.size for u in utts) / ds.sample_rate, 1),
+        "face": str(args.face) if face else None,
+        "model_scores": score(main_pred, utts, ds, face, args.seeds),
+        "baselines": {"amplitude_jaw": score(fit_amplitude_baseline(ds), utts, ds, face, 1)},
+    }
+    if args.regressor:
+        result["baselines"]["regressor"] = score(model_predictor(args.regressor), utts, ds, face, 1)
+    if args.drift_minutes > 0:
+        result["drift"] = drift(main_pred, utts, ds, args.drift_minutes)
+        clip = score(main_pred, utts, ds, None, 1)["mouth_mae"]
+        result["drift"]["clip_mouth_mae"] = clip
+    text = json.dumps(result, indent=None if args.json else 2)
+    if args.out:
+        Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    print(text)
+    return 0
