@@ -1,0 +1,69 @@
+"""Audio input for the add-on: decode with Blender's ``aud``, validate, 16 kHz mono.
+
+``aud`` reads whatever Blender's sound strips read (WAV, FLAC, OGG, MP3, AAC,
+video soundtracks…), so users can pick any file Blender plays. Resampling is
+done by aud; channels are averaged in numpy, because aud's rechannel applies
+a power-preserving mix (√2 gain for stereo → mono) that would clip speech.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+#: Peak amplitude below which audio counts as silent (about −80 dBFS).
+SILENCE_PEAK = 1e-4
+
+
+class AudioError(ValueError):
+    """The audio cannot drive an animation; the message is for the user."""
+
+
+def validate_pcm(pcm: np.ndarray, sample_rate: int, label: str) -> np.ndarray:
+    """Check decoded samples (pure numpy, shared with the tests)."""
+    pcm = np.asarray(pcm, dtype=np.float32).reshape(-1)
+    if pcm.size == 0:
+        raise AudioError(f"{label} contains no audio samples.")
+    if not np.all(np.isfinite(pcm)):
+        raise AudioError(f"{label} contains invalid (NaN/inf) samples.")
+    if float(np.max(np.abs(pcm))) < SILENCE_PEAK:
+        raise AudioError(f"{label} is silent: there is no speech to animate.")
+    if pcm.size < sample_rate // 10:
+        raise AudioError(f"{label} is shorter than 0.1 s.")
+    return pcm
+
+
+def decode_file(path: str | os.PathLike, sample_rate: int = 16000,
+                start_s: float = 0.0, duration_s: float | None = None) -> np.ndarray:
+    """Decode ``path`` to float32 mono PCM at ``sample_rate`` (optionally a time window)."""
+    import aud  # Blender's audio module; only exists inside Blender / bpy
+
+    p = Path(path)
+    label = f"'{p.name}'"
+    if not p.exists():
+        raise AudioError(f"Audio file not found: {p}")
+    if p.is_dir():
+        raise AudioError(f"{p} is a folder, not an audio file.")
+    if p.stat().st_size == 0:
+        raise AudioError(f"{label} is an empty file.")
+    try:
+        sound = aud.Sound(str(p))
+        specs = sound.specs  # raises when no reader accepts the file
+        if specs[0] <= 0 or specs[1] <= 0:
+            raise AudioError(f"{label} has no audio stream.")
+        if int(round(specs[0])) != sample_rate:
+            sound = sound.resample(sample_rate, 2)
+        data = sound.data()
+    except aud.error as exc:
+        raise AudioError(f"Blender cannot read {label} as audio (not an audio file, "
+                         f"an unsupported codec, or corrupt): {exc}") from None
+    data = np.asarray(data, dtype=np.float32)
+    if data.ndim == 2:
+        data = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
+    if start_s > 0 or duration_s is not None:
+        a = max(0, int(round(start_s * sample_rate)))
+        b = None if duration_s is None else a + max(0, int(round(duration_s * sample_rate)))
+        data = data[a:b]
+    return validate_pcm(np.ascontiguousarray(data), sample_rate, label)

@@ -1,0 +1,120 @@
+"""The 3D View sidebar tab *StreamingTalker*."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import bpy
+
+from . import jobs
+from .operators import optional_module
+
+
+class STK_UL_mapping(bpy.types.UIList):
+    bl_idname = "STK_UL_mapping"
+
+    def draw_item(self, context: Any, layout: Any, data: Any, item: Any, icon: Any, active_data: Any,
+                  active_propname: str, index: int = 0) -> None:
+        row = layout.row(align=True)
+        row.prop(item, "enabled", text="")
+        row.label(text=item.channel)
+        obj = data.id_data
+        key = obj.data.shape_keys if obj and obj.type == "MESH" else None
+        if key is not None:
+            row.prop_search(item, "shape_key", key, "key_blocks", text="")
+        else:
+            row.prop(item, "shape_key", text="")
+
+
+class STK_PT_main(bpy.types.Panel):
+    bl_idname = "STK_PT_main"
+    bl_label = "StreamingTalker"
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = "StreamingTalker"
+
+    def draw(self, context: Any) -> None:
+        layout = self.layout
+        props = context.scene.streamingtalker
+        running = jobs.CURRENT is not None
+        col = layout.column()
+        col.enabled = not running
+        col.prop(props, "target")
+        col.operator("streamingtalker.add_demo_head", icon="USER")
+        col.separator()
+        col.prop(props, "audio_source", expand=True)
+        if props.audio_source == "FILE":
+            col.prop(props, "audio_file")
+            col.prop(props, "frame_start")
+            col.prop(props, "add_strip")
+        else:
+            sed = context.scene.sequence_editor
+            if sed is not None:
+                col.prop_search(props, "strip_name", sed, "strips_all" if hasattr(sed, "strips_all")
+                                else "sequences_all", text="Strip")
+            else:
+                col.label(text="The scene has no sound strips", icon="INFO")
+        sub = col.column(align=True)
+        sub.prop(props, "intensity")
+        sub.prop(props, "smoothing")
+        sub.prop(props, "seed")
+        sub.prop(props, "steps")
+        sub.prop(props, "guidance")
+        row = sub.row(align=True)
+        row.prop(props, "style")
+        styles = jobs.LAST_CARD.get("styles") or []
+        if 0 <= props.style < len(styles):
+            row.label(text=str(styles[props.style]))
+        col.prop(props, "take_mode", expand=True)
+
+        layout.operator("streamingtalker.generate", icon="PLAY_SOUND")
+        box = layout.box()
+        box.label(text="Live")
+        box.enabled = not running
+        box.prop(props, "live_input")
+        box.prop(props, "live_record")
+        row = box.row(align=True)
+        row.operator("streamingtalker.live", icon="REC")
+        row.operator("streamingtalker.follow_playback", icon="PLAY")
+        box.prop(props, "follow_ahead")
+        layout.operator("streamingtalker.stop", icon="CANCEL")
+        layout.operator("streamingtalker.export_fbx", icon="EXPORT")
+
+        if running and props.progress > 0:
+            layout.progress(factor=props.progress, text=f"{props.progress * 100:.0f}%")
+        if props.status:
+            icon = "ERROR" if props.status.startswith(("Error", "Live error")) else "INFO"
+            for i, line in enumerate(props.status.splitlines()[:4]):
+                layout.label(text=line, icon=icon if i == 0 else "BLANK1")
+
+        flame = optional_module("flame_ops")
+        if flame is not None and hasattr(flame, "draw_panel"):
+            fbox = layout.box()
+            flame.draw_panel(fbox, context)
+
+
+class STK_PT_mapping(bpy.types.Panel):
+    bl_idname = "STK_PT_mapping"
+    bl_label = "Channel mapping"
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = "StreamingTalker"
+    bl_parent_id = "STK_PT_main"
+    bl_options = {"DEFAULT_CLOSED"}
+
+    def draw(self, context: Any) -> None:
+        layout = self.layout
+        obj = context.scene.streamingtalker.target
+        if obj is None:
+            layout.label(text="No target mesh")
+            return
+        s = obj.streamingtalker
+        layout.prop(s, "use_mapping")
+        layout.operator("streamingtalker.refresh_mapping", icon="FILE_REFRESH")
+        layout.template_list("STK_UL_mapping", "", s, "mapping", s, "mapping_index", rows=6)
+        unmapped = [r.channel for r in s.mapping if not r.enabled or not r.shape_key]
+        if unmapped:
+            layout.label(text=f"{len(unmapped)} unmapped: {', '.join(unmapped[:4])}…", icon="INFO")
+
+
+CLASSES = (STK_UL_mapping, STK_PT_main, STK_PT_mapping)
