@@ -1,0 +1,317 @@
+"""The add-on's operators end to end in real Blender (bpy 5.0) through the real bridge subprocess."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import numpy as np
+import pytest
+
+bpy = pytest.importorskip("bpy")
+pytestmark = [pytest.mark.blender, pytest.mark.timeout(300)]
+
+from streamingtalker_addon import audio, jobs, motion, operators, prefs, runtime  # noqa: E402
+
+from addon_helpers import (arkit_mesh, curve_values, make_model, make_speech, reference_frames,  # noqa: E402
+                           reset_blender, write_wav)
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    return make_model(tmp_path_factory.mktemp("model"))
+
+
+@pytest.fixture(scope="module")
+def speech(tmp_path_factory):
+    return make_speech(tmp_path_factory.mktemp("audio") / "speech.wav")
+
+
+@pytest.fixture(scope="module")
+def long_speech(tmp_path_factory):
+    text = " ".join(["The quick brown fox jumps over the lazy dog while people watch."] * 4)
+    return make_speech(tmp_path_factory.mktemp("audio") / "long.wav", text)
+
+
+@pytest.fixture()
+def scene(model):
+    reset_blender(model)
+    sc = bpy.context.scene
+    sc.render.fps = 24
+    yield sc
+    runtime.SERVER.shutdown()
+
+
+def _setup(scene, audio_path, obj=None):
+    st = scene.streamingtalker
+    st.target = obj or arkit_mesh()
+    st.audio_file = str(audio_path)
+    st.frame_start = 7
+    st.seed = 3
+    return st
+
+
+def _refused(needle):
+    """Background operator errors reach Python callers as RuntimeError carrying the report."""
+    with pytest.raises(RuntimeError, match=needle.replace("(", r"\(").replace(")", r"\)")):
+        bpy.ops.streamingtalker.generate()
+    assert needle in bpy.context.scene.streamingtalker.status
+
+
+def _options(st):
+    return jobs.session_options(st)
+
+
+def test_generate_writes_keys_matching_server_output(scene, model, speech):
+    st = _setup(scene, speech)
+    assert bpy.ops.streamingtalker.generate() == {"FINISHED"}
+    job = operators.LAST_JOB
+    assert job.driver.state == "done", st.status
+    assert st.status.startswith("Done")
+    pcm = audio.decode_file(speech)
+    duration = len(pcm) / 16000
+    curves = curve_values(st.target)
+    assert len(curves) == 52  # every ARKit channel bound; the extra key untouched
+    n = len(curves["jawOpen"])
+    assert abs(n - duration * 24) <= 2  # count matches audio length x scene fps
+    assert all(len(c) == n for c in curves.values())
+    np.testing.assert_array_equal(curves["jawOpen"][:, 0], np.arange(7, 7 + n))
+    # values: an independent client on the same audio and options, resampled 30 -> 24 fps
+    ref = motion.resample(reference_frames(model, pcm, _options(st)), 30.0, 24.0)
+    assert len(ref) == n
+    from streamingtalker_addon.core import ARKIT_52
+    for name in ("jawOpen", "mouthClose", "eyeBlinkLeft", "tongueOut"):
+        np.testing.assert_allclose(curves[name][:, 1], ref[:, ARKIT_52.index(name)], atol=1e-5)
+    assert job.driver.frames_reported == job.driver.frames_received
+    # a sound strip plays the audio from the start frame, exactly once
+    strips = [s for s in scene.sequence_editor.strips_all if s.type == "SOUND"]
+    assert len(strips) == 1 and strips[0].frame_start == 7
+    assert job.first_motion_seconds is not None and job.first_motion_seconds < 30
+    # re-running replaces the take: same curves, no duplicates, no second strip
+    st.seed = 4
+    assert bpy.ops.streamingtalker.generate() == {"FINISHED"}
+    again = curve_values(st.target)
+    assert len(again) == 52 and len(again["jawOpen"]) == n
+    assert len(bpy.data.actions) == 1
+    assert len([s for s in scene.sequence_editor.strips_all if s.type == "SOUND"]) == 1
+    assert not np.allclose(again["jawOpen"][:, 1], curves["jawOpen"][:, 1])  # a new take (new seed)
+
+
+def test_one_undo_step_removes_the_whole_take(scene, speech):
+    """Headless Python calls push no undo step of their own, so the test pushes the one the UI
+    pushes when a REGISTER|UNDO operator finishes; the run itself must push none in between."""
+    st = _setup(scene, speech)
+    obj_name = st.target.name
+    bpy.ops.ed.undo_push(message="before")
+    assert bpy.ops.streamingtalker.generate() == {"FINISHED"}
+    bpy.ops.ed.undo_push(message="Generate from audio")
+    assert len(curve_values(bpy.data.objects[obj_name])["jawOpen"]) > 10
+    bpy.ops.ed.undo()
+    obj = bpy.data.objects[obj_name]
+    assert all(len(c) == 0 for c in curve_values(obj).values())
+    assert bpy.context.scene.sequence_editor is None or len(bpy.context.scene.sequence_editor.strips_all) == 0
+    bpy.ops.ed.redo()
+    assert len(curve_values(bpy.data.objects[obj_name])["jawOpen"]) > 10
+
+
+def test_cancel_mid_run_keeps_consistent_partial_take(scene, model, long_speech):
+    st = _setup(scene, long_speech)
+    st.take_mode = "NEW"
+    pcm = audio.decode_file(long_speech)
+    job = jobs.GenerationJob(scene, st.target, pcm, 7, _options(st), "NEW", prefs.settings())
+    state = job.run_sync(120, cancel_after_frames=30)
+    assert state == "cancelled"
+    curves = curve_values(st.target)
+    n = job.written
+    assert 0 < n < len(pcm) / 16000 * 24 - 5
+    assert all(len(c) == n for c in curves.values())  # every curve stops at the same frame
+    ref = motion.resample(reference_frames(model, pcm, _options(st)), 30.0, 24.0)
+    from streamingtalker_addon.core import ARKIT_52
+    np.testing.assert_allclose(curves["jawOpen"][:, 1], ref[:n, ARKIT_52.index("jawOpen")], atol=1e-5)
+    # the server is still usable afterwards
+    job2 = jobs.GenerationJob(scene, st.target, pcm[:16000], 7, _options(st), "NEW", prefs.settings())
+    assert job2.run_sync(60) == "done"
+
+
+def test_crashed_server_is_reported_and_partial_keys_kept(scene, long_speech):
+    st = _setup(scene, long_speech)
+    pcm = audio.decode_file(long_speech)
+    job = jobs.GenerationJob(scene, st.target, pcm, 7, _options(st), "REPLACE", prefs.settings())
+
+    def kill_after_frames(d):
+        if d.frames_received >= 20 and d.client is not None and d.client.alive:
+            d.client.proc.kill()
+
+    t0 = time.monotonic()
+    state = job.run_sync(60, on_step=kill_after_frames)
+    assert state == "error"
+    assert time.monotonic() - t0 < 30
+    assert "stopped" in job.driver.error
+    n = job.written
+    assert n > 0
+    assert all(len(c) == n for c in curve_values(st.target).values())
+    # the next run starts a fresh server by itself
+    job2 = jobs.GenerationJob(scene, st.target, pcm[:16000], 7, _options(st), "REPLACE", prefs.settings())
+    assert job2.run_sync(60) == "done"
+
+
+def test_hung_server_times_out_without_freezing(scene, model, long_speech):
+    reset_blender(model, stall_timeout=2.0)
+    sc = bpy.context.scene
+    sc.render.fps = 24
+    st = _setup(sc, long_speech)
+    pcm = audio.decode_file(long_speech)
+    job = jobs.GenerationJob(sc, st.target, pcm, 7, _options(st), "REPLACE", prefs.settings())
+    stopped = []
+    longest_step = [0.0]
+
+    def freeze_after_frames(d):
+        if d.frames_received >= 20 and not stopped:
+            stopped.append(d.client.proc.pid)
+            os.kill(d.client.proc.pid, signal.SIGSTOP)
+
+    t0 = time.monotonic()
+    while True:
+        ts = time.monotonic()
+        active = job.step(0.05)
+        longest_step[0] = max(longest_step[0], time.monotonic() - ts)
+        if stopped == [] :
+            freeze_after_frames(job.driver)
+        if not active:
+            break
+        assert time.monotonic() - t0 < 30, "no timeout"
+        time.sleep(0.002)
+    assert stopped, "the server finished before it could be frozen"
+    assert job.driver.state == "error" and "stopped answering" in job.driver.error
+    assert longest_step[0] < 1.0  # every step returned promptly: Blender would stay responsive
+    n = job.written
+    assert n > 0 and all(len(c) == n for c in curve_values(st.target).values())
+    # the frozen child was killed (SIGKILL works on a stopped process)
+    with pytest.raises(ProcessLookupError):
+        for _ in range(50):
+            os.kill(stopped[0], 0)
+            try:
+                os.waitpid(stopped[0], os.WNOHANG)
+            except ChildProcessError:
+                pass
+            time.sleep(0.05)
+
+
+@pytest.mark.parametrize("kind, needle", [
+    ("missing", "not found"), ("garbage", "cannot read"), ("empty", "empty file"),
+    ("silent", "silent"), ("text", "cannot read"), ("folder", "folder"),
+])
+def test_bad_audio_is_reported_clearly(scene, tmp_path, kind, needle):
+    path = tmp_path / "in.wav"
+    if kind == "garbage":
+        path.write_bytes(os.urandom(4000))
+    elif kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "silent":
+        write_wav(path, np.zeros(16000, np.float32))
+    elif kind == "text":
+        path = tmp_path / "notes.txt"
+        path.write_text("not audio at all\n" * 100)
+    elif kind == "folder":
+        path = tmp_path
+    st = _setup(scene, path)
+    _refused(needle)
+    assert needle in st.status
+    assert curve_values(st.target) == {}
+    assert jobs.CURRENT is None
+
+
+def test_bad_meshes_are_refused_clearly(scene, speech):
+    st = _setup(scene, speech)
+    bpy.ops.mesh.primitive_cube_add()
+    cube = bpy.context.object
+    st.target = cube
+    _refused("no shape keys named after the model's ARKit channels")
+    cube.shape_key_add(name="Basis")
+    cube.shape_key_add(name="Wobble")
+    _refused("1 shape key(s)")
+    st.target = None
+    _refused("Choose a target mesh")
+    # nothing was keyed, no sound strip added for a refused run
+    assert scene.sequence_editor is None or len(scene.sequence_editor.strips_all) == 0
+
+
+def test_edited_mapping_and_sound_strip_source(scene, speech):
+    st = _setup(scene, speech, arkit_mesh(names=["JawOpen", "EyeBlink_L"], extra=("MyMouth",)))
+    assert bpy.ops.streamingtalker.refresh_mapping() == {"FINISHED"}
+    rows = {r.channel: r for r in st.target.streamingtalker.mapping}
+    assert rows["jawOpen"].shape_key == "JawOpen" and rows["eyeBlinkLeft"].shape_key == "EyeBlink_L"
+    assert rows["mouthClose"].shape_key == "" and not rows["mouthClose"].enabled
+    rows["mouthClose"].shape_key, rows["mouthClose"].enabled = "MyMouth", True
+    rows["eyeBlinkLeft"].enabled = False
+    st.target.streamingtalker.use_mapping = True
+    # audio from a trimmed sound strip: keys start where the strip's visible part starts
+    sed = scene.sequence_editor_create()
+    strip = sed.strips.new_sound("line", str(speech), 1, 20)
+    strip.frame_offset_start = 6
+    st.audio_source, st.strip_name = "STRIP", strip.name
+    assert bpy.ops.streamingtalker.generate() == {"FINISHED"}, st.status
+    curves = curve_values(st.target)
+    assert sorted(curves) == ["JawOpen", "MyMouth"]
+    assert curves["JawOpen"][0, 0] == 26
+    assert abs(len(curves["JawOpen"]) - strip.frame_final_duration) <= 2
+    assert len(sed.strips_all) == 1  # the strip source adds no strip
+
+
+def test_live_from_file_input_updates_and_records(scene, speech):
+    st = _setup(scene, speech)
+    st.live_input = "FILE"
+    st.live_record = True
+    scene.frame_current = 40
+    t0 = time.monotonic()
+    assert bpy.ops.streamingtalker.live() == {"FINISHED"}
+    elapsed = time.monotonic() - t0
+    job = operators.LAST_JOB
+    assert job.driver.state == "stopped", st.status
+    duration = len(audio.decode_file(speech)) / 16000
+    assert elapsed > duration * 0.8  # the file was played in real time, not batch-processed
+    curves = curve_values(st.target)
+    n = len(curves["jawOpen"])
+    assert curves["jawOpen"][0, 0] == 40
+    assert abs(n - duration * 24) <= 3
+    # without recording, live frames set the shape-key values directly
+    st.live_record = False
+    assert bpy.ops.streamingtalker.live(max_seconds=1.0) == {"FINISHED"}
+    job = operators.LAST_JOB
+    assert job.frames > 0 and job.latest is not None
+    kb = st.target.data.shape_keys.key_blocks["jawOpen"]
+    from streamingtalker_addon.core import ARKIT_52
+    assert kb.value == pytest.approx(float(np.clip(job.latest[ARKIT_52.index("jawOpen")], kb.slider_min,
+                                                   kb.slider_max)), abs=1e-6)
+
+
+def test_follow_playback_stays_just_ahead_of_the_playhead(scene, long_speech):
+    st = _setup(scene, long_speech)
+    pcm = audio.decode_file(long_speech)
+    scene.frame_current = 7
+    ctl = operators.FollowController(scene, st.target, pcm, 7, _options(st), prefs.settings(), ahead=1.0)
+    deadline = time.monotonic() + 60
+    while ctl.job.writer is None or not ctl.job.writer.written:  # runtime start-up, playhead parked
+        ctl.step(0.01)
+        assert time.monotonic() < deadline
+        time.sleep(0.002)
+    # simulated playback: the playhead advances one frame per 20 steps
+    for _ in range(48):
+        for _ in range(20):
+            ctl.step(0.005)
+            time.sleep(0.0005)
+        lead = ctl.job.writer.last_frame - scene.frame_current if ctl.job.writer and ctl.job.writer.written else 0
+        assert lead <= 24 * 1.0 + 24 * 0.5 + 2  # never far beyond playhead + ahead (+ one in-flight window)
+        scene.frame_current += 1
+    assert ctl.job.writer.written > 40
+    # scrub back before the take's start: generation restarts at the playhead
+    scene.frame_current = 3
+    for _ in range(200):
+        ctl.step(0.01)
+        if ctl.restarts:
+            break
+        time.sleep(0.002)
+    assert ctl.restarts == 1 and ctl.job.frame_start == 7
+    ctl.cancel()
+    assert not ctl.active
