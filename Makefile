@@ -20,7 +20,7 @@ $(STAMP): requirements/core.txt requirements/dev.txt pyproject.toml
 	rm -f $(VENV)/.stamp-* && touch $@
 
 demo: setup
-	$(PY) -m inference_core demo --out out
+	$(PY) scripts/demo.py --out out
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)

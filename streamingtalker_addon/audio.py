@@ -48,15 +48,16 @@ def decode_file(path: str | os.PathLike, sample_rate: int = 16000,
         raise AudioError(f"{p} is a folder, not an audio file.")
     if p.stat().st_size == 0:
         raise AudioError(f"{label} is an empty file.")
+    aud_error: tuple[type[BaseException], ...] = (getattr(aud, "error"),)
     try:
-        sound = aud.Sound(str(p))
+        sound = aud.Sound.file(str(p))
         specs = sound.specs  # raises when no reader accepts the file
         if specs[0] <= 0 or specs[1] <= 0:
             raise AudioError(f"{label} has no audio stream.")
         if int(round(specs[0])) != sample_rate:
             sound = sound.resample(sample_rate, 2)
         data = sound.data()
-    except aud.error as exc:
+    except aud_error as exc:
         raise AudioError(f"Blender cannot read {label} as audio (not an audio file, "
                          f"an unsupported codec, or corrupt): {exc}") from None
     data = np.asarray(data, dtype=np.float32)

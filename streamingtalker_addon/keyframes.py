@@ -97,7 +97,7 @@ def prepare_take(obj: Any, take_name: str, mode: str = "REPLACE") -> tuple[Any, 
         action = bpy.data.actions.new(take_name)
         action[TAKE_PROP] = True
         if not layered_actions():
-            action.id_root = "KEY"
+            setattr(action, "id_root", "KEY")  # 4.2-4.3 only
     return action, fcurve_collection(action, key)
 
 
@@ -207,11 +207,26 @@ class TakeWriter:
         if self.finished:
             return self.written
         extra = self.capacity - self.written
-        for fc in self.fcurves:
+        rebuild = extra > 256 and extra * 8 > self.written  # many removals: one vectorised rewrite is cheaper
+        if rebuild:
+            n = self.written
+            co = np.empty((n, 2), np.float32)
+            co[:, 0] = self.frame_start + np.arange(n, dtype=np.float32)
+            interp = np.full(n, _LINEAR, np.int32)
+        for j, fc in enumerate(self.fcurves):
             kps = fc.keyframe_points
+            if rebuild:
+                kps.clear()
+                if n:
+                    kps.add(n)
+                    co[:, 1] = self._values[:n, j]
+                    kps.foreach_set("co", co.ravel())
+                    kps.foreach_set("interpolation", interp)
+                continue
             for _ in range(extra):
                 kps.remove(kps[len(kps) - 1], fast=True)
-            fc.update()
+            # no fc.update(): keys are written in frame order and LINEAR, so there is
+            # nothing to sort and no handle to recalculate (update() is O(n log n) per curve)
         self.capacity = self.written
         self.finished = True
         self.key.update_tag()

@@ -16,6 +16,7 @@ import bpy
 from bpy.props import FloatProperty, StringProperty
 
 from . import audio, jobs, prefs
+from ._typing import OpResult
 from .core import ARKIT_52, BridgeError
 
 #: The last finished job (scripts, tests and the status line read its figures).
@@ -49,20 +50,20 @@ def _sample_rate() -> int:
     return int(jobs.LAST_CARD.get("sample_rate", 16000))
 
 
-class _ModalJob:
+class _ModalJob(bpy.types.Operator):
     """Shared modal plumbing: a timer steps the job; Esc cancels; status goes to the panel."""
 
     _timer: Any = None
     job: Any = None
 
-    def _begin_modal(self, context: Any) -> set[str]:
+    def _begin_modal(self, context: Any) -> OpResult:
         wm = context.window_manager
         self._timer = wm.event_timer_add(0.02, window=context.window)
         wm.modal_handler_add(self)
         _props(context).running = self.job.kind
         return {"RUNNING_MODAL"}
 
-    def _end_modal(self, context: Any) -> set[str]:
+    def _end_modal(self, context: Any) -> OpResult:
         global LAST_JOB
         context.window_manager.event_timer_remove(self._timer)
         props = _props(context)
@@ -78,7 +79,7 @@ class _ModalJob:
         # FINISHED (not CANCELLED) whenever keys were written, so one undo step covers the run.
         return {"FINISHED"} if self.job.written or state in ("done", "stopped") else {"CANCELLED"}
 
-    def modal(self, context: Any, event: Any) -> set[str]:
+    def modal(self, context: Any, event: Any) -> OpResult:
         if event.type == "ESC" and event.value == "PRESS":
             self.job.cancel()
         if event.type != "TIMER":
@@ -97,7 +98,7 @@ class _ModalJob:
         pass
 
 
-class STK_OT_generate(_ModalJob, bpy.types.Operator):
+class STK_OT_generate(_ModalJob):
     """Generate facial animation from the chosen audio, writing keys as they arrive (Esc cancels)"""
 
     bl_idname = "streamingtalker.generate"
@@ -120,12 +121,12 @@ class STK_OT_generate(_ModalJob, bpy.types.Operator):
             jobs.ensure_sound_strip(scene, path, frame_start)
         self.job = jobs.CURRENT = job
 
-    def _fail(self, context: Any, exc: Exception) -> set[str]:
+    def _fail(self, context: Any, exc: Exception) -> OpResult:
         _props(context).status = f"Error: {exc}"
         self.report({"ERROR"}, str(exc))
         return {"CANCELLED"}
 
-    def execute(self, context: Any) -> set[str]:
+    def execute(self, context: Any) -> OpResult:
         global LAST_JOB
         if not bpy.app.background:
             return self.invoke(context, None)
@@ -144,7 +145,7 @@ class STK_OT_generate(_ModalJob, bpy.types.Operator):
             self.report({"INFO"}, props.status)
         return {"FINISHED"} if self.job.written or state == "done" else {"CANCELLED"}
 
-    def invoke(self, context: Any, event: Any) -> set[str]:
+    def invoke(self, context: Any, event: Any) -> OpResult:
         if bpy.app.background:
             return self.execute(context)
         try:
@@ -161,7 +162,7 @@ class STK_OT_generate(_ModalJob, bpy.types.Operator):
             context.scene.frame_current = w.last_frame
 
 
-class STK_OT_live(_ModalJob, bpy.types.Operator):
+class STK_OT_live(_ModalJob):
     """Drive the mesh live from the microphone (or the audio file played in real time)"""
 
     bl_idname = "streamingtalker.live"
@@ -186,7 +187,7 @@ class STK_OT_live(_ModalJob, bpy.types.Operator):
                                                prefs.settings(context))
         self._t0 = time.monotonic()
 
-    def execute(self, context: Any) -> set[str]:
+    def execute(self, context: Any) -> OpResult:
         global LAST_JOB
         if not bpy.app.background:
             return self.invoke(context, None)
@@ -206,7 +207,7 @@ class STK_OT_live(_ModalJob, bpy.types.Operator):
         self.report({"ERROR"} if self.job.driver.state == "error" else {"INFO"}, self.job.status_text())
         return {"FINISHED"}
 
-    def invoke(self, context: Any, event: Any) -> set[str]:
+    def invoke(self, context: Any, event: Any) -> OpResult:
         if bpy.app.background:
             return self.execute(context)
         try:
@@ -308,13 +309,13 @@ class FollowController:
         return f"Follow playback: {self.job.status_text()}"
 
 
-class STK_OT_follow_playback(_ModalJob, bpy.types.Operator):
+class STK_OT_follow_playback(_ModalJob):
     """Play the timeline and generate motion just ahead of the playhead from the scene's audio"""
 
     bl_idname = "streamingtalker.follow_playback"
     bl_label = "Follow playback"
 
-    def invoke(self, context: Any, event: Any) -> set[str]:
+    def invoke(self, context: Any, event: Any) -> OpResult:
         try:
             jobs.refuse_if_busy()
             props = _props(context)
@@ -332,7 +333,7 @@ class STK_OT_follow_playback(_ModalJob, bpy.types.Operator):
             bpy.ops.screen.animation_play()
         return self._begin_modal(context)
 
-    def execute(self, context: Any) -> set[str]:
+    def execute(self, context: Any) -> OpResult:
         if bpy.app.background:
             self.report({"ERROR"}, "Follow playback needs an interactive Blender (timeline playback)")
             return {"CANCELLED"}
@@ -349,7 +350,7 @@ class STK_OT_stop(bpy.types.Operator):
     def poll(cls, context: Any) -> bool:
         return jobs.CURRENT is not None
 
-    def execute(self, context: Any) -> set[str]:
+    def execute(self, context: Any) -> OpResult:
         job = jobs.CURRENT
         if job is not None:
             job.cancel()
@@ -363,7 +364,7 @@ class STK_OT_refresh_mapping(bpy.types.Operator):
     bl_label = "Match by name"
     bl_options = {"REGISTER", "UNDO"}
 
-    def execute(self, context: Any) -> set[str]:
+    def execute(self, context: Any) -> OpResult:
         obj = _props(context).target
         if obj is None or obj.type != "MESH":
             self.report({"ERROR"}, "Choose a target mesh first")
@@ -381,7 +382,7 @@ class STK_OT_add_demo_head(bpy.types.Operator):
     bl_label = "Add demo head"
     bl_options = {"REGISTER", "UNDO"}
 
-    def execute(self, context: Any) -> set[str]:
+    def execute(self, context: Any) -> OpResult:
         mod = optional_module("demo_head")
         if mod is None:
             self.report({"ERROR"}, "The demo head module is not part of this build")
@@ -401,7 +402,7 @@ class STK_OT_export_fbx(bpy.types.Operator):
     filepath: StringProperty(subtype="FILE_PATH")  # type: ignore[valid-type]
     filter_glob: StringProperty(default="*.fbx", options={"HIDDEN"})  # type: ignore[valid-type]
 
-    def invoke(self, context: Any, event: Any) -> set[str]:
+    def invoke(self, context: Any, event: Any) -> OpResult:
         obj = _props(context).target
         if not self.filepath:
             base = bpy.path.abspath("//") or ""
@@ -409,7 +410,7 @@ class STK_OT_export_fbx(bpy.types.Operator):
         context.window_manager.fileselect_add(self)
         return {"RUNNING_MODAL"}
 
-    def execute(self, context: Any) -> set[str]:
+    def execute(self, context: Any) -> OpResult:
         mod = optional_module("fbx_export")
         if mod is None:
             self.report({"ERROR"}, "The FBX export module is not part of this build")

@@ -14,7 +14,7 @@ class STK_UL_mapping(bpy.types.UIList):
     bl_idname = "STK_UL_mapping"
 
     def draw_item(self, context: Any, layout: Any, data: Any, item: Any, icon: Any, active_data: Any,
-                  active_propname: str, index: int = 0) -> None:
+                  active_property: Any, index: Any = 0, flt_flag: Any = 0) -> None:
         row = layout.row(align=True)
         row.prop(item, "enabled", text="")
         row.label(text=item.channel)
@@ -35,6 +35,7 @@ class STK_PT_main(bpy.types.Panel):
 
     def draw(self, context: Any) -> None:
         layout = self.layout
+        assert layout is not None
         props = context.scene.streamingtalker
         running = jobs.CURRENT is not None
         col = layout.column()
@@ -83,9 +84,11 @@ class STK_PT_main(bpy.types.Panel):
         if running and props.progress > 0:
             layout.progress(factor=props.progress, text=f"{props.progress * 100:.0f}%")
         if props.status:
-            icon = "ERROR" if props.status.startswith(("Error", "Live error")) else "INFO"
-            for i, line in enumerate(props.status.splitlines()[:4]):
-                layout.label(text=line, icon=icon if i == 0 else "BLANK1")
+            error = props.status.startswith(("Error", "Live error"))
+            lines = props.status.splitlines()[:4]
+            layout.label(text=lines[0], icon="ERROR" if error else "INFO")
+            for line in lines[1:]:
+                layout.label(text=line, icon="BLANK1")
 
         flame = optional_module("flame_ops")
         if flame is not None and hasattr(flame, "draw_panel"):
@@ -104,6 +107,7 @@ class STK_PT_mapping(bpy.types.Panel):
 
     def draw(self, context: Any) -> None:
         layout = self.layout
+        assert layout is not None
         obj = context.scene.streamingtalker.target
         if obj is None:
             layout.label(text="No target mesh")

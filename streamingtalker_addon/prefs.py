@@ -11,6 +11,7 @@ import bpy
 from bpy.props import EnumProperty, FloatProperty, IntProperty, StringProperty
 
 from . import runtime
+from ._typing import OpResult
 
 ADDON_ID = __package__ or "streamingtalker_addon"
 
@@ -65,6 +66,7 @@ class STK_AddonPreferences(bpy.types.AddonPreferences):
 
     def draw(self, context: Any) -> None:
         layout = self.layout
+        assert layout is not None
         col = layout.column()
         col.prop(self, "python_path")
         if not self.python_path:
@@ -105,7 +107,7 @@ class STK_OT_setup_runtime(bpy.types.Operator):
     bl_idname = "streamingtalker.setup_runtime"
     bl_label = "Set up runtime"
 
-    def execute(self, context: Any) -> set[str]:
+    def execute(self, context: Any) -> OpResult:
         global SETUP_JOB
         if SETUP_JOB is not None and SETUP_JOB.status == "running":
             self.report({"WARNING"}, "Runtime set-up is already running")
@@ -122,7 +124,7 @@ class STK_OT_setup_runtime(bpy.types.Operator):
         return {"FINISHED"}
 
 
-def _finish_setup(op: Any, p: Any) -> set[str]:
+def _finish_setup(op: Any, p: Any) -> OpResult:
     job = SETUP_JOB
     assert job is not None
     if p is not None:
@@ -137,7 +139,8 @@ def _finish_setup(op: Any, p: Any) -> set[str]:
 def _poll_setup() -> float | None:
     job = SETUP_JOB
     p = _prefs(bpy.context)
-    for window in bpy.context.window_manager.windows:
+    wm = bpy.context.window_manager
+    for window in wm.windows if wm else []:
         for area in window.screen.areas:
             area.tag_redraw()
     if job is None:
@@ -157,7 +160,7 @@ class STK_OT_test_connection(bpy.types.Operator):
     bl_idname = "streamingtalker.test_connection"
     bl_label = "Test connection"
 
-    def execute(self, context: Any) -> set[str]:
+    def execute(self, context: Any) -> OpResult:
         p = _prefs(context)
         s = settings(context)
         t0 = time.monotonic()
