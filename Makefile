@@ -29,7 +29,7 @@ bench: setup
 	$(PY) -m inference_core bench --json
 
 typecheck: setup
-	$(PY) -m mypy streamingtalker_addon
+	$(PY) -m mypy --config-file tests/addon_mypy.ini streamingtalker_addon
 
 clean:
 	rm -rf out build dist .pytest_cache
