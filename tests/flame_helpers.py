@@ -200,3 +200,86 @@ def write_smplx_folder(folder: Path, arrays: dict) -> Path:
     with open(folder / "flame_static_embedding.pkl", "wb") as fh:
         pickle.dump(emb, fh, protocol=2)
     return folder
+
+
+# -- fabricated VOCASET / BIWI layouts ----------------------------------------------------
+def _speech_like(seconds: float, sr: int, rng) -> tuple[np.ndarray, callable]:
+    """Voiced 'syllables' and their envelope as a function of time (louder = mouth more open)."""
+    n = int(seconds * sr)
+    t = np.arange(n) / sr
+    rate, phase, f0 = rng.uniform(3, 5), rng.uniform(0, 2 * np.pi), rng.uniform(100, 220)
+
+    def env(tt):
+        return np.clip(np.sin(np.pi * rate * tt + phase), 0, None) ** 2
+
+    sig = (np.sign(np.sin(2 * np.pi * f0 * t)) * 0.3 + rng.standard_normal(n) * 0.05) * env(t) * 0.6
+    return sig, env
+
+
+def vertex_sequences(n_subjects=3, n_sentences=2, seconds=2.0, fps=60.0, sr=22000, flame_arrays=None,
+                     n_vertices=60, seed=0):
+    """(subject, sentence, audio, sr, verts (T, V, 3)), templates: speech-driven synthetic motion.
+
+    With ``flame_arrays`` the heads are FLAME heads (own identity, jaw + expressions driven by
+    the audio envelope through the real forward pass); otherwise a small random topology.
+    """
+    from inference_core.flame import model as fm
+    from inference_core.flame.loader import from_arrays
+
+    rng = np.random.default_rng(seed)
+    flame = from_arrays(flame_arrays) if flame_arrays is not None else None
+    modes = rng.standard_normal((3, n_vertices, 3)) * np.array([4e-3, 2e-3, 1e-3])[:, None, None]
+    templates, seqs = {}, []
+    for s in range(n_subjects):
+        subj = f"FaceTalk_1707{s:02d}_TA"
+        if flame is not None:
+            beta = rng.standard_normal(300) * 0.5
+            templates[subj] = fm.forward(flame, shape=beta)[0]
+        else:
+            templates[subj] = rng.standard_normal((n_vertices, 3)) * 0.05
+        for q in range(n_sentences):
+            audio, env = _speech_like(seconds, sr, rng)
+            tt = np.arange(int(seconds * fps)) / fps
+            e = env(tt)
+            slow = np.sin(2 * np.pi * tt / seconds + rng.uniform(0, 6))
+            if flame is not None:
+                pose = np.zeros((len(tt), 5, 3))
+                pose[:, 2, 0] = 0.3 * e
+                expr = np.stack([1.5 * e, 0.8 * slow, 0.5 * np.cos(3 * tt)], 1)
+                verts = fm.forward(flame, shape=beta, expression=expr, pose=pose)
+            else:
+                verts = templates[subj][None] + e[:, None, None] * modes[0] + slow[:, None, None] * modes[1] \
+                    + (e * slow)[:, None, None] * modes[2] + rng.standard_normal((len(tt), n_vertices, 3)) * 1e-5
+            seqs.append((subj, f"sentence{q + 1:02d}", audio, sr, verts.astype(np.float32)))
+    return seqs, templates
+
+
+def write_vocaset(root: Path, seqs, templates) -> Path:
+    """VOCASET release layout: data_verts.npy + raw_audio_fixed.pkl + subj_seq_to_idx.pkl + templates.pkl."""
+    root.mkdir(parents=True, exist_ok=True)
+    verts, audio, index, row = [], {}, {}, 0
+    for subj, sent, pcm, sr, v in seqs:
+        audio.setdefault(subj, {})[sent] = {"audio": (pcm * 32767).astype(np.int16), "sample_rate": sr}
+        index.setdefault(subj, {})[sent] = {i + 1: row + i for i in range(len(v))}  # 1-based frame ids
+        row += len(v)
+        verts.append(v)
+    np.save(root / "data_verts.npy", np.concatenate(verts))
+    for name, obj in (("raw_audio_fixed.pkl", audio), ("subj_seq_to_idx.pkl", index),
+                      ("templates.pkl", templates)):
+        with open(root / name, "wb") as fh:
+            pickle.dump(obj, fh, protocol=2)
+    return root
+
+
+def write_sequences(root: Path, seqs, templates) -> Path:
+    """BIWI / FaceFormer layout: vertices_npy/<subj>_<sent>.npy (T, V*3) + wav/ + templates.pkl."""
+    import soundfile as sf
+
+    (root / "vertices_npy").mkdir(parents=True, exist_ok=True)
+    (root / "wav").mkdir(exist_ok=True)
+    for subj, sent, pcm, sr, v in seqs:
+        np.save(root / "vertices_npy" / f"{subj}_{sent}.npy", v.reshape(len(v), -1))
+        sf.write(str(root / "wav" / f"{subj}_{sent}.wav"), pcm, sr)
+    with open(root / "templates.pkl", "wb") as fh:
+        pickle.dump(templates, fh, protocol=2)
+    return root
