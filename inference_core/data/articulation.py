@@ -95,8 +95,8 @@ _DIPH = {"ay": ("aa", "iy"), "aw": ("aa", "uw"), "ey": ("eh", "iy"), "ow": ("ao"
 _DOM: dict[str, tuple[float, float, float]] = {
     "w": (0.5, 1.0, 0.3), "r": (0.4, 0.7, 0.3), "y": (0.4, 0.7, 0.3),
     "sh": (0.6, 0.9, 0.3), "zh": (0.6, 0.9, 0.3), "ch": (0.6, 0.9, 0.3), "jh": (0.6, 0.9, 0.3),
-    "s": (0.8, 0.4, 0.3), "z": (0.8, 0.4, 0.3), "f": (0.7, 0.5, 0.2), "v": (0.7, 0.5, 0.2),
-    "p": (0.9, 0.6, 0.2), "b": (0.9, 0.6, 0.2), "m": (0.9, 0.6, 0.2),
+    "s": (0.8, 0.4, 0.3), "z": (0.8, 0.4, 0.3), "f": (1.2, 0.5, 0.2), "v": (1.2, 0.5, 0.2),
+    "p": (1.6, 0.6, 0.2), "b": (1.6, 0.6, 0.2), "m": (1.6, 0.6, 0.2),
     "th": (0.6, 0.3, 1.0), "dh": (0.6, 0.3, 1.0),
     "t": (0.5, 0.2, 0.5), "d": (0.5, 0.2, 0.5), "n": (0.5, 0.2, 0.5), "dx": (0.4, 0.15, 0.5),
     "l": (0.5, 0.2, 0.8), "k": (0.4, 0.15, 0.3), "g": (0.4, 0.15, 0.3), "ng": (0.4, 0.15, 0.3),
@@ -403,7 +403,7 @@ def articulate(phones: Sequence[tuple[str, float, float]], audio: np.ndarray, sr
 
     # soft articulators on a fine grid, then critically damped dynamics, read ahead by the lag
     dt = 1.0 / GRID_HZ
-    omega = {P_JAW: 2 * math.pi * 4.5, P_TONGUE: 2 * math.pi * 6.0}
+    omega = {P_JAW: 2 * math.pi * 5.5, P_TONGUE: 2 * math.pi * 6.0}
     omega_lips = 2 * math.pi * 6.5
     lead = 1.6 / (omega_lips * rate_factor)
     tg = np.arange(-0.3, dur + 0.3, dt)

@@ -98,7 +98,10 @@ def make_plan(seed: int = 0, n_voices: int = 240, n_val: int = 12, langs: str = 
     weights = [1] * len(train)
     if flite_ok:
         names = sorted(FLITE_VOICES)
-        held = names[int(rng.integers(len(names)))] if n_val_flite else None
+        # hold out a male flite voice: slt is the only natural-sounding female voice, and
+        # female speech must be well covered in training
+        males = [n for n in names if FLITE_VOICES[n] == "M"]
+        held = males[int(rng.integers(len(males)))] if n_val_flite else None
         for name in names:
             vid = f"flite:{name}"
             r = _voice_rng(seed, vid)
@@ -379,7 +382,16 @@ def demo_clip(path: str | Path, seed: int = 0) -> dict[str, Any]:
     from .tts import speak
 
     plan = make_plan(seed=seed, augment_p=0.0)
-    voice = next(v for v in plan.val if v.engine == "espeak")
+    from dataclasses import replace
+
+    # the held-out flite voice (built from human recordings) sounds most like a person;
+    # without flite, a held-out espeak voice at an unhurried rate
+    held = next((v for v in plan.val if v.engine == "flite"), None)
+    if held is not None:
+        voice = replace(held, params={"stretch": 1.0, "f0_shift": 1.0})
+    else:
+        held = next(v for v in plan.val if v.engine == "espeak")
+        voice = replace(held, params={**held.params, "rate": 150})
     rng = np.random.default_rng([seed, 4242])
     parts = [np.zeros(int(0.3 * SR), np.float32)]
     for k, text in enumerate(DEMO_TEXT):
@@ -391,6 +403,7 @@ def demo_clip(path: str | Path, seed: int = 0) -> dict[str, Any]:
     path.parent.mkdir(parents=True, exist_ok=True)
     sf.write(str(path), audio, SR, format="FLAC", subtype="PCM_16")
     return {"path": str(path), "seconds": round(len(audio) / SR, 2), "voice": voice.id,
+            "tts_voice": voice.name, "params": voice.params,
             "bytes": path.stat().st_size, "text": " ".join(DEMO_TEXT)}
 
 
