@@ -233,7 +233,7 @@ def vertex_sequences(n_subjects=3, n_sentences=2, seconds=2.0, fps=60.0, sr=2200
     for s in range(n_subjects):
         subj = f"FaceTalk_1707{s:02d}_TA"
         if flame is not None:
-            beta = rng.standard_normal(300) * 0.5
+            beta = rng.standard_normal(300) * 0.1  # ~7 mm identity differences
             templates[subj] = fm.forward(flame, shape=beta)[0]
         else:
             templates[subj] = rng.standard_normal((n_vertices, 3)) * 0.05

@@ -67,17 +67,16 @@ class TopologyError(ValueError):
     """The mesh cannot carry FLAME keys (wrong vertex count or not FLAME's vertex order)."""
 
 
-def fit_frame(model: FlameModel, rest: np.ndarray, max_rel_rms: float = 0.25) -> Frame:
-    """Fit scale/rotation/translation mapping the FLAME template onto ``rest`` (Umeyama).
+def fit_similarity(src: np.ndarray, dst: np.ndarray, max_rel_rms: float = 0.25) -> Frame:
+    """Scale/rotation/translation best mapping ``src`` onto ``dst`` (Umeyama), same vertex order.
 
-    Refuses meshes whose vertex order is not FLAME's: after the best similarity fit, the
-    residual stays a large fraction of the head size (``max_rel_rms``).
+    Refuses a pairing whose vertex order does not correspond: after the best similarity
+    fit, the residual stays a large fraction of the mesh size (``max_rel_rms``).
     """
-    rest = np.asarray(rest, np.float64)
-    v = model.num_vertices
-    if rest.shape != (v, 3):
-        raise TopologyError(f"the mesh has {len(rest)} vertices; the FLAME model has {v}")
-    src, dst = model.v_template, rest
+    src, dst = np.asarray(src, np.float64), np.asarray(dst, np.float64)
+    if src.shape != dst.shape:
+        raise TopologyError(f"the mesh has {len(dst)} vertices; the model has {len(src)}")
+    v = len(src)
     mu_s, mu_d = src.mean(0), dst.mean(0)
     a, b = src - mu_s, dst - mu_d
     var_s = (a ** 2).sum() / v
@@ -87,18 +86,26 @@ def fit_frame(model: FlameModel, rest: np.ndarray, max_rel_rms: float = 0.25) ->
     if np.linalg.det(u @ vt) < 0:
         d[2, 2] = -1
     rot = u @ d @ vt
-    scale = float(np.trace(np.diag(sig) @ d) / var_s) if var_s > 0 else 1.0
+    scale = float(np.trace(np.diag(sig) @ d) / var_s) if var_s > 0 else 0.0
     if scale <= 0:
-        raise TopologyError("the mesh does not align with the FLAME template")
+        raise TopologyError("the mesh does not align with the model's template")
     frame = Frame(scale, rot, mu_d - scale * rot @ mu_s)
-    resid = frame.to_flame(rest) - src
+    resid = frame.to_flame(dst) - src
     frame.rms = float(np.sqrt((resid ** 2).sum(1).mean()))
     size = float(np.sqrt((a ** 2).sum(1).mean()))
     if frame.rms > max_rel_rms * size:
         raise TopologyError(
-            f"the mesh has FLAME's vertex count but its vertices do not follow FLAME's order "
+            f"the mesh has the model's vertex count but its vertices do not follow the model's order "
             f"(residual {frame.rms / size:.0%} of the head size after the best alignment)")
     return frame
+
+
+def fit_frame(model: FlameModel, rest: np.ndarray, max_rel_rms: float = 0.25) -> Frame:
+    """The mesh's frame relative to the FLAME template (see :func:`fit_similarity`)."""
+    rest = np.asarray(rest, np.float64)
+    if rest.shape != (model.num_vertices, 3):
+        raise TopologyError(f"the mesh has {len(rest)} vertices; the FLAME model has {model.num_vertices}")
+    return fit_similarity(model.v_template, rest, max_rel_rms)
 
 
 def expression_keys(model: FlameModel, frame: Frame, count: int = 50) -> list[ShapeKey]:
