@@ -162,8 +162,7 @@ def critically_damped(u: np.ndarray, omega: float, dt: float) -> np.ndarray:
 
     a = math.exp(-omega * dt)
     b, den = [1 - a], [1, -a]
-    zi = (a * u[:1]) if u.ndim == 1 else (a * u[:1])
-    y, _ = lfilter(b, den, u, axis=0, zi=zi)
+    y, _ = lfilter(b, den, u, axis=0, zi=a * u[:1])
     y, _ = lfilter(b, den, y, axis=0, zi=a * y[:1])
     return y
 
@@ -323,14 +322,18 @@ def _gaze(rng: np.random.Generator, n: int, fps: float, spread: float) -> tuple[
     tf = (np.arange(n) + 0.5) / fps
     gx = np.zeros(n)
     gy = np.zeros(n)
-    t, x, y = 0.0, 0.0, 0.0
-    while t < tf[-1] + 1 if n else False:
+    t = 0.0
+    first = True
+    while t < tf[-1] + 1:
         nx = float(np.clip(rng.normal(0, spread), -0.4, 0.4))
         ny = float(np.clip(rng.normal(0, spread * 0.6), -0.3, 0.3))
-        w = _smoothstep((tf - t) / 0.04)
-        gx = gx * (1 - w) + nx * w if t > 0 else np.full(n, nx)
-        gy = gy * (1 - w) + ny * w if t > 0 else np.full(n, ny)
-        x, y = nx, ny
+        if first:  # the opening fixation
+            gx[:], gy[:] = nx, ny
+            first = False
+        else:  # a saccade: ~40 ms move to the new fixation
+            w = _smoothstep((tf - t) / 0.04)
+            gx = gx * (1 - w) + nx * w
+            gy = gy * (1 - w) + ny * w
         t += max(0.25, float(rng.exponential(0.9)))
     drift_x = _ou(rng, n, 1 / fps, 0.5, 0.012)
     drift_y = _ou(rng, n, 1 / fps, 0.5, 0.01)
