@@ -19,9 +19,8 @@ from typing import Any
 import bpy
 import numpy as np
 from bpy.props import EnumProperty, IntProperty, PointerProperty, StringProperty
-from bpy_extras.io_utils import ImportHelper
-
 from . import flame_binding
+from ._typing import OpResult
 
 HEAD_NAME = "FLAME head"
 
@@ -105,15 +104,23 @@ class STK_FlameSettings(bpy.types.PropertyGroup):
 
 
 # -- operators ---------------------------------------------------------------------------------
-class STK_OT_flame_import(bpy.types.Operator, ImportHelper):
+class STK_OT_flame_import(bpy.types.Operator):
     """Create a FLAME head (identity shape) from your FLAME model file"""
 
     bl_idname = "streamingtalker.flame_import"
     bl_label = "Import FLAME head"
     bl_options = {"REGISTER", "UNDO"}
+    filepath: StringProperty(subtype="FILE_PATH")  # type: ignore[valid-type]
     filter_glob: StringProperty(default="*.pkl;*.npz", options={"HIDDEN"})  # type: ignore[valid-type]
 
-    def execute(self, context: Any) -> set[str]:
+    def invoke(self, context: Any, event: Any) -> OpResult:
+        fs = getattr(context.scene, "stk_flame", None)
+        if not self.filepath and fs is not None and fs.model_path:
+            self.filepath = bpy.path.abspath(fs.model_path)
+        context.window_manager.fileselect_add(self)
+        return {"RUNNING_MODAL"}
+
+    def execute(self, context: Any) -> OpResult:
         loader = flame_binding.flame("loader")
         try:
             model = _load(self.filepath)
@@ -140,7 +147,7 @@ class STK_OT_flame_bind(bpy.types.Operator):
     bl_label = "Bind FLAME mesh"
     bl_options = {"REGISTER", "UNDO"}
 
-    def execute(self, context: Any) -> set[str]:
+    def execute(self, context: Any) -> OpResult:
         fs = context.scene.stk_flame
         obj = _target(context)
         loader, sk = flame_binding.flame("loader"), flame_binding.flame("shapekeys")
@@ -187,7 +194,7 @@ class STK_OT_flame_bind_vertex_model(bpy.types.Operator):
     bl_label = "Bind vertex-space model"
     bl_options = {"REGISTER", "UNDO"}
 
-    def execute(self, context: Any) -> set[str]:
+    def execute(self, context: Any) -> OpResult:
         fs = context.scene.stk_flame
         obj = _target(context)
         if obj is None or obj.type != "MESH":
@@ -257,11 +264,11 @@ CLASSES = (STK_FlameSettings, STK_OT_flame_import, STK_OT_flame_bind, STK_OT_fla
 def register() -> None:
     for cls in CLASSES:
         bpy.utils.register_class(cls)
-    bpy.types.Scene.stk_flame = PointerProperty(type=STK_FlameSettings)
+    bpy.types.Scene.stk_flame = PointerProperty(type=STK_FlameSettings)  # type: ignore[attr-defined]
 
 
 def unregister() -> None:
     if hasattr(bpy.types.Scene, "stk_flame"):
-        del bpy.types.Scene.stk_flame
+        del bpy.types.Scene.stk_flame  # type: ignore[attr-defined]
     for cls in reversed(CLASSES):
         bpy.utils.unregister_class(cls)
