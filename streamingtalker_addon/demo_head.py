@@ -122,6 +122,7 @@ def add_demo_head(context: Any, name: str = "StreamingTalker Head",
         kb = obj.shape_key_add(name=key_name, from_mix=False)
         kb.data.foreach_set("co", (base + data.shape_keys[key_name]).ravel())
         kb.slider_min, kb.slider_max = 0.0, 1.0
+        kb.value = 0.0  # Blender 5.0 adds new keys at 1.0: the head would pull every face at once
     me.shape_keys.use_relative = True
     me.shape_keys.name = f"{name} Keys"
 
