@@ -107,6 +107,18 @@ def test_hostile_names_under_allowed_looking_modules(tmp_path):
             restricted_loads(payload)
 
 
+def test_allowed_names_cannot_be_misused():
+    """numpy.ndarray / object are markers, not callables: a pickle cannot allocate or build with them."""
+    huge = b"\x80\x02cnumpy\nndarray\nJ\x00\x00\x00\x7f\x85R."
+    with pytest.raises(FlameFileError, match="numpy.ndarray directly"):
+        restricted_loads(huge)
+    with pytest.raises(FlameFileError, match="'object' directly"):
+        restricted_loads(b"\x80\x02c__builtin__\nobject\n)R.")
+    with pytest.raises(FlameFileError, match="foreign class"):
+        restricted_loads(b"\x80\x02cnumpy.core.multiarray\n_reconstruct\nc__builtin__\nobject\n"
+                         b"K\x00\x85U\x01b\x87R.")
+
+
 def test_pickle_calling_chumpy_is_only_recorded(tmp_path, arrays):
     """Any chumpy name maps to a recorder: calling it runs nothing, and the key is refused."""
     marker = tmp_path / "pwned"

@@ -89,11 +89,22 @@ class _ObjectBase:
 _OBJECT = _ObjectBase()
 
 
+class _NdarrayName(_ObjectBase):
+    """What ``numpy.ndarray`` resolves to: only a marker for ``_reconstruct``, never called."""
+
+    def __call__(self, *args: Any) -> Any:
+        raise FlameFileError("the file tries to call numpy.ndarray directly (not pickled array data)")
+
+
+_NDARRAY = _NdarrayName()
+
+
 # -- safe replacements of the few callables numpy pickles name -------------------------------
 def _safe_reconstruct(subtype: Any, shape: Any, dtype: Any) -> np.ndarray:
-    if subtype is not np.ndarray:
+    if subtype is not _NDARRAY:
         raise FlameFileError("the file asks numpy to rebuild an array of a foreign class")
-    return np.ndarray.__new__(np.ndarray, shape, dtype)
+    # numpy pickles rebuild an empty placeholder here and fill it in __setstate__
+    return np.ndarray.__new__(np.ndarray, (0,), np.dtype(dtype) if not isinstance(dtype, np.dtype) else dtype)
 
 
 def _safe_frombuffer(buf: Any, dtype: Any, shape: Any, order: str) -> np.ndarray:
@@ -137,7 +148,7 @@ for _mod in _NUMPY_CORE:
     _ALLOWED[(_mod, "_reconstruct")] = _safe_reconstruct
     _ALLOWED[(_mod, "scalar")] = _safe_scalar
     _ALLOWED[(_mod, "_frombuffer")] = _safe_frombuffer
-_ALLOWED[("numpy", "ndarray")] = np.ndarray
+_ALLOWED[("numpy", "ndarray")] = _NDARRAY
 _ALLOWED[("numpy", "dtype")] = _dtype
 _ALLOWED[("_codecs", "encode")] = _safe_encode
 for _mod in ("copy_reg", "copyreg"):
