@@ -114,7 +114,7 @@ def test_wrong_meshes_are_refused(flame):
     with pytest.raises(sk.TopologyError, match="5022 vertices"):
         sk.flame_keys(flame, rest[:-1])
     shuffled = rest[np.random.default_rng(0).permutation(len(rest))]
-    with pytest.raises(sk.TopologyError, match="do not follow FLAME's order"):
+    with pytest.raises(sk.TopologyError, match="do not follow the model's order"):
         sk.flame_keys(flame, shuffled)
 
 
