@@ -155,7 +155,7 @@ def face_centre(obj: Any) -> tuple[float, float, float]:
     """World position between the eyes and the mouth, where a portrait camera should aim."""
     from mathutils import Vector
 
-    return tuple(obj.matrix_world @ Vector((0.0, -0.07, -0.012)))  # type: ignore[return-value]
+    return tuple(obj.matrix_world @ Vector((0.0, -0.07, -0.035)))  # type: ignore[return-value]
 
 
 def setup_preview_camera(context: Any, obj: Any) -> Any:
@@ -167,14 +167,14 @@ def setup_preview_camera(context: Any, obj: Any) -> Any:
     target = Vector(face_centre(obj))
     scale = max(obj.matrix_world.to_scale())
     cam_data = bpy.data.cameras.get("StreamingTalker Camera") or bpy.data.cameras.new("StreamingTalker Camera")
-    cam_data.lens = 85.0
+    cam_data.lens = 80.0
     cam_data.sensor_width = 36.0
     cam_data.clip_start = 0.01 * scale
     cam = bpy.data.objects.get("StreamingTalker Camera")
     if cam is None:
         cam = bpy.data.objects.new("StreamingTalker Camera", cam_data)
         scene.collection.objects.link(cam)
-    offset = Vector((0.24, -0.53, 0.05)) * scale  # ~25° to the character's left, slightly above
+    offset = Vector((0.25, -0.58, 0.03)) * scale  # ~25° to the character's left, slightly above
     cam.location = target + offset
     cam.rotation_mode = "QUATERNION"
     cam.rotation_quaternion = (target - cam.location).to_track_quat("-Z", "Y")
@@ -193,4 +193,7 @@ def setup_preview_camera(context: Any, obj: Any) -> Any:
         light.location = target + Vector(pos) * scale
         light.rotation_mode = "QUATERNION"
         light.rotation_quaternion = (target - light.location).to_track_quat("-Z", "Y")
+    layer = getattr(context, "view_layer", None)
+    if layer is not None:
+        layer.update()  # so cam.matrix_world is valid for callers right away
     return cam
