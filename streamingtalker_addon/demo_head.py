@@ -23,7 +23,7 @@ def _material(name: str) -> Any:
     import bpy
 
     full = f"StreamingTalker {name}"
-    mat = bpy.data.materials.get(full)
+    mat: Any = bpy.data.materials.get(full)
     if mat is None:
         mat = bpy.data.materials.new(full)
     colour = head_geometry.MATERIAL_COLOURS[name]
@@ -32,7 +32,7 @@ def _material(name: str) -> Any:
     mat.roughness = rough
     if bpy.app.version < (5, 0, 0):
         mat.use_nodes = True  # 5.0 always uses nodes (and deprecates the flag)
-    tree = getattr(mat, "node_tree", None)
+    tree: Any = getattr(mat, "node_tree", None)
     bsdf = tree.nodes.get("Principled BSDF") if tree is not None else None
     if bsdf is not None:
         bsdf.inputs["Base Color"].default_value = colour
@@ -73,10 +73,10 @@ def _mesh(name: str, verts: np.ndarray, faces: list, mats: np.ndarray, names: tu
     if paint is not None:
         skin = corner_mat == names.index("Skin")
         cols[skin] = paint[corner_vert[skin]]
-    attr = me.color_attributes.new(COLOUR_ATTRIBUTE, "FLOAT_COLOR", "CORNER")
+    attr: Any = me.color_attributes.new(COLOUR_ATTRIBUTE, "FLOAT_COLOR", "CORNER")
     attr.data.foreach_set("color", cols.ravel())
     me.color_attributes.active_color = attr
-    me.color_attributes.render_color_index = me.color_attributes.active_color_index
+    me.color_attributes.render_color_index = int(me.color_attributes.active_color_index or 0)
     me.update()
     return me
 
@@ -179,17 +179,15 @@ def setup_preview_camera(context: Any, obj: Any) -> Any:
     cam.rotation_mode = "QUATERNION"
     cam.rotation_quaternion = (target - cam.location).to_track_quat("-Z", "Y")
     scene.camera = cam
-    for lname, kind, energy, pos in (("Key", "AREA", 60.0, (0.5, -0.6, 0.5)),
-                                     ("Fill", "AREA", 20.0, (-0.6, -0.5, 0.1)),
-                                     ("Rim", "AREA", 30.0, (0.0, 0.6, 0.4))):
+    for lname, energy, pos in (("Key", 60.0, (0.5, -0.6, 0.5)), ("Fill", 20.0, (-0.6, -0.5, 0.1)),
+                               ("Rim", 30.0, (0.0, 0.6, 0.4))):
         full = f"StreamingTalker {lname}"
-        light = bpy.data.objects.get(full)
+        light: Any = bpy.data.objects.get(full)
         if light is None:
-            light = bpy.data.objects.new(full, bpy.data.lights.new(full, kind))
+            light = bpy.data.objects.new(full, bpy.data.lights.new(full, "AREA"))
             scene.collection.objects.link(light)
         light.data.energy = energy * scale * scale
-        if kind == "AREA":
-            light.data.size = 0.5 * scale
+        light.data.size = 0.5 * scale
         light.location = target + Vector(pos) * scale
         light.rotation_mode = "QUATERNION"
         light.rotation_quaternion = (target - light.location).to_track_quat("-Z", "Y")

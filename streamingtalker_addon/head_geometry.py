@@ -342,7 +342,7 @@ def _grid_angles() -> tuple[np.ndarray, np.ndarray, int, int]:
                 + 1.2 * np.exp(-((x - phi_e) / (7 * deg)) ** 2))
 
     # rows: a knot exactly at the eye row and at the mouth row
-    def count(a: float, b: float) -> int:
+    def count(a: float, b: float) -> float:
         xs = np.linspace(a, b, 400)
         return float(np.trapz(density(xs), xs))
 
@@ -386,8 +386,8 @@ def _build_cached() -> HeadData:
         c1 = (c + 1) % N_COLUMNS
         b.face([("top",), ("g", 0, c), ("g", 0, c1)])
         for r in range(n_rows - 1):
-            lo = [("g", r + 1, c), ("g", r + 1, c1)]
-            up = [("g", r, c), ("g", r, c1)]
+            lo: list[tuple] = [("g", r + 1, c), ("g", r + 1, c1)]
+            up: list[tuple] = [("g", r, c), ("g", r, c1)]
             if r == row_m:
                 up = [("mdup", cc) if cc in mouth_inner else ("g", r, cc) for cc in (c, c1)]
             if r == row_e:

@@ -218,7 +218,7 @@ def contact_sheet(frames: list[Path], out: Path, max_tiles: int = 16) -> Path:
             for i in range(min(max_tiles, len(frames)))]
     imgs = []
     for p in pick:
-        img = bpy.data.images.load(str(p), check_existing=False)
+        img: Any = bpy.data.images.load(str(p), check_existing=False)
         w, h = img.size
         px = np.empty(w * h * 4, np.float32)
         img.pixels.foreach_get(px)
@@ -231,12 +231,12 @@ def contact_sheet(frames: list[Path], out: Path, max_tiles: int = 16) -> Path:
     for i, tile in enumerate(imgs):  # Blender's pixel rows run bottom-up
         r, c = divmod(i, cols)
         sheet[(rows - 1 - r) * h:(rows - r) * h, c * w:(c + 1) * w] = tile
-    img = bpy.data.images.new("StreamingTalker contact sheet", cols * w, rows * h, alpha=False)
-    img.pixels.foreach_set(sheet.ravel())
-    img.filepath_raw = str(out)
-    img.file_format = "PNG"
-    img.save()
-    bpy.data.images.remove(img)
+    sheet_img: Any = bpy.data.images.new("StreamingTalker contact sheet", cols * w, rows * h, alpha=False)
+    sheet_img.pixels.foreach_set(sheet.ravel())
+    sheet_img.filepath_raw = str(out)
+    sheet_img.file_format = "PNG"
+    sheet_img.save()
+    bpy.data.images.remove(sheet_img)
     return out
 
 
