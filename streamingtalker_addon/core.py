@@ -26,6 +26,7 @@ protocol: ModuleType = importlib.import_module(inference_core.__name__ + ".proto
 bridge_client: ModuleType = importlib.import_module(inference_core.__name__ + ".bridge_client")
 channels: ModuleType = importlib.import_module(inference_core.__name__ + ".channels")
 paths: ModuleType = importlib.import_module(inference_core.__name__ + ".paths")
+model_card: ModuleType = importlib.import_module(inference_core.__name__ + ".model_card")
 
 BridgeClient = bridge_client.BridgeClient
 BridgeError = bridge_client.BridgeError

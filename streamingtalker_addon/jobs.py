@@ -17,8 +17,8 @@ from typing import Any
 import bpy
 import numpy as np
 
-from . import audio, binding, keyframes, motion, prefs
-from .core import ARKIT_52, BridgeError
+from . import audio, binding, keyframes, motion, prefs, runtime
+from .core import ARKIT_52, BridgeError, model_card
 from .driver import LiveDriver, StreamingDriver
 
 #: The job currently running (None when idle).
@@ -147,7 +147,21 @@ def create_basis_keys(obj: Any, client: Any, card: dict[str, Any], timeout: floa
     for name, comp in zip(card["channels"], basis):
         kb = obj.data.shape_keys.key_blocks.get(name) or obj.shape_key_add(name=name, from_mix=False)
         kb.slider_min, kb.slider_max = -10.0, 10.0
+        kb.value = 0.0  # new keys may start at 1.0 in bpy 5.0: rest until keyed
         kb.data.foreach_set("co", rest + comp.ravel())
+
+
+def expected_card(settings: prefs.Settings) -> dict[str, Any]:
+    """The configured model's card, read from its file header (no server needed).
+
+    Lets a job refuse a bad mesh before anything starts, for ARKit and
+    vertex-space models alike; falls back to the last card a server sent.
+    """
+    try:
+        model = runtime.resolve_model(bpy.path.abspath(settings.model_path) if settings.model_path else "")
+        return dict(model_card.read_card_header(model))
+    except (BridgeError, ValueError, OSError):
+        return LAST_CARD or {"channels": list(ARKIT_52), "channel_space": "arkit"}
 
 
 # -- jobs ----------------------------------------------------------------------
@@ -165,7 +179,7 @@ class GenerationJob:
         self.take_mode = take_mode
         self.fps = scene_fps(scene)
         self.settings = settings or prefs.settings()
-        card = LAST_CARD or {"channels": list(ARKIT_52), "channel_space": "arkit"}
+        card = expected_card(self.settings)
         if card.get("channel_space", "arkit") != "vertex":
             resolve_binding(obj, list(card["channels"]))  # refuse a bad mesh before starting anything
         elif obj is None or obj.type != "MESH":
@@ -271,8 +285,9 @@ class LiveJob:
         self.settings = settings or prefs.settings()
         self.fps = scene_fps(scene)
         self.frame_start = scene.frame_current
-        card = LAST_CARD or {"channels": list(ARKIT_52)}
-        resolve_binding(obj, list(card["channels"]))
+        card = expected_card(self.settings)
+        if card.get("channel_space", "arkit") != "vertex":
+            resolve_binding(obj, list(card["channels"]))
         self.binding: binding.Binding | None = None
         self.writer: keyframes.TakeWriter | None = None
         self.resampler: motion.StreamResampler | None = None
