@@ -304,10 +304,6 @@ def generate(out: str | Path, minutes: float, plan: Plan, workers: int = 2, prog
         from collections import deque
 
         k = start_i
-        if pool is None:
-            while True:
-                yield _work(k)
-                k += 1
         window: deque = deque()
         while True:
             while len(window) < 3 * workers:
@@ -315,14 +311,22 @@ def generate(out: str | Path, minutes: float, plan: Plan, workers: int = 2, prog
                 k += 1
             yield window.popleft().get()
 
-    pool = None
-    try:
-        if workers > 1:
-            import multiprocessing as mp
+    import multiprocessing as mp
 
-            pool = mp.get_context("fork").Pool(workers, initializer=_init_worker, initargs=(plan,))
-        else:
-            _init_worker(plan)
+    # One fresh process per utterance, even with one worker: espeak-ng keeps hidden state
+    # between calls (its pitch-flutter phase), so the same call in a used process gives
+    # slightly different samples. Every utterance starting from the same pristine library
+    # state is what makes the corpus bit-exact for a seed, whatever the worker count.
+    # A fork server (a clean process that never synthesises) forks them, so they do not
+    # inherit whatever this process did with espeak-ng before.
+    if "forkserver" in mp.get_all_start_methods():
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(["inference_core.data.corpus", "inference_core.data.articulation",
+                                    "inference_core.data.augment", "inference_core.data.tts"])
+    else:
+        ctx = mp.get_context("spawn")
+    pool = ctx.Pool(workers, initializer=_init_worker, initargs=(plan,), maxtasksperchild=1)
+    try:
         results = ordered_results()
         n_new = 0
         for utt in results:
@@ -340,8 +344,7 @@ def generate(out: str | Path, minutes: float, plan: Plan, workers: int = 2, prog
             if n_new % flush_every == 0:
                 writer.close()
     finally:
-        if pool is not None:
-            pool.terminate()
+        pool.terminate()
         writer.close()
         bar.close()
     wall = time.time() - t0
