@@ -165,7 +165,31 @@ def expected_card(settings: prefs.Settings) -> dict[str, Any]:
 
 
 # -- jobs ----------------------------------------------------------------------
-class GenerationJob:
+class _DriverJob:
+    """What generation and live jobs share: stepping their driver and leaving ``CURRENT``."""
+
+    driver: Any
+
+    @property
+    def active(self) -> bool:
+        return bool(self.driver.active)
+
+    def step(self, budget: float = 0.02) -> bool:
+        active = bool(self.driver.step(budget))
+        if not active:
+            self.finish()
+        return active
+
+    def finish(self) -> int:
+        raise NotImplementedError
+
+    def _release(self) -> None:
+        global CURRENT
+        if CURRENT is self:
+            CURRENT = None
+
+
+class GenerationJob(_DriverJob):
     """Audio → keyframes on ``obj``, one chunk at a time."""
 
     kind = "generate"
@@ -222,23 +246,11 @@ class GenerationJob:
             if self.t_first_keys is None:
                 self.t_first_keys = time.monotonic()
 
-    @property
-    def active(self) -> bool:
-        return self.driver.active
-
-    def step(self, budget: float = 0.02) -> bool:
-        active = self.driver.step(budget)
-        if not active:
-            self.finish()
-        return active
-
     def cancel(self) -> None:
         self.driver.cancel()
 
     def finish(self) -> int:
-        global CURRENT
-        if CURRENT is self:
-            CURRENT = None
+        self._release()
         if self.writer is None:
             return 0
         n = self.writer.finish()
@@ -273,7 +285,7 @@ class GenerationJob:
         return state
 
 
-class LiveJob:
+class LiveJob(_DriverJob):
     """Live input → shape-key values now, optionally recorded as keys from the current frame."""
 
     kind = "live"
@@ -318,23 +330,11 @@ class LiveJob:
             for col, _, name in self.binding.pairs:
                 blocks[name].value = float(frames[-1, col])
 
-    @property
-    def active(self) -> bool:
-        return self.driver.active
-
-    def step(self, budget: float = 0.02) -> bool:
-        active = self.driver.step(budget)
-        if not active:
-            self.finish()
-        return active
-
     def cancel(self) -> None:
         self.driver.stop()
 
     def finish(self) -> int:
-        global CURRENT
-        if CURRENT is self:
-            CURRENT = None
+        self._release()
         return self.writer.finish() if self.writer else 0
 
     @property
