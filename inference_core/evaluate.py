@@ -32,12 +32,11 @@ import numpy as np
 
 from .channels import ARKIT_52, MOUTH_CHANNELS, normalise_name
 from .data.format import Dataset, Utterance
+from .data.phonemes import CLASSES, frame_classes
 
 ICT_DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "assets" / "ict_face" / "ict_face_arkit.npz"
 MOUTH_LANDMARKS = list(range(48, 68))
-BILABIAL = {"p", "b", "m"}
-ROUNDED = {"uw", "uh", "ow", "w", "oy"}
-SPREAD = {"iy", "ih", "ey", "eh", "y"}
+BILABIAL = CLASSES["bilabial"]
 
 
 def phone_class(label: str) -> str:
@@ -76,15 +75,12 @@ class ArkitFace:
         return np.linalg.norm(p[:, self.upper] - p[:, self.lower], axis=-1) * self.units_to_mm
 
 
-def frame_labels(utt: Utterance, n_frames: int, fps: float) -> list[str]:
-    labels = [""] * n_frames
+def utterance_classes(utt: Utterance, n_frames: int, fps: float) -> dict[str, np.ndarray]:
+    """Per-frame phoneme-class masks (frame-centre rule of :mod:`.data.phonemes`)."""
     if "phonemes" not in utt.extra:
-        return labels
-    for lab, s, e in zip(utt.extra["phonemes"], utt.extra["phonemes_start"], utt.extra["phonemes_end"]):
-        for f in range(int(math.floor(s * fps)), min(n_frames, int(math.ceil(e * fps)))):
-            if 0 <= f < n_frames:
-                labels[f] = phone_class(lab)
-    return labels
+        return {name: np.zeros(n_frames, bool) for name in CLASSES}
+    return frame_classes(list(utt.extra["phonemes"]), utt.extra["phonemes_start"],
+                         utt.extra["phonemes_end"], n_frames, fps)[1]
 
 
 def bilabial_mid_frames(utt: Utterance, n_frames: int, fps: float) -> list[int]:
@@ -179,9 +175,8 @@ def score(pred_fn: Predictor, utts: list[Utterance], ds: Dataset, face: ArkitFac
         jaw_p.append(p[:, jaw])
         jaw_t.append(t[:, jaw])
         diversity.append(np.std(np.stack([q[: len(t)] for q in preds]), axis=0).mean(1))
-        labels = frame_labels(u, len(t), ds.fps)
-        is_r = np.array([lab in ROUNDED for lab in labels])
-        is_s = np.array([lab in SPREAD for lab in labels])
+        masks = utterance_classes(u, len(t), ds.fps)
+        is_r, is_s = masks["rounded"], masks["spread"]
         rs, ss = p[:, rnd].sum(1), p[:, spr].sum(1)
         rnd_in.append(rs[is_r]); rnd_out.append(rs[~is_r])
         spr_in.append(ss[is_s]); spr_out.append(ss[~is_s])
@@ -190,7 +185,7 @@ def score(pred_fn: Predictor, utts: list[Utterance], ds: Dataset, face: ArkitFac
             lve.append(err.max(1))
             mids = bilabial_mid_frames(u, len(t), ds.fps)
             gp, gt = face.lip_gap_mm(p), face.lip_gap_mm(t)
-            vowels = np.array([lab in {"aa", "ae", "ah", "ao", "aw", "ay"} for lab in labels])
+            vowels = masks["open"]
             if vowels.any():
                 open_gap_ref.append(gt[vowels])
             closed.append(gp[mids])
