@@ -33,6 +33,7 @@ def _session_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--style", default=None, help="style index or name from the model card")
     g.add_argument("--intensity", type=float, default=None)
     g.add_argument("--smoothing", type=float, default=None)
+    g.add_argument("--temperature", type=float, default=None, help="initial noise scale (0..2)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -155,7 +156,7 @@ def collect_inputs(inputs: list[str]) -> list[Path]:
 
 def session_options(args: argparse.Namespace, card: dict[str, Any]) -> dict[str, Any]:
     opts = dict(card.get("defaults") or {})
-    for key in ("seed", "steps", "guidance", "style", "intensity", "smoothing"):
+    for key in ("seed", "steps", "guidance", "style", "intensity", "smoothing", "temperature"):
         value = getattr(args, key, None)
         if value is not None:
             opts[key] = value

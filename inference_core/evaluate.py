@@ -115,7 +115,8 @@ class Predictor:
         self.name, self.fn = name, fn
 
 
-def model_predictor(path: str, steps: int | None = None, guidance: float | None = None) -> Predictor:
+def model_predictor(path: str, steps: int | None = None, guidance: float | None = None,
+                    temperature: float | None = None) -> Predictor:
     from .session import SessionOptions, StreamingSession, load_bundle
 
     bundle = load_bundle(path)
@@ -127,6 +128,8 @@ def model_predictor(path: str, steps: int | None = None, guidance: float | None 
             opts["steps"] = steps
         if guidance is not None:
             opts["guidance"] = guidance
+        if temperature is not None:
+            opts["temperature"] = temperature
         s = StreamingSession(bundle, SessionOptions.from_dict(opts))
         return np.concatenate([s.push(utt.audio), s.flush()])
 
@@ -251,6 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--drift-minutes", type=float, default=10.0, help="0 to skip")
     ap.add_argument("--steps", type=int, default=None)
     ap.add_argument("--guidance", type=float, default=None)
+    ap.add_argument("--temperature", type=float, default=None)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--out", default=None, help="also write the JSON here")
@@ -271,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     face = ArkitFace(args.face) if args.face and Path(args.face).exists() else None
     model_path = args.model or str(DEFAULT_MODEL)
-    main_pred = model_predictor(model_path, args.steps, args.guidance)
+    main_pred = model_predictor(model_path, args.steps, args.guidance, args.temperature)
     result: dict[str, Any] = {
         "model": model_path, "data": str(args.data), "val_utterances": len(utts),
         "val_speakers": sorted({u.speaker for u in utts}),

@@ -40,6 +40,7 @@ class SessionOptions:
     style: int | str = 0         # style index or name from the model card
     intensity: float = 1.0       # scales motion away from the neutral pose
     smoothing: float = 0.0       # causal one-pole smoothing of the output, 0..0.95
+    temperature: float = 1.0     # scale of the initial diffusion noise (0 = most likely motion)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "SessionOptions":
@@ -53,6 +54,7 @@ class SessionOptions:
             self.guidance = float(self.guidance)
             self.intensity = float(self.intensity)
             self.smoothing = float(self.smoothing)
+            self.temperature = float(self.temperature)
         except (TypeError, ValueError) as exc:
             raise SessionError(f"invalid session option: {exc}") from None
         if not 1 <= self.steps <= 50:
@@ -61,6 +63,8 @@ class SessionOptions:
             raise SessionError(f"guidance must be between 0 and 10 (got {self.guidance})")
         if not 0.0 <= self.intensity <= 3.0:
             raise SessionError(f"intensity must be between 0 and 3 (got {self.intensity})")
+        if not 0.0 <= self.temperature <= 2.0:
+            raise SessionError(f"temperature must be between 0 and 2 (got {self.temperature})")
         if not 0.0 <= self.smoothing <= 0.95:
             raise SessionError(f"smoothing must be between 0 and 0.95 (got {self.smoothing})")
         return self
@@ -209,6 +213,7 @@ class StreamingSession:
             noise = torch.zeros(1, cfg.chunk_frames * cfg.num_channels)
         else:
             noise = torch.randn(1, cfg.chunk_frames * cfg.num_channels, generator=self._gen)
+            noise = noise * opt.temperature
 
         def denoise(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
             if not guided:

@@ -85,7 +85,7 @@ def test_bad_audio_and_options(random_bundle_loaded):
     with pytest.raises(SessionError, match="float"):
         s.push(np.zeros(100, np.int16))
     assert len(s.push(np.zeros(0, np.float32))) == 0
-    for opts in ({"steps": 0}, {"guidance": -1}, {"intensity": 9}, {"smoothing": 1.0}, {"style": 99},
+    for opts in ({"temperature": -0.1}, {"steps": 0}, {"guidance": -1}, {"intensity": 9}, {"smoothing": 1.0}, {"style": 99},
                  {"style": "nobody"}, {"seed": "x"}):
         with pytest.raises(SessionError):
             StreamingSession(random_bundle_loaded, SessionOptions.from_dict(opts))
@@ -98,3 +98,10 @@ def test_flush_twice_and_push_after_flush(random_bundle_loaded):
     assert len(s.flush()) == 0
     with pytest.raises(SessionError):
         s.push(noise(0.1))
+
+
+def test_temperature_zero_is_deterministic_across_seeds(random_bundle_loaded):
+    audio = noise(1.0)
+    a = run(random_bundle_loaded, audio, [audio.size], seed=1, temperature=0.0)
+    b = run(random_bundle_loaded, audio, [audio.size], seed=2, temperature=0.0)
+    np.testing.assert_array_equal(a, b)
