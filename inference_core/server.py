@@ -143,7 +143,8 @@ class BridgeServer:
                        "send end or cancel first", session=sid)
             return False
         try:
-            options = SessionOptions.from_dict(fields)
+            # the model card's tuned defaults, then whatever the client set
+            options = SessionOptions.from_dict({**(self.bundle.card.get("defaults") or {}), **fields})
             self.session = StreamingSession(self.bundle, options)
         except (SessionError, TypeError) as exc:
             self.error(protocol.E_BAD_REQUEST, str(exc), session=sid)
