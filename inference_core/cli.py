@@ -75,6 +75,13 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--seed", type=int, default=0)
     m.add_argument("--num-styles", type=int, default=1)
 
+    f = sub.add_parser("finalize-model", help="set a trained checkpoint's defaults and quality, for shipping")
+    f.add_argument("model")
+    f.add_argument("--out", required=True)
+    f.add_argument("--defaults", default=None, help='JSON, e.g. {"guidance": 2.0, "temperature": 0.3}')
+    f.add_argument("--eval", default=None, help="eval JSON (python -m inference_core eval --out)")
+    f.add_argument("--name", default=None)
+
     for name, (_, _, text) in EXTERNAL.items():
         sub.add_parser(name, help=text, add_help=False)
     return p
@@ -104,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_info(args)
     if args.command == "init-model":
         return cmd_init_model(args)
+    if args.command == "finalize-model":
+        return cmd_finalize_model(args)
     parser.error(f"unknown command {args.command}")
     return 2
 
@@ -139,6 +148,30 @@ def cmd_init_model(args: argparse.Namespace) -> int:
 
     bundle = random_bundle(args.seed, num_styles=args.num_styles)
     save_checkpoint(args.out, bundle.model, bundle.card)
+    print(args.out)
+    return 0
+
+
+def cmd_finalize_model(args: argparse.Namespace) -> int:
+    """Re-save a checkpoint with tuned default settings and its measured quality in the card."""
+    from .model.checkpoint import ModelFileError, load_checkpoint, save_checkpoint
+    from .session import SessionError, SessionOptions
+
+    try:
+        model, card, extra = load_checkpoint(args.model)
+    except ModelFileError as exc:
+        return _fail(str(exc))
+    if args.defaults:
+        card["defaults"] = dict(card.get("defaults") or {}, **json.loads(args.defaults))
+        try:
+            SessionOptions.from_dict(card["defaults"])
+        except SessionError as exc:
+            return _fail(f"invalid defaults: {exc}")
+    if args.eval:
+        card["quality"] = json.loads(Path(args.eval).read_text())
+    if args.name:
+        card["name"] = args.name
+    save_checkpoint(args.out, model, card, {k: v.numpy() for k, v in extra.items()})
     print(args.out)
     return 0
 

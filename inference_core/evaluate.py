@@ -116,7 +116,7 @@ class Predictor:
 
 
 def model_predictor(path: str, steps: int | None = None, guidance: float | None = None,
-                    temperature: float | None = None) -> Predictor:
+                    temperature: float | None = None, smoothing: float | None = None) -> Predictor:
     from .session import SessionOptions, StreamingSession, load_bundle
 
     bundle = load_bundle(path)
@@ -130,6 +130,8 @@ def model_predictor(path: str, steps: int | None = None, guidance: float | None 
             opts["guidance"] = guidance
         if temperature is not None:
             opts["temperature"] = temperature
+        if smoothing is not None:
+            opts["smoothing"] = smoothing
         s = StreamingSession(bundle, SessionOptions.from_dict(opts))
         return np.concatenate([s.push(utt.audio), s.flush()])
 
@@ -255,6 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, default=None)
     ap.add_argument("--guidance", type=float, default=None)
     ap.add_argument("--temperature", type=float, default=None)
+    ap.add_argument("--smoothing", type=float, default=None)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--out", default=None, help="also write the JSON here")
@@ -275,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     face = ArkitFace(args.face) if args.face and Path(args.face).exists() else None
     model_path = args.model or str(DEFAULT_MODEL)
-    main_pred = model_predictor(model_path, args.steps, args.guidance, args.temperature)
+    main_pred = model_predictor(model_path, args.steps, args.guidance, args.temperature, args.smoothing)
     result: dict[str, Any] = {
         "model": model_path, "data": str(args.data), "val_utterances": len(utts),
         "val_speakers": sorted({u.speaker for u in utts}),
