@@ -27,6 +27,7 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--model", default=None)
+    ap.add_argument("--threads", type=int, default=0, help="inference threads (0 = the server's default)")
     args = ap.parse_args()
 
     import bpy
@@ -51,6 +52,7 @@ def main() -> int:
         prefs = bpy.context.preferences.addons["streamingtalker_addon"].preferences
         prefs.python_path = sys.executable
         prefs.model_path = str(args.model or paths.DEFAULT_MODEL)
+        prefs.threads = args.threads
         scene = bpy.context.scene
         scene.render.fps = 30
         st = scene.streamingtalker
@@ -66,7 +68,7 @@ def main() -> int:
     runtime.SERVER.shutdown()
     med = statistics.median(r["seconds"] for r in runs)
     print(json.dumps({
-        "audio_seconds": args.seconds, "repeats": args.repeats,
+        "audio_seconds": args.seconds, "repeats": args.repeats, "threads": args.threads or "default",
         "click_to_all_keys_seconds_median": round(med, 3),
         "click_to_all_keys_runs": [round(r["seconds"], 3) for r in runs],
         "click_to_first_keys_seconds_median": round(statistics.median(r["first_keys"] for r in runs), 3),

@@ -73,6 +73,7 @@ class BridgeClient:
         self._queue: queue.Queue[Message] = queue.Queue()
         self._stderr_tail: collections.deque[str] = collections.deque(maxlen=200)
         self._write_lock = threading.Lock()
+        self._arrived = threading.Event()
         self.last_message_time = 0.0
 
     # -- life cycle -----------------------------------------------------
@@ -171,6 +172,19 @@ class BridgeClient:
         except queue.Empty:
             return None
 
+    def wait_message(self, timeout: float) -> bool:
+        """Block until a message is queued, without taking it (False on timeout).
+
+        Lets a synchronous loop sleep until there is work instead of polling,
+        which would take CPU from the inference process on small machines.
+        """
+        if not self._queue.empty():
+            return True
+        self._arrived.clear()
+        if not self._queue.empty():
+            return True
+        return self._arrived.wait(timeout)
+
     def drain(self) -> list[Message]:
         out = []
         while (msg := self.poll(0)) is not None:
@@ -224,6 +238,7 @@ class BridgeClient:
                     self._queue.put(Message("error", {
                         "code": protocol.E_MALFORMED, "fatal": not exc.recoverable,
                         "message": f"Unreadable reply from the inference process: {exc}"}))
+                    self._arrived.set()
                     if exc.recoverable:
                         continue
                     break
@@ -231,6 +246,7 @@ class BridgeClient:
                     break
                 self.last_message_time = time.monotonic()
                 self._queue.put(msg)
+                self._arrived.set()
         except (OSError, ValueError) as exc:
             self._queue.put(Message("error", {"code": protocol.E_MALFORMED, "fatal": True,
                                               "message": f"Lost the inference process's output: {exc}"}))
@@ -240,6 +256,7 @@ class BridgeClient:
             except subprocess.TimeoutExpired:
                 rc = None
             self._queue.put(Message(EXIT, {"returncode": rc}))
+            self._arrived.set()
 
     def _read_stderr(self) -> None:
         assert self.proc and self.proc.stderr

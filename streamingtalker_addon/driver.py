@@ -128,7 +128,10 @@ class StreamingDriver:
             if deadline is not None and time.monotonic() > deadline:
                 self._fail(f"Generation did not finish within {timeout:.0f} s.", "timeout", broken=True)
                 break
-            time.sleep(0.002)
+            if self.client is not None:
+                self.client.wait_message(0.05)  # sleep until the server answers: no busy polling
+            else:
+                time.sleep(0.01)
         return self.state
 
     # -- internals ------------------------------------------------------
