@@ -143,27 +143,14 @@ class StreamingDriver:
             self.source.discard()
 
     def _step_launch(self) -> None:
-        client = self.source.poll_ready()
-        if client is None:
-            if time.monotonic() - self.t_begin > self.launch_timeout:
-                raise bridge_client.BridgeTimeout(
-                    f"The inference runtime did not start within {self.launch_timeout:.0f} s.")
-            self._last_activity = time.monotonic()
+        if not attach_when_ready(self):
+            if self.state == "launching":
+                self._last_activity = time.monotonic()
+            elif self.state == "error":
+                self.error_code = "bad_input"  # on_ready refused the target
             return
-        self.client = client
-        self.card = client.model_card
         self.sample_rate = int(self.card.get("sample_rate", 16000))
-        self.fps = float(self.card.get("fps", 30))
-        client.drain()  # stale messages of an earlier session
-        if self.on_ready is not None:
-            try:
-                self.on_ready(self.card, client)
-            except (ValueError, RuntimeError) as exc:
-                if isinstance(exc, BridgeError):
-                    raise
-                self._fail(str(exc), "bad_input")
-                return
-        client.send("start", session=self.session, **self.options)
+        self.client.send("start", session=self.session, **self.options)
         self.state = "starting"
         self._last_activity = time.monotonic()
 
@@ -301,23 +288,9 @@ class LiveDriver:
             return False
         try:
             if self.state == "launching":
-                client = self.source.poll_ready()
-                if client is None:
-                    if time.monotonic() - self.t_begin > self.launch_timeout:
-                        raise bridge_client.BridgeTimeout("The inference runtime did not start in time.")
-                    return True
-                self.client, self.card = client, client.model_card
-                self.fps = float(self.card.get("fps", 30))
-                client.drain()
-                if self.on_ready is not None:
-                    try:
-                        self.on_ready(self.card, client)
-                    except (ValueError, RuntimeError) as exc:
-                        if isinstance(exc, BridgeError):
-                            raise
-                        self._fail(str(exc))
-                        return False
-                client.send("live_start", input=self.live_input, **self.options)
+                if not attach_when_ready(self):
+                    return self.active
+                self.client.send("live_start", input=self.live_input, **self.options)
                 self.state = "starting"
                 self._last_activity = time.monotonic()
             t_end = time.monotonic() + budget
@@ -353,3 +326,30 @@ class LiveDriver:
             self.frames_received += count
         elif msg.type == "live_stopped":
             self.state = "stopped"
+
+
+def attach_when_ready(driver: Any) -> bool:
+    """Launch phase both drivers share: take the server once it is up and let
+    ``on_ready`` vet its model card (it may refuse the target mesh).
+
+    Returns True when attached; False while still starting or after a refusal
+    (the driver is then in state ``error``). A runtime that never starts raises.
+    """
+    client = driver.source.poll_ready()
+    if client is None:
+        if time.monotonic() - driver.t_begin > driver.launch_timeout:
+            raise bridge_client.BridgeTimeout(
+                f"The inference runtime did not start within {driver.launch_timeout:.0f} s.")
+        return False
+    driver.client, driver.card = client, client.model_card
+    driver.fps = float(driver.card.get("fps", 30))
+    client.drain()  # stale messages of an earlier session
+    if driver.on_ready is not None:
+        try:
+            driver.on_ready(driver.card, client)
+        except (ValueError, RuntimeError) as exc:
+            if isinstance(exc, BridgeError):
+                raise
+            driver._fail(str(exc))
+            return False
+    return True
