@@ -1,8 +1,9 @@
-"""Read a checkpoint's model card without torch (stdlib only; used inside Blender).
+"""Read a checkpoint's header and model card without torch (stdlib only; used inside Blender).
 
 A safetensors file starts with a little-endian u64 header length and a JSON
-header whose ``__metadata__`` holds our card, so the add-on can learn a
-model's channels and channel space before any inference process exists.
+header (tensor offsets + ``__metadata__``, which holds our card), so the
+add-on can learn a model's channels and channel space — and find tensors to
+read with numpy — before any inference process exists.
 """
 
 from __future__ import annotations
@@ -16,26 +17,42 @@ CARD_KEY = "streamingtalker.card"
 _MAX_HEADER = 100 * 2**20
 
 
-def read_card_header(path: str | Path) -> dict[str, Any]:
-    """The model card of ``path``; ValueError with a readable message if there is none."""
+def read_header(path: str | Path) -> tuple[dict[str, Any], int]:
+    """(JSON header, byte offset where tensor data starts); ValueError with a readable message."""
     path = Path(path)
     try:
+        size = path.stat().st_size
         with path.open("rb") as fh:
             raw = fh.read(8)
             if len(raw) < 8:
                 raise ValueError(f"{path.name} is not a safetensors file (too short)")
             (n,) = struct.unpack("<Q", raw)
-            if n > _MAX_HEADER:
-                raise ValueError(f"{path.name} is not a safetensors file (header length {n})")
+            if n <= 0 or n > min(size - 8, _MAX_HEADER):
+                raise ValueError(f"{path.name} is not a safetensors file (bad header length)")
             header = json.loads(fh.read(n).decode("utf-8"))
     except OSError as exc:
         raise ValueError(f"cannot read model file {path}: {exc.strerror or exc}") from None
     except (UnicodeDecodeError, json.JSONDecodeError):
-        raise ValueError(f"{path.name} is not a safetensors file (bad header)") from None
-    meta = header.get("__metadata__") if isinstance(header, dict) else None
+        raise ValueError(f"{path.name} has a corrupt safetensors header") from None
+    if not isinstance(header, dict):
+        raise ValueError(f"{path.name} has a corrupt safetensors header")
+    return header, 8 + n
+
+
+def card_from_header(header: dict[str, Any], name: str) -> dict[str, Any]:
+    meta = header.get("__metadata__")
     if not isinstance(meta, dict) or CARD_KEY not in meta:
-        raise ValueError(f"{path.name} is not a StreamingTalker checkpoint (no model card)")
-    card = json.loads(meta[CARD_KEY])
+        raise ValueError(f"{name} is not a StreamingTalker checkpoint (no model card)")
+    try:
+        card = json.loads(meta[CARD_KEY])
+    except json.JSONDecodeError:
+        raise ValueError(f"{name}: the model card is not valid JSON") from None
     if not isinstance(card, dict):
-        raise ValueError(f"{path.name}: the model card is not a JSON object")
+        raise ValueError(f"{name}: the model card is not a JSON object")
     return card
+
+
+def read_card_header(path: str | Path) -> dict[str, Any]:
+    """The model card of ``path``; ValueError with a readable message if there is none."""
+    header, _ = read_header(path)
+    return card_from_header(header, Path(path).name)

@@ -10,17 +10,14 @@
 from __future__ import annotations
 
 import importlib
-import json
-import struct
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 
-from .core import inference_core
+from .core import inference_core, model_card
 
-CARD_KEY = "streamingtalker.card"
 _DTYPES = {"F32": "<f4", "F64": "<f8", "F16": "<f2"}
 
 
@@ -39,26 +36,19 @@ def read_vertex_basis(path: str | Path) -> tuple[np.ndarray, np.ndarray, dict[st
     if not path.is_file():
         raise VertexModelError(f"model file not found: {path}")
     size = path.stat().st_size
+    try:
+        header, data_start = model_card.read_header(path)
+    except ValueError as exc:
+        raise VertexModelError(str(exc)) from None
+    try:
+        card = model_card.card_from_header(header, path.name)
+    except ValueError:
+        card = {}
+    if card.get("channel_space") != "vertex":
+        raise VertexModelError(
+            f"{path.name} is not a vertex-space model (it drives "
+            f"{card.get('channel_space', 'unknown')} channels); bind it by shape-key names instead")
     with open(path, "rb") as fh:
-        head = fh.read(8)
-        if len(head) < 8:
-            raise VertexModelError(f"{path.name} is not a safetensors file (too short)")
-        (n,) = struct.unpack("<Q", head)
-        if n <= 0 or n > min(size - 8, 100 << 20):
-            raise VertexModelError(f"{path.name} is not a safetensors file (bad header length)")
-        try:
-            header = json.loads(fh.read(n))
-        except ValueError:
-            raise VertexModelError(f"{path.name} has a corrupt safetensors header") from None
-        meta = header.get("__metadata__") or {}
-        try:
-            card = json.loads(meta.get(CARD_KEY, "null")) or {}
-        except ValueError:
-            card = {}
-        if card.get("channel_space") != "vertex":
-            raise VertexModelError(
-                f"{path.name} is not a vertex-space model (it drives "
-                f"{card.get('channel_space', 'unknown')} channels); bind it by shape-key names instead")
 
         def tensor(name: str) -> np.ndarray:
             info = header.get(name)
@@ -67,9 +57,9 @@ def read_vertex_basis(path: str | Path) -> tuple[np.ndarray, np.ndarray, dict[st
             begin, end = (int(x) for x in info["data_offsets"])
             shape = tuple(int(s) for s in info["shape"])
             dt = np.dtype(_DTYPES[info["dtype"]])
-            if end - begin != int(np.prod(shape)) * dt.itemsize or 8 + n + end > size or begin < 0:
+            if end - begin != int(np.prod(shape)) * dt.itemsize or data_start + end > size or begin < 0:
                 raise VertexModelError(f"{path.name}: tensor '{name}' is truncated or inconsistent")
-            fh.seek(8 + n + begin)
+            fh.seek(data_start + begin)
             return np.frombuffer(fh.read(end - begin), dtype=dt).reshape(shape).astype(np.float32)
 
         basis, template = tensor("motion.basis"), tensor("motion.template")
