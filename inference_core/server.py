@@ -212,8 +212,8 @@ class BridgeServer:
         self.send("cancelled", session=sid)
 
     def on_get_basis(self, msg: Message) -> None:
-        extra = getattr(self.bundle, "extra", {}) or {}
-        basis, template = extra.get("motion.basis"), extra.get("motion.template")
+        basis = self.bundle.extra.get("motion.basis")
+        template = self.bundle.extra.get("motion.template")
         if basis is None or template is None:
             self.error(protocol.E_BAD_REQUEST, "this model has no vertex basis (it drives named "
                        f"{self.bundle.card.get('channel_space', 'arkit')} channels)")

@@ -80,6 +80,8 @@ class ModelBundle:
     card: dict[str, Any]
     value_range: tuple[float, float] | None = None
     styles: list[str] = field(default_factory=list)
+    #: tensors stored beside the weights (a vertex-space model's basis and template)
+    extra: dict[str, torch.Tensor] = field(default_factory=dict)
 
     def style_index(self, style: int | str) -> int:
         n = self.model.cfg.num_styles
@@ -263,9 +265,7 @@ def load_bundle(path: str | None = None, device: str = "cpu") -> ModelBundle:
 
     model, card, extra = load_checkpoint(path or DEFAULT_MODEL, device)
     vr = card.get("value_range")
-    bundle = ModelBundle(model, card, tuple(vr) if vr else None, list(card.get("styles") or []))
-    bundle.extra = extra  # type: ignore[attr-defined]
-    return bundle
+    return ModelBundle(model, card, tuple(vr) if vr else None, list(card.get("styles") or []), extra)
 
 
 def random_bundle(seed: int = 0, **cfg_overrides: Any) -> ModelBundle:
