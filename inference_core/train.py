@@ -27,12 +27,11 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from .audio.features import LogMel
 from .channels import MOUTH_CHANNELS
 from .data.format import Dataset
-from .model.checkpoint import base_card, load_checkpoint, save_checkpoint
+from .model.checkpoint import base_card, save_checkpoint
 from .model.config import ModelConfig
 from .model.diffusion import T_MAX, q_sample
 from .model.network import StreamingTalker
@@ -115,11 +114,10 @@ class TrainingData:
 
 
 def training_loss(model: StreamingTalker, mel: torch.Tensor, motion: torch.Tensor, style: torch.Tensor,
-                  ctx_steps: int, objective: str, mouth_mask: torch.Tensor, args: Any,
-                  gen: torch.Generator | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+                  ctx_steps: int, objective: str, mouth_mask: torch.Tensor, args: Any
+                  ) -> tuple[torch.Tensor, dict[str, float]]:
     cfg = model.cfg
     C, W, K = cfg.chunk_frames, cfg.context_frames, cfg.num_channels
-    b = mel.shape[0]
     audio = model.audio(mel)                         # (B, S*C, d)
     x = model.normalise(motion)                      # (B, S*C, K)
     n_tgt = audio.shape[1] // C - ctx_steps

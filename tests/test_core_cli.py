@@ -5,7 +5,6 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
 
 from fixtures import make_toy_dataset, syllable_audio, write_wav
 
