@@ -12,7 +12,8 @@ streaming engine users run:
 * ``lve_mm``             lip vertex error on that head: per frame the largest
                          error over the 20 mouth landmarks, averaged (mm)
 * ``diversity``          mean std across seeds (a deterministic model gives 0)
-* ``drift``              mouth error per minute over a 10-minute stream vs. 10 s clips
+* ``drift``              mouth error per minute over a 10-minute stream, and its ratio
+                         to the same utterances generated as separate clips
 
 Baselines in the same run: ``amplitude_jaw`` (an audio-envelope jaw, what
 Blender's *Bake Sound to F-Curves* gives, with scale fitted on the training
@@ -220,27 +221,48 @@ def score(pred_fn: Predictor, utts: list[Utterance], ds: Dataset, face: ArkitFac
 
 
 def drift(pred: Predictor, utts: list[Utterance], ds: Dataset, minutes: float) -> dict[str, Any]:
-    """Mouth error per minute along one long stream of concatenated held-out utterances."""
+    """Mouth error per minute along one long stream of concatenated held-out utterances,
+    next to the error of the same utterances generated as separate clips.
+
+    Content changes from minute to minute, so the stream's error alone mixes drift
+    with difficulty; the per-minute ratio stream / clips on the same frames is the
+    drift (1.0 = a long stream is as good as short clips)."""
     sr, fps = ds.sample_rate, ds.fps
-    audio, motion = [], []
+    audio, motion, clips = [], [], []
+    clip_cache: dict[int, np.ndarray] = {}
     total = 0
     i = 0
     while total < minutes * 60 * sr:
-        u = utts[i % len(utts)]
+        k = i % len(utts)
+        u = utts[k]
         # cut to whole frames so audio and motion stay aligned across the seams
         n = int(u.motion.shape[0] * sr / fps)
+        m = u.motion[: int(round(n * fps / sr))]
+        if k not in clip_cache:
+            clip_cache[k] = pred.fn(Utterance(u.id, u.speaker, u.split, u.audio[:n], m), 0)[: len(m)]
         audio.append(u.audio[:n])
-        motion.append(u.motion[: int(round(n * fps / sr))])
+        motion.append(m)
+        clips.append(clip_cache[k])
         total += n
         i += 1
     long_utt = Utterance("long", "val", "val", np.concatenate(audio), np.concatenate(motion))
     p = pred.fn(long_utt, 0)
-    t = long_utt.motion[: len(p)]
-    mouth = [ds.channels.index(c) for c in MOUTH_CHANNELS if c in ds.channels]
+    c = np.concatenate(clips)
+    n_frames = min(len(p), len(c), len(long_utt.motion))
+    p, c, t = p[:n_frames], c[:n_frames], long_utt.motion[:n_frames]
+    mouth = [ds.channels.index(ch) for ch in MOUTH_CHANNELS if ch in ds.channels]
     err = np.abs(p[:, mouth] - t[:, mouth]).mean(1)
-    per_min = [float(err[int(k * 60 * fps): int((k + 1) * 60 * fps)].mean())
-               for k in range(int(len(err) // (60 * fps)))]
-    return {"minutes": round(len(p) / fps / 60, 2), "mouth_mae_per_minute": per_min,
+    err_clip = np.abs(c[:, mouth] - t[:, mouth]).mean(1)
+    per = int(60 * fps)
+    mins = range(int(n_frames // per))
+    per_min = [float(err[k * per:(k + 1) * per].mean()) for k in mins]
+    per_min_clip = [float(err_clip[k * per:(k + 1) * per].mean()) for k in mins]
+    ratio = [a / b if b > 0 else None for a, b in zip(per_min, per_min_clip)]
+    tail = [r for r in ratio[-3:] if r is not None]
+    return {"minutes": round(n_frames / fps / 60, 2), "mouth_mae_per_minute": per_min,
+            "clip_mouth_mae_per_minute": per_min_clip, "stream_vs_clips_per_minute": ratio,
+            "stream_vs_clips_last3": float(np.mean(tail)) if tail else None,
+            "stream_vs_clips_all": float(err.mean() / err_clip.mean()) if err_clip.mean() > 0 else None,
             "last_vs_first_minute": per_min[-1] / per_min[0] if per_min and per_min[0] > 0 else None}
 
 
@@ -248,7 +270,10 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m inference_core eval", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default=None, help="checkpoint (default: bundled)")
-    ap.add_argument("--data", required=True, help="dataset folder with a val split")
+    ap.add_argument("--data", required=True, help="dataset folder with a held-out split")
+    ap.add_argument("--split", default="val", help="held-out split to score (val, or tune)")
+    ap.add_argument("--train-data", default=None,
+                    help="dataset whose train split fits the amplitude baseline (default: --data)")
     ap.add_argument("--regressor", default=None, help="deterministic baseline checkpoint")
     ap.add_argument("--face", default=str(ICT_DEFAULT), help="ICT FaceKit ARKit npz (lip metrics)")
     ap.add_argument("--max-utts", type=int, default=40)
@@ -272,27 +297,31 @@ def main(argv: list[str] | None = None) -> int:
     if ds.channel_space != "arkit":
         print("error: eval currently scores ARKit-channel datasets", file=sys.stderr)
         return 2
-    utts = [ds.load(e) for e in ds.entries("val")[: args.max_utts]]
+    utts = [ds.load(e) for e in ds.entries(args.split)[: args.max_utts]]
     if not utts:
-        print("error: the dataset has no val split", file=sys.stderr)
+        print(f"error: the dataset has no {args.split!r} split", file=sys.stderr)
+        return 2
+    fit_ds = Dataset(args.train_data) if args.train_data else ds
+    if not fit_ds.entries("train"):
+        print("error: the amplitude baseline is fitted on a train split; this dataset has none "
+              "(pass --train-data CORPUS)", file=sys.stderr)
         return 2
     face = ArkitFace(args.face) if args.face and Path(args.face).exists() else None
     model_path = args.model or str(DEFAULT_MODEL)
     main_pred = model_predictor(model_path, args.steps, args.guidance, args.temperature, args.smoothing)
     result: dict[str, Any] = {
-        "model": model_path, "data": str(args.data), "val_utterances": len(utts),
+        "model": model_path, "data": str(args.data), "split": args.split, "val_utterances": len(utts),
         "val_speakers": sorted({u.speaker for u in utts}),
         "val_seconds": round(sum(u.audio.size for u in utts) / ds.sample_rate, 1),
         "face": str(args.face) if face else None,
         "model_scores": score(main_pred, utts, ds, face, args.seeds),
-        "baselines": {"amplitude_jaw": score(fit_amplitude_baseline(ds), utts, ds, face, 1)},
+        "baselines": {"amplitude_jaw": score(fit_amplitude_baseline(fit_ds), utts, ds, face, 1)},
     }
     if args.regressor:
         result["baselines"]["regressor"] = score(model_predictor(args.regressor), utts, ds, face, 1)
     if args.drift_minutes > 0:
         result["drift"] = drift(main_pred, utts, ds, args.drift_minutes)
-        clip = score(main_pred, utts, ds, None, 1)["mouth_mae"]
-        result["drift"]["clip_mouth_mae"] = clip
+        result["drift"]["clip_mouth_mae"] = result["model_scores"]["mouth_mae"]
     text = json.dumps(result, indent=None if args.json else 2)
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=2) + "\n")

@@ -1,13 +1,24 @@
 """Training: ``python -m inference_core train --data DIR --out MODEL.safetensors``.
 
-The autoregressive diffusion objective with teacher forcing: for a random
-step-aligned segment of an utterance, the audio encoder runs once over the
-segment; for each target step the condition predictor sees the ground-truth
-past W frames — corrupted with noise and occasionally dropped, so at
-inference the model recovers from its own errors instead of drifting — and
-the diffusion head learns to denoise the next C frames (x0-prediction) at
-several noise levels per condition. Losses: motion, velocity (including the
-seam to the previous frame), extra weight on mouth channels.
+The autoregressive diffusion objective: for a random step-aligned segment of
+an utterance, the audio encoder runs once over the segment; for each target
+step the condition predictor sees the past W frames and the diffusion head
+learns to denoise the next C frames (x0-prediction) at several noise levels
+per condition. Losses: motion, velocity (including the seam to the previous
+frame), extra weight on mouth channels.
+
+The past frames are what makes a stream drift, so training does not only
+show the ground truth there:
+
+* **self-generated context** (``--rollout-prob``): for part of the batch the
+  model first generates ``--rollout-steps`` steps itself (no gradient, the
+  inference sampler), and the targets after them are learned from that
+  context, so the model learns to steer back to the audio from its own
+  errors rather than copy them;
+* **context corruption**: noise of random strength, a random gain and
+  offset per channel (so the amplitude/style of the context is not trusted
+  blindly — copying it lets the style random-walk over minutes), and
+  sometimes the whole context dropped.
 
 ``--objective regression`` trains the same network as a deterministic
 regressor (no noise input), the baseline the evaluation compares against.
@@ -121,16 +132,33 @@ def training_loss(model: StreamingTalker, mel: torch.Tensor, motion: torch.Tenso
     audio = model.audio(mel)                         # (B, S*C, d)
     x = model.normalise(motion)                      # (B, S*C, K)
     n_tgt = audio.shape[1] // C - ctx_steps
+    x_ctx = x
+    roll = getattr(args, "rollout_prob", 0.0)
+    if roll > 0 and args.rollout_steps > 0:
+        rows = torch.rand(x.shape[0], device=x.device) < roll
+        if rows.any():
+            x_ctx = x.clone()
+            first = ctx_steps - args.rollout_steps
+            x_ctx[rows] = rollout(model, audio[rows].detach(), x[rows], style[rows], first,
+                                  args.rollout_steps, args)
     # Build one window per target step: tokens [3j-W, 3j+C)
     starts = [(ctx_steps + j) * C - W for j in range(n_tgt)]
     a_win = torch.stack([audio[:, s:s + W + C] for s in starts], 1).flatten(0, 1)
-    past = torch.stack([x[:, s:s + W] for s in starts], 1).flatten(0, 1)
+    past = torch.stack([x_ctx[:, s:s + W] for s in starts], 1).flatten(0, 1)
     target = torch.stack([x[:, s + W:s + W + C] for s in starts], 1).flatten(0, 1)  # (N, C, K)
     styles = style.repeat_interleave(n_tgt)
     n = past.shape[0]
-    # Context corruption: noise of random strength, sometimes the whole context dropped.
-    sigma = torch.rand(n, 1, 1) * args.context_noise
-    past_in = past + sigma * torch.randn_like(past)
+    # Context corruption: per-channel gain and offset, noise of random strength,
+    # sometimes the whole context dropped.
+    gain_amp = getattr(args, "context_gain", 0.0)
+    if gain_amp > 0:
+        gain = 1 + gain_amp * (2 * torch.rand(n, 1, K, device=past.device) - 1)
+        offset = 0.5 * gain_amp * torch.randn(n, 1, K, device=past.device)
+        past_in = past * gain + offset
+    else:
+        past_in = past
+    sigma = torch.rand(n, 1, 1, device=past.device) * args.context_noise
+    past_in = past_in + sigma * torch.randn_like(past)
     drop_ctx = (torch.rand(n, 1, 1) < args.context_drop).float()
     rest = model.normalise(torch.zeros(K))
     past_in = past_in * (1 - drop_ctx) + rest * drop_ctx
@@ -152,12 +180,49 @@ def training_loss(model: StreamingTalker, mel: torch.Tensor, motion: torch.Tenso
     tgt = x0_r.reshape(-1, C, K)
     w = 1.0 + (args.mouth_weight - 1.0) * mouth_mask
     loss_pos = ((pred - tgt) ** 2 * w).mean()
-    prev = past.repeat(reps, 1, 1)[:, -1:]
+    prev = past.repeat(reps, 1, 1)[:, -1:]  # the frame the model saw last (its own, if rolled out)
     vel_p = torch.diff(torch.cat([prev, pred], 1), dim=1)
     vel_t = torch.diff(torch.cat([prev, tgt], 1), dim=1)
     loss_vel = ((vel_p - vel_t) ** 2 * w).mean()
     loss = loss_pos + args.velocity_weight * loss_vel
     return loss, {"loss": loss.item(), "pos": loss_pos.item(), "vel": loss_vel.item()}
+
+
+@torch.no_grad()
+def rollout(model: StreamingTalker, audio: torch.Tensor, x: torch.Tensor, style: torch.Tensor,
+            first_step: int, n_steps: int, args: Any) -> torch.Tensor:
+    """Motion ``x`` (B, S*C, K, normalised) with steps ``first_step .. +n_steps`` replaced by
+    the model's own samples, generated one step at a time as the streaming session does
+    (DDIM, classifier-free guidance, temperature) from the ground truth before them."""
+    from .model.diffusion import ddim_sample
+
+    cfg = model.cfg
+    C, W, K = cfg.chunk_frames, cfg.context_frames, cfg.num_channels
+    out = x.clone()
+    b = x.shape[0]
+    style_vec = model.style_vector(style)
+    regression = args.objective == "regression"  # its inference: one pass from a zero input
+    g = 1.0 if regression else args.rollout_guidance
+    keep = torch.tensor([1.0] * b + ([0.0] * b if g != 1.0 else []), device=x.device)
+    reps = 2 if g != 1.0 else 1
+    for step in range(first_step, first_step + n_steps):
+        s = step * C
+        past = out[:, s - W:s]
+        a = audio[:, s - W:s + C]
+        cond = model.predictor(a.repeat(reps, 1, 1), past.repeat(reps, 1, 1),
+                               style_vec.repeat(reps, 1), keep)
+
+        def denoise(x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            x0 = model.head(x_t.repeat(reps, 1), t.repeat(reps), cond)
+            return x0 if reps == 1 else x0[b:] + g * (x0[:b] - x0[b:])
+
+        if regression:
+            noise = torch.zeros(b, C * K, device=x.device)
+        else:
+            noise = torch.randn(b, C * K, device=x.device) * args.rollout_temperature
+        out[:, s:s + C] = ddim_sample(denoise, noise, 1 if regression else args.rollout_ddim
+                                      ).reshape(b, C, K)
+    return out
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -175,6 +240,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--ema", type=float, default=0.999)
     p.add_argument("--context-noise", type=float, default=0.5)
     p.add_argument("--context-drop", type=float, default=0.1)
+    p.add_argument("--context-gain", type=float, default=0.0,
+                   help="random per-channel gain 1±g and offset on the context (normalised units)")
+    p.add_argument("--rollout-prob", type=float, default=0.0,
+                   help="share of segments whose context the model generates itself first")
+    p.add_argument("--rollout-steps", type=int, default=10, help="steps generated per rollout")
+    p.add_argument("--rollout-ddim", type=int, default=2, help="DDIM steps in the rollout")
+    p.add_argument("--rollout-guidance", type=float, default=2.0)
+    p.add_argument("--rollout-temperature", type=float, default=0.3)
+    p.add_argument("--init", default=None, metavar="CHECKPOINT",
+                   help="start from this checkpoint's weights (fine-tuning; same architecture)")
     p.add_argument("--audio-drop", type=float, default=0.1)
     p.add_argument("--style-drop", type=float, default=0.3)
     p.add_argument("--mouth-weight", type=float, default=2.0)
@@ -210,6 +285,15 @@ def main(argv: list[str] | None = None) -> int:
         mean = torch.zeros_like(mean)  # vertex-space coefficients: the rest pose is 0
     model.motion_mean.copy_(mean)
     model.motion_std.copy_(std)
+    if args.init:
+        from .model.checkpoint import load_checkpoint
+
+        init, _, _ = load_checkpoint(args.init)
+        if init.cfg != cfg:
+            print(f"error: {args.init} has another architecture than this dataset needs "
+                  f"({init.cfg} vs {cfg})", file=sys.stderr)
+            return 2
+        model.load_state_dict(init.state_dict())  # its normalisation stats too: same data space
     model.to(args.device)
     ema = copy.deepcopy(model).eval()
     for p_ in ema.parameters():
@@ -228,6 +312,7 @@ def main(argv: list[str] | None = None) -> int:
         start_it = int(st["iter"])
         rng = np.random.default_rng(args.seed + start_it)
     ctx_steps = math.ceil(cfg.context_frames / cfg.chunk_frames)
+    roll_steps = args.rollout_steps if args.rollout_prob > 0 else 0
     log: list[dict[str, float]] = []
     t0 = time.time()
     from tqdm import tqdm
@@ -239,10 +324,10 @@ def main(argv: list[str] | None = None) -> int:
         lr = args.lr * min(1.0, (it + 1) / args.warmup) * 0.5 * (1 + math.cos(math.pi * it / args.iters))
         for g in opt.param_groups:
             g["lr"] = lr
-        mel, motion, style = data.batch(rng, args.batch, ctx_steps, args.tgt_steps)
+        mel, motion, style = data.batch(rng, args.batch, ctx_steps + roll_steps, args.tgt_steps)
         model.train()
         loss, parts = training_loss(model, mel.to(args.device), motion.to(args.device),
-                                    style.to(args.device), ctx_steps, args.objective,
+                                    style.to(args.device), ctx_steps + roll_steps, args.objective,
                                     mouth_mask.to(args.device), args)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -262,8 +347,17 @@ def main(argv: list[str] | None = None) -> int:
             _save(args, ds, cfg, ema, speakers, log, it + 1, time.time() - t0)
             torch.save({"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(),
                         "iter": it + 1}, state_path)
-    if start_it >= args.iters:
-        _save(args, ds, cfg, ema, speakers, log, args.iters, 0.0)
+    if start_it >= args.iters:  # nothing left: rewrite the checkpoint (card) from the state
+        prev: dict[str, Any] = {}
+        if Path(args.out).exists():
+            from .model.checkpoint import ModelFileError, read_card
+
+            try:
+                prev = read_card(args.out).get("training") or {}
+            except ModelFileError:
+                prev = {}
+        _save(args, ds, cfg, ema, speakers, list(prev.get("loss_log_tail") or []), args.iters,
+              float(prev.get("seconds") or 0.0))
     print(args.out)
     return 0
 
@@ -283,7 +377,15 @@ def _save(args: argparse.Namespace, ds: Dataset, cfg: ModelConfig, ema: Streamin
         "train_utterances": len(ds.entries("train")), "train_speakers": len(speakers),
         "val_speakers": ds.speakers("val"), "iterations": iters, "batch": args.batch,
         "objective": args.objective, "seconds": round(seconds, 1), "loss_log_tail": log[-5:],
+        "context": {"noise": args.context_noise, "drop": args.context_drop, "gain": args.context_gain,
+                    "self_generated_prob": args.rollout_prob, "self_generated_steps": args.rollout_steps},
     }
+    if args.init:
+        from .model.checkpoint import read_card
+
+        prev = read_card(args.init)
+        card["training"]["init"] = {"from": Path(args.init).name, "weights_sha256": prev.get("weights_sha256"),
+                                    "training": prev.get("training")}
     extra = None
     basis = ds.basis()
     if basis is not None:

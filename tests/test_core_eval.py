@@ -50,4 +50,27 @@ def test_eval_cli_on_toy_data(tmp_path, random_model):
         assert 0 <= res[name]["mouth_mae"] < 1 and res[name]["diversity"] > 0
     assert set(res["baselines"]) == {"amplitude_jaw", "regressor"}
     assert res["baselines"]["amplitude_jaw"]["diversity"] == 0
-    assert res["drift"]["minutes"] >= 0.2
+    drift = res["drift"]
+    assert drift["minutes"] >= 0.2 and len(drift["stream_vs_clips_per_minute"]) == len(drift["mouth_mae_per_minute"])
+    assert drift["stream_vs_clips_all"] > 0
+
+
+def test_eval_scores_another_split_with_the_baseline_fitted_elsewhere(tmp_path, random_model):
+    train = make_toy_dataset(tmp_path / "train", n_train=3, n_val=1, seconds=3.0)
+    from inference_core.data.format import Dataset, DatasetWriter
+
+    src = Dataset(train)
+    w = DatasetWriter(tmp_path / "tune", 30, 16000, list(ARKIT_52), source="toy tune split")
+    for e in src.entries("val"):
+        u = src.load(e)
+        u.split = "tune"
+        w.add(u)
+    w.close()
+    args = [sys.executable, "-m", "inference_core", "eval", "--model", str(random_model), "--data",
+            str(tmp_path / "tune"), "--split", "tune", "--seeds", "1", "--drift-minutes", "0", "--json"]
+    r = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and "--train-data" in r.stderr  # nothing to fit the amplitude baseline on
+    r = subprocess.run(args + ["--train-data", str(train)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout)
+    assert res["split"] == "tune" and res["val_utterances"] == 1 and "amplitude_jaw" in res["baselines"]

@@ -127,3 +127,19 @@ def test_demo_clip(tmp_path):
     assert sr == 16000 and audio.ndim == 1 and 10.0 <= len(audio) / sr <= 16.0
     assert info["voice"] in {v.id for v in corpus.make_plan(seed=0).val}
     assert info["bytes"] < 300_000
+
+
+def test_tuning_voices_are_unseen_and_speak_other_sentences(tmp_path):
+    main, tune = _plan(), _plan(n_tune=3)
+    train_ids = {v.id for v in main.train}
+    val_variants = {v.id.split("+")[-1] for v in main.val if "+" in v.id}
+    assert [v.id for v in tune.train] == [v.id for v in main.train]  # same training set
+    assert len(tune.val) == 3 and tune.heldout == "tune"
+    for v in tune.val:
+        assert v.id not in train_ids and v.id.split("+")[-1] not in val_variants
+    # every utterance of a tuning plan is spoken by a tuning voice, with its own text
+    for i in range(4):
+        voice, split = corpus.voice_for(tune, i)
+        assert split == "tune" and voice in tune.val
+    u_main, u_tune = corpus.make_utterance(main, 0), corpus.make_utterance(tune, 0)
+    assert u_tune.split == "tune" and u_main.extra["text"] != u_tune.extra["text"]

@@ -11,6 +11,10 @@ ARKit-52 motion at 30 fps (:mod:`.articulation`) → optional audio degradation
   manifest is flushed every few utterances; a killed run loses at most those).
 * Whole voices are held out for validation (``split="val"``), and so are their
   espeak *variants*: no training voice shares a timbre variant with a val voice.
+* ``--tune-voices N`` writes a separate *tuning* set instead (``split="tune"``):
+  N voices that are accent × variant combinations no training voice has, with
+  their own sentences. Sampler defaults are chosen on it, so the val voices stay
+  untouched for the reported figures.
 """
 
 from __future__ import annotations
@@ -42,6 +46,8 @@ class Plan:
     slots: list[int]  # indices into voices (train + val), weighted
     augment: float
     texts: list[str] | None  # sentences from a file, else the English grammar
+    heldout: str = "val"      # split name of the held-out voices ("val", or "tune")
+    salt: int = 0             # non-zero: other sentences/choices than the main corpus
 
     @property
     def voices(self) -> list[Any]:
@@ -52,10 +58,19 @@ def _voice_rng(seed: int, voice_id: str) -> np.random.Generator:
     return np.random.default_rng([seed, zlib.crc32(voice_id.encode()), 7])
 
 
+def _rng(plan: Plan, *keys: int) -> np.random.Generator:
+    """The generator for one purpose of the plan; salted plans draw different streams."""
+    return np.random.default_rng([plan.seed, *keys] + ([plan.salt] if plan.salt else []))
+
+
 def make_plan(seed: int = 0, n_voices: int = 240, n_val: int = 12, langs: str = "en",
               use_flite: bool = True, flite_weight: int = 8, augment_p: float = 0.5,
-              text_file: str | None = None) -> Plan:
-    """The corpus's voices (train and held-out val) and how often each speaks. Deterministic."""
+              text_file: str | None = None, n_tune: int = 0) -> Plan:
+    """The corpus's voices (train and held-out val) and how often each speaks. Deterministic.
+
+    With ``n_tune`` the plan speaks only with tuning voices instead: espeak
+    accent × variant combinations that are neither training voices nor share a
+    variant with a val voice (same seed, same training set)."""
     from . import espeak
     from .text import read_text_file
     from .tts import FLITE_VOICES, Voice
@@ -115,6 +130,14 @@ def make_plan(seed: int = 0, n_voices: int = 240, n_val: int = 12, langs: str = 
     val_weights = [1 if v.engine == "espeak" else flite_weight for v in val]
     slots = [k for k, w in enumerate(weights + val_weights) for _ in range(w)]
     texts = read_text_file(text_file) if text_file else None
+    if n_tune > 0:
+        used = {v.id for v in train}
+        tune = [v for v in (espeak_voice(lang, var) for lang, var in combos
+                            if var and var not in val_variants) if v.id not in used][:n_tune]
+        if not tune:
+            raise ValueError("no accent x variant combination is left for tuning voices")
+        return Plan(seed, train, tune, [len(train) + k for k in range(len(tune))], augment_p, texts,
+                    heldout="tune", salt=1)
     return Plan(seed, train, val, slots, augment_p, texts)
 
 
@@ -128,10 +151,10 @@ def voice_for(plan: Plan, i: int) -> tuple[Any, str]:
     """Voice of utterance ``i``: a fresh shuffle of the weighted slots per cycle."""
     n = len(plan.slots)
     cycle, k = divmod(i, n)
-    perm = np.random.default_rng([plan.seed, 99, cycle]).permutation(n)
+    perm = _rng(plan, 99, cycle).permutation(n)
     idx = plan.slots[perm[k]]
     voices = plan.voices
-    return voices[idx], ("train" if idx < len(plan.train) else "val")
+    return voices[idx], ("train" if idx < len(plan.train) else plan.heldout)
 
 
 def _sentence(plan: Plan, rng: np.random.Generator) -> str:
@@ -171,7 +194,7 @@ def make_utterance(plan: Plan, i: int) -> Utterance:
     from .tts import speak
 
     voice, split = voice_for(plan, i)
-    rng = np.random.default_rng([plan.seed, 1, i])
+    rng = _rng(plan, 1, i)
     r = rng.random()
     kind = "long" if r < 0.1 else ("pause" if r < 0.18 else "normal")
     if kind == "long":
@@ -222,10 +245,10 @@ def make_utterance(plan: Plan, i: int) -> Utterance:
         audio *= 0.99 / peak
 
     style = style_for(voice.id, plan.seed)
-    motion = articulate(phones, audio, SR, FPS, style, np.random.default_rng([plan.seed, 2, i]),
+    motion = articulate(phones, audio, SR, FPS, style, _rng(plan, 2, i),
                         questions=questions)
     ops: list[str] = []
-    arng = np.random.default_rng([plan.seed, 3, i])
+    arng = _rng(plan, 3, i)
     if plan.augment > 0 and arng.random() < plan.augment:
         audio, ops = augment(audio, arng, p=1.0, babble=_babble_fn(plan, arng))
         if not ops:  # an augmented utterance is always changed
@@ -284,7 +307,7 @@ def generate(out: str | Path, minutes: float, plan: Plan, workers: int = 2, prog
     writer.meta["generator"] = {"seed": plan.seed, "augment": plan.augment,
                                 "train_voices": len(plan.train), "val_voices": len(plan.val)}
     writer.meta["voices"] = {v.id: {"engine": v.engine, "name": v.name, "params": v.params,
-                                    "split": "train" if k < len(plan.train) else "val"}
+                                    "split": "train" if k < len(plan.train) else plan.heldout}
                              for k, v in enumerate(plan.voices)}
     done = {u["id"]: float(u["seconds"]) for u in writer.meta["utterances"]}
     target = minutes * 60.0
@@ -353,10 +376,11 @@ def generate(out: str | Path, minutes: float, plan: Plan, workers: int = 2, prog
         "out": str(out), "utterances": len(ds.entries()), "minutes": round(total / 60, 2),
         "new_minutes": round((total - start_total) / 60, 2), "wall_seconds": round(wall, 1),
         "realtime_factor": round(made_seconds / wall, 1) if wall > 0 else None,
-        "train_speakers": len(ds.speakers("train")), "val_speakers": len(ds.speakers("val")),
+        "train_speakers": len(ds.speakers("train")),
+        f"{plan.heldout}_speakers": len(ds.speakers(plan.heldout)),
         "train_minutes": round(sum(u["seconds"] for u in ds.entries("train")) / 60, 2),
-        "val_minutes": round(sum(u["seconds"] for u in ds.entries("val")) / 60, 2),
-        "planned_voices": {"train": len(plan.train), "val": len(plan.val)},
+        f"{plan.heldout}_minutes": round(sum(u["seconds"] for u in ds.entries(plan.heldout)) / 60, 2),
+        "planned_voices": {"train": len(plan.train), plan.heldout: len(plan.val)},
     }
     return stats
 
@@ -424,6 +448,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--langs", default="en", help="espeak-ng language prefixes, comma separated")
     ap.add_argument("--text", default=None, help="sentences, one per line (instead of the grammar)")
     ap.add_argument("--no-flite", action="store_true", help="espeak-ng voices only")
+    ap.add_argument("--tune-voices", type=int, default=0, metavar="N",
+                    help="write a tuning set instead: N unseen accent x variant voices (split 'tune')")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--demo-clip", default=None, metavar="PATH",
                     help="write the held-out-voice demo clip (FLAC) and exit")
@@ -442,7 +468,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--val-voices must be at least 1 (validation holds out whole voices)")
     try:
         plan = make_plan(args.seed, args.voices, args.val_voices, args.langs, not args.no_flite,
-                         augment_p=args.augment, text_file=args.text)
+                         augment_p=args.augment, text_file=args.text, n_tune=args.tune_voices)
     except (OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
