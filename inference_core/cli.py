@@ -80,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--out", required=True)
     f.add_argument("--defaults", default=None, help='JSON, e.g. {"guidance": 2.0, "temperature": 0.3}')
     f.add_argument("--eval", default=None, help="eval JSON (python -m inference_core eval --out)")
+    f.add_argument("--tuning", default=None,
+                   help="tuning JSON (scripts/tune_defaults.py --out): how the defaults were chosen")
     f.add_argument("--name", default=None)
 
     for name, (_, _, text) in EXTERNAL.items():
@@ -169,6 +171,9 @@ def cmd_finalize_model(args: argparse.Namespace) -> int:
             return _fail(f"invalid defaults: {exc}")
     if args.eval:
         card["quality"] = json.loads(Path(args.eval).read_text())
+    if args.tuning:
+        tuning = json.loads(Path(args.tuning).read_text())
+        card["defaults_tuning"] = {k: tuning.get(k) for k in ("data", "split", "utterances", "selection", "best")}
     if args.name:
         card["name"] = args.name
     save_checkpoint(args.out, model, card, {k: v.numpy() for k, v in extra.items()})

@@ -98,3 +98,21 @@ def test_train_smoke_then_resume_and_regression(tmp_path):
 def test_unknown_command_and_help():
     assert cli("--help").returncode == 0
     assert cli("frobnicate").returncode != 0
+
+
+def test_finalize_model_records_defaults_quality_and_tuning(tmp_path, random_model):
+    ev = tmp_path / "eval.json"
+    ev.write_text(json.dumps({"model_scores": {"mouth_mae": 0.04}}))
+    tuning = tmp_path / "tuning.json"
+    tuning.write_text(json.dumps({"data": "data/tune_v1", "split": "tune", "utterances": 5,
+                                  "selection": "lowest lve_mm", "best": {"steps": 2}, "rows": [{}]}))
+    out = tmp_path / "final.safetensors"
+    r = cli("finalize-model", random_model, "--out", out, "--defaults", '{"steps": 2, "temperature": 0.2}',
+            "--eval", ev, "--tuning", tuning, "--name", "shipped")
+    assert r.returncode == 0, r.stderr
+    card = json.loads(cli("info", out, "--verify").stdout)
+    assert card["defaults"]["steps"] == 2 and card["defaults"]["temperature"] == 0.2
+    assert card["quality"]["model_scores"]["mouth_mae"] == 0.04 and card["name"] == "shipped"
+    assert card["defaults_tuning"]["split"] == "tune" and "rows" not in card["defaults_tuning"]
+    bad = cli("finalize-model", random_model, "--out", tmp_path / "bad.safetensors", "--defaults", '{"steps": 0}')
+    assert bad.returncode != 0 and "invalid defaults" in bad.stderr
