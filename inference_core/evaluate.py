@@ -220,6 +220,26 @@ def score(pred_fn: Predictor, utts: list[Utterance], ds: Dataset, face: ArkitFac
     return res
 
 
+def aligned_cut(n_samples: int, n_frames: int, sr: int, fps: float) -> tuple[int, int]:
+    """(samples, frames) to keep of an utterance so that both cover exactly the same time.
+
+    Concatenated utterances must not shift audio against motion at the seams. A
+    clip's frame count is rounded from its sample count, so it can claim up to
+    half a frame more than its audio; and 1/fps is not a whole number of samples
+    at 16 kHz / 30 fps. Cut to the longest span that is a whole number of both
+    (at 16 kHz / 30 fps: multiples of 3 frames = 1600 samples)."""
+    from fractions import Fraction
+
+    ratio = Fraction(sr) / Fraction(fps).limit_denominator(1000)  # samples per frame
+    block_frames = ratio.denominator                                # frames per whole-sample block
+    block_samples = int(ratio * block_frames)
+    blocks = min(n_samples // block_samples, n_frames // block_frames)
+    if blocks == 0:  # an odd frame rate: nearest whole sample (error under half a sample per seam)
+        frames = min(n_frames, int(n_samples * fps / sr))
+        return int(round(frames * sr / fps)), frames
+    return blocks * block_samples, blocks * block_frames
+
+
 def drift(pred: Predictor, utts: list[Utterance], ds: Dataset, minutes: float) -> dict[str, Any]:
     """Mouth error per minute along one long stream of concatenated held-out utterances,
     next to the error of the same utterances generated as separate clips.
@@ -235,9 +255,8 @@ def drift(pred: Predictor, utts: list[Utterance], ds: Dataset, minutes: float) -
     while total < minutes * 60 * sr:
         k = i % len(utts)
         u = utts[k]
-        # cut to whole frames so audio and motion stay aligned across the seams
-        n = int(u.motion.shape[0] * sr / fps)
-        m = u.motion[: int(round(n * fps / sr))]
+        n, frames = aligned_cut(len(u.audio), u.motion.shape[0], sr, fps)
+        m = u.motion[:frames]
         if k not in clip_cache:
             clip_cache[k] = pred.fn(Utterance(u.id, u.speaker, u.split, u.audio[:n], m), 0)[: len(m)]
         audio.append(u.audio[:n])

@@ -74,3 +74,42 @@ def test_eval_scores_another_split_with_the_baseline_fitted_elsewhere(tmp_path, 
     assert r.returncode == 0, r.stderr
     res = json.loads(r.stdout)
     assert res["split"] == "tune" and res["val_utterances"] == 1 and "amplitude_jaw" in res["baselines"]
+
+
+def test_drift_stream_keeps_audio_and_motion_aligned_across_seams():
+    """An exact frame-local predictor has zero error in the long stream too.
+
+    Clip motion is rounded from its audio length, so it can claim up to half a
+    frame more than its audio: concatenating naively shifts audio against motion
+    a little at every seam and fakes a growing 'drift'."""
+    from inference_core.data.format import Utterance
+    from inference_core.evaluate import Predictor, aligned_cut, drift
+
+    sr, fps, jaw = 16000, 30, ARKIT_52.index("jawOpen")
+
+    def frame_rms(audio: np.ndarray, n_frames: int) -> np.ndarray:
+        edges = [int(round(f * sr / fps)) for f in range(n_frames + 1)]
+        return np.array([np.sqrt(np.mean(audio[a:b] ** 2)) if b > a else 0.0
+                         for a, b in zip(edges[:-1], edges[1:])], np.float32)
+
+    def motion_for(audio: np.ndarray, n_frames: int) -> np.ndarray:
+        m = np.zeros((n_frames, len(ARKIT_52)), np.float32)
+        m[:, jaw] = frame_rms(np.pad(audio, (0, sr)), n_frames)
+        return m
+
+    rng = np.random.default_rng(0)
+    utts = []
+    for i in range(12):
+        n = int(rng.integers(2 * sr, 4 * sr))  # not a whole number of frames
+        audio = (rng.standard_normal(n) * rng.uniform(0.05, 0.5, size=n // 400 + 1).repeat(400)[:n]).astype(np.float32)
+        frames = int(round(n / sr * fps))
+        utts.append(Utterance(f"u{i}", "s", "val", audio, motion_for(audio, frames)))
+    assert any(round(len(u.audio) / sr * fps) * sr / fps > len(u.audio) for u in utts)  # the hard case is present
+
+    from types import SimpleNamespace
+
+    pred = Predictor("exact", lambda u, seed: motion_for(u.audio, int(len(u.audio) * fps // sr)))
+    res = drift(pred, utts, SimpleNamespace(sample_rate=sr, fps=fps, channels=list(ARKIT_52)), minutes=1.1)
+    assert len(res["mouth_mae_per_minute"]) == 1
+    assert res["mouth_mae_per_minute"][0] < 1e-6 and res["clip_mouth_mae_per_minute"][0] < 1e-6
+    assert aligned_cut(32300, 61, sr, fps) == (32000, 60)
