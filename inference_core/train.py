@@ -172,6 +172,12 @@ def training_loss(model: StreamingTalker, mel: torch.Tensor, motion: torch.Tenso
     x0_r = x0.repeat(reps, 1)
     if objective == "diffusion":
         t = torch.rand(x0_r.shape[0]) * T_MAX
+        grid = getattr(args, "sampler_times", None)
+        if grid:  # half of the noise levels at the few times the DDIM sampler actually visits
+            on_grid = torch.rand(t.shape[0]) < 0.5
+            pick = torch.tensor(grid)[torch.randint(len(grid), (t.shape[0],))]
+            jitter = (torch.rand(t.shape[0]) - 0.5) * 0.02
+            t = torch.where(on_grid, (pick + jitter).clamp(0.0, T_MAX), t)
         x_t = q_sample(x0_r, t, torch.randn_like(x0_r))
     else:
         t = torch.full((x0_r.shape[0],), T_MAX)
@@ -248,6 +254,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--rollout-ddim", type=int, default=2, help="DDIM steps in the rollout")
     p.add_argument("--rollout-guidance", type=float, default=2.0)
     p.add_argument("--rollout-temperature", type=float, default=0.3)
+    p.add_argument("--sampler-steps", default="", metavar="N,M",
+                   help="also train half the noise levels at the times an N- (or M-) step DDIM visits")
     p.add_argument("--init", default=None, metavar="CHECKPOINT",
                    help="start from this checkpoint's weights (fine-tuning; same architecture)")
     p.add_argument("--audio-drop", type=float, default=0.1)
@@ -263,7 +271,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--name", default=None, help="model name in the card")
     p.add_argument("--arch", default=None, help="JSON of ModelConfig overrides (e.g. smaller for tests)")
     p.add_argument("--quiet", action="store_true")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    from .model.diffusion import ddim_times
+
+    steps = [int(n) for n in args.sampler_steps.split(",") if n.strip()]
+    args.sampler_times = sorted({round(t, 6) for n in steps for t in ddim_times(n)[:-1]})
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -377,6 +390,7 @@ def _save(args: argparse.Namespace, ds: Dataset, cfg: ModelConfig, ema: Streamin
         "train_utterances": len(ds.entries("train")), "train_speakers": len(speakers),
         "val_speakers": ds.speakers("val"), "iterations": iters, "batch": args.batch,
         "objective": args.objective, "seconds": round(seconds, 1), "loss_log_tail": log[-5:],
+        "sampler_times": args.sampler_times,
         "context": {"noise": args.context_noise, "drop": args.context_drop, "gain": args.context_gain,
                     "self_generated_prob": args.rollout_prob, "self_generated_steps": args.rollout_steps},
     }

@@ -24,7 +24,7 @@ def _args(**kw):
     base = dict(objective="diffusion", rollout_prob=0.0, rollout_steps=4, rollout_ddim=2,
                 rollout_guidance=2.0, rollout_temperature=0.3, context_noise=0.5, context_drop=0.1,
                 context_gain=0.0, audio_drop=0.1, style_drop=0.3, noise_levels=2, mouth_weight=2.0,
-                velocity_weight=2.0)
+                velocity_weight=2.0, sampler_times=[])
     base.update(kw)
     return SimpleNamespace(**base)
 
@@ -73,7 +73,7 @@ def test_rollout_of_a_regressor_is_deterministic(model):
     assert not torch.equal(c, d)  # the diffusion rollout samples
 
 
-@pytest.mark.parametrize("kw", [{}, {"rollout_prob": 1.0}, {"context_gain": 0.3},
+@pytest.mark.parametrize("kw", [{}, {"rollout_prob": 1.0}, {"context_gain": 0.3}, {"sampler_times": [0.995, 0.4975]},
                                 {"rollout_prob": 1.0, "objective": "regression"}])
 def test_training_loss_backpropagates_with_each_context_treatment(model, kw):
     args = _args(**kw)
