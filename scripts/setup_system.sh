@@ -2,11 +2,14 @@
 # Installs the Debian packages the project needs, when missing and when we can (root + apt).
 #   espeak-ng / libespeak-ng1: TTS with phoneme timings (training corpus, test speech)
 #   flite: more TTS voices for the corpus
+#   festival + festvox-kallpc16k, festvox-kdlpc16k, festvox-us-slt-hts: optional corpus voices
+#     (`corpus --festival`; free voices from Debian main, no MBROLA)
 #   libportaudio2: microphone capture (sounddevice) for Live mode
 #   ffmpeg: muxing audio into the demo preview video
 set -euo pipefail
 need=()
-for pkg in libespeak-ng1 espeak-ng flite libportaudio2 ffmpeg; do
+for pkg in libespeak-ng1 espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts \
+           libportaudio2 ffmpeg; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 [ ${#need[@]} -eq 0 ] && exit 0

@@ -1,7 +1,9 @@
 """``python -m inference_core corpus``: generate the synthetic TTS training corpus.
 
 Speech from espeak-ng (8 English accents × ~100 voice variants) and flite
-(clustergen voices slt/awb/rms), each sentence with exact phone timings →
+(clustergen voices slt/awb/rms), with ``--festival`` also the installed festival
+voices (kal/ked diphone, slt HTS; off by default, the bundled model was trained
+without them), each sentence with exact phone timings →
 ARKit-52 motion at 30 fps (:mod:`.articulation`) → optional audio degradation
 (:mod:`.augment`) → the dataset format of :mod:`.format`.
 
@@ -65,15 +67,18 @@ def _rng(plan: Plan, *keys: int) -> np.random.Generator:
 
 def make_plan(seed: int = 0, n_voices: int = 240, n_val: int = 12, langs: str = "en",
               use_flite: bool = True, flite_weight: int = 8, augment_p: float = 0.5,
-              text_file: str | None = None, n_tune: int = 0) -> Plan:
+              text_file: str | None = None, n_tune: int = 0, use_festival: bool = False) -> Plan:
     """The corpus's voices (train and held-out val) and how often each speaks. Deterministic.
 
     With ``n_tune`` the plan speaks only with tuning voices instead: espeak
     accent × variant combinations that are neither training voices nor share a
-    variant with a val voice (same seed, same training set)."""
+    variant with a val voice (same seed, same training set).
+
+    ``use_festival`` adds the installed English festival voices as training voices
+    (weighted like flite); everything else in the plan stays as it is without them."""
     from . import espeak
     from .text import read_text_file
-    from .tts import FLITE_VOICES, Voice
+    from .tts import FESTIVAL_PACKAGES, FESTIVAL_VOICES, FLITE_VOICES, Voice, festival_voices
 
     rng = np.random.default_rng([seed, 1234])
     prefixes = [p.strip() for p in langs.split(",") if p.strip()]
@@ -127,6 +132,19 @@ def make_plan(seed: int = 0, n_voices: int = 240, n_val: int = 12, langs: str = 
             else:
                 train.append(v)
                 weights.append(flite_weight)
+    if use_festival and any(p.startswith("en") for p in prefixes):
+        # after every other voice and without drawing from ``rng``: the plan stays the same
+        # as without festival, plus these training voices
+        installed = set(festival_voices())
+        if not installed & set(FESTIVAL_VOICES):
+            raise ValueError("festival voices requested but festival or its English voices are not "
+                             f"installed (Debian: apt install {FESTIVAL_PACKAGES})")
+        for name in sorted(n for n in FESTIVAL_VOICES if n in installed):
+            vid = f"festival:{name}"
+            r = _voice_rng(seed, vid)
+            train.append(Voice(vid, "festival", name, {"stretch": float(r.uniform(0.85, 1.2)),
+                                                       "f0_shift": float(r.uniform(0.85, 1.2))}))
+            weights.append(flite_weight)
     val_weights = [1 if v.engine == "espeak" else flite_weight for v in val]
     slots = [k for k, w in enumerate(weights + val_weights) for _ in range(w)]
     texts = read_text_file(text_file) if text_file else None
@@ -386,8 +404,9 @@ def generate(out: str | Path, minutes: float, plan: Plan, workers: int = 2, prog
 
 
 def _source(plan: Plan) -> str:
+    festival = " + festival voices" if any(v.engine == "festival" for v in plan.voices) else ""
     return ("synthetic TTS corpus (inference_core.data.corpus): espeak-ng formant voices + flite "
-            "clustergen voices with exact phone timings; ARKit-52 motion from a rule-based "
+            f"clustergen voices{festival} with exact phone timings; ARKit-52 motion from a rule-based "
             "coarticulation model (dominance functions, critically damped dynamics, bilabial/"
             f"labiodental gestures, blinks, gaze, prosodic brows); seed {plan.seed}, "
             f"augmentation probability {plan.augment}")
@@ -448,6 +467,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--langs", default="en", help="espeak-ng language prefixes, comma separated")
     ap.add_argument("--text", default=None, help="sentences, one per line (instead of the grammar)")
     ap.add_argument("--no-flite", action="store_true", help="espeak-ng voices only")
+    ap.add_argument("--festival", action="store_true",
+                    help="also train on the installed festival voices (off by default: the bundled "
+                         "model was trained without them)")
     ap.add_argument("--tune-voices", type=int, default=0, metavar="N",
                     help="write a tuning set instead: N unseen accent x variant voices (split 'tune')")
     ap.add_argument("--workers", type=int, default=2)
@@ -468,7 +490,8 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--val-voices must be at least 1 (validation holds out whole voices)")
     try:
         plan = make_plan(args.seed, args.voices, args.val_voices, args.langs, not args.no_flite,
-                         augment_p=args.augment, text_file=args.text, n_tune=args.tune_voices)
+                         augment_p=args.augment, text_file=args.text, n_tune=args.tune_voices,
+                         use_festival=args.festival)
     except (OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

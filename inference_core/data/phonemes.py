@@ -55,6 +55,18 @@ _FIRST_CHAR = {  # fallback for other languages' mnemonics: judge by the leading
     "w": "w", "j": "y", "c": "k", "?": "q", "*": "dx", "B": "v", "G": "g", "F": "f",
 }
 FLITE_MAP: dict[str, tuple[str, ...]] = {"pau": ("sil",), "h#": ("sil",), "brth": ("sil",)}
+# festival's ``radio`` phone set (US voices) is ARPAbet plus TIMIT-style extras.
+FESTIVAL_RADIO_MAP: dict[str, tuple[str, ...]] = {
+    "axr": ("er",), "el": ("ax", "l"), "em": ("ax", "m"), "en": ("ax", "n"), "nx": ("n",), "hv": ("hh",),
+}
+# festival's ``mrpa`` phone set (British voices): other symbols, some spelled like other ARPAbet phones
+# (mrpa "uh" is the vowel of "cut", ARPAbet "ah"), so it is mapped as a whole.
+FESTIVAL_MRPA_MAP: dict[str, tuple[str, ...]] = {
+    "#": ("sil",), "a": ("ae",), "aa": ("aa",), "ai": ("ay",), "au": ("aw",), "e": ("eh",),
+    "e@": ("eh", "r"), "ei": ("ey",), "i": ("ih",), "i@": ("iy", "ax"), "ii": ("iy",), "o": ("aa",),
+    "oi": ("oy",), "oo": ("ao",), "ou": ("ow",), "u": ("uh",), "u@": ("uh", "r"), "uh": ("ah",),
+    "uu": ("uw",), "@": ("ax",), "@@": ("er",), "h": ("hh",), "y": ("y",),
+}
 
 
 def map_espeak(mnemonic: str) -> tuple[str, ...]:
@@ -78,9 +90,24 @@ def map_flite(phone: str) -> tuple[str, ...]:
     return (p,) if p in INVENTORY else ("ax",)
 
 
+def map_festival(phone: str) -> tuple[str, ...]:
+    """festival ``radio`` phone (kal, ked, the US HTS voices) → ARPAbet phones."""
+    p = phone.strip().lower()
+    return FESTIVAL_RADIO_MAP.get(p) or map_flite(p)
+
+
+def map_festival_mrpa(phone: str) -> tuple[str, ...]:
+    """festival ``mrpa`` phone (British voices) → ARPAbet phones; consonants are spelled alike."""
+    p = phone.strip().lower()
+    return FESTIVAL_MRPA_MAP.get(p) or map_flite(p)
+
+
 def to_arpabet(phones: Sequence[tuple[str, float, float]], engine: str) -> list[tuple[str, float, float]]:
-    """Engine phones → merged ARPAbet timeline (split multi-phone symbols, merge adjacent silence)."""
-    mapper = map_espeak if engine == "espeak" else map_flite
+    """Engine phones → merged ARPAbet timeline (split multi-phone symbols, merge adjacent silence).
+
+    ``engine``: ``espeak``, ``flite``, ``festival`` (radio phone set) or ``festival-mrpa``."""
+    mapper = {"espeak": map_espeak, "festival": map_festival,
+              "festival-mrpa": map_festival_mrpa}.get(engine, map_flite)
     out: list[tuple[str, float, float]] = []
     for label, s, e in phones:
         parts = mapper(label)
