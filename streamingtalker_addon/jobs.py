@@ -36,8 +36,12 @@ def scene_fps(scene: Any) -> float:
 
 
 def session_options(props: Any) -> dict[str, Any]:
-    return {"seed": props.seed, "steps": props.steps, "guidance": props.guidance,
-            "style": props.style, "intensity": props.intensity, "smoothing": props.smoothing}
+    """Options for a session; sampling settings only when the user overrides the model card's."""
+    opts = {"seed": props.seed, "style": props.style, "intensity": props.intensity,
+            "smoothing": props.smoothing}
+    if not props.use_model_defaults:
+        opts.update(steps=props.steps, guidance=props.guidance, temperature=props.temperature)
+    return opts
 
 
 # -- inputs --------------------------------------------------------------------

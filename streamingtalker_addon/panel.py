@@ -59,8 +59,12 @@ class STK_PT_main(bpy.types.Panel):
         sub.prop(props, "intensity")
         sub.prop(props, "smoothing")
         sub.prop(props, "seed")
-        sub.prop(props, "steps")
-        sub.prop(props, "guidance")
+        sub.prop(props, "use_model_defaults")
+        sampling = sub.column(align=True)
+        sampling.enabled = not props.use_model_defaults
+        sampling.prop(props, "steps")
+        sampling.prop(props, "guidance")
+        sampling.prop(props, "temperature")
         row = sub.row(align=True)
         row.prop(props, "style")
         styles = jobs.LAST_CARD.get("styles") or []

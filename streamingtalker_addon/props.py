@@ -43,9 +43,16 @@ class STK_SceneSettings(bpy.types.PropertyGroup):
     intensity: FloatProperty(name="Intensity", default=1.0, min=0.0, soft_max=2.0)  # type: ignore[valid-type]
     smoothing: FloatProperty(name="Smoothing", default=0.0, min=0.0, max=1.0)  # type: ignore[valid-type]
     seed: IntProperty(name="Seed", default=0, min=0)  # type: ignore[valid-type]
-    steps: IntProperty(name="Steps", default=5, min=1, max=50,
-                       description="Denoising steps per frame chunk (more = slower, smoother)")  # type: ignore[valid-type]
-    guidance: FloatProperty(name="Guidance", default=1.5, min=0.0, soft_max=5.0)  # type: ignore[valid-type]
+    use_model_defaults: BoolProperty(
+        name="Model's tuned sampling", default=True,
+        description="Use the steps, guidance and temperature the model card was tuned with; "
+                    "off: set them here")  # type: ignore[valid-type]
+    steps: IntProperty(name="Steps", default=2, min=1, max=50,
+                       description="Denoising steps per frame chunk (more = slower)")  # type: ignore[valid-type]
+    guidance: FloatProperty(name="Guidance", default=1.25, min=0.0, soft_max=5.0,
+                            description="How strongly the audio drives the motion (1 = plain conditional)")  # type: ignore[valid-type]
+    temperature: FloatProperty(name="Temperature", default=0.2, min=0.0, soft_max=1.0,
+                               description="Sampling noise: 0 = the same take for every seed")  # type: ignore[valid-type]
     style: IntProperty(name="Style", default=0, min=0)  # type: ignore[valid-type]
     take_mode: EnumProperty(name="Take", items=[
         ("REPLACE", "Replace", "Re-running replaces the previous take's curves"),

@@ -320,3 +320,19 @@ def test_follow_playback_stays_just_ahead_of_the_playhead(scene, long_speech):
     assert ctl.restarts == 1 and ctl.job.frame_start == 7
     ctl.cancel()
     assert not ctl.active
+
+
+def test_sampling_settings_come_from_the_model_card_unless_overridden(scene, speech):
+    st = _setup(scene, speech)
+    assert st.use_model_defaults  # the tuned settings of the model card by default
+    assert not {"steps", "guidance", "temperature"} & set(_options(st))
+    st.use_model_defaults = False
+    st.steps, st.guidance, st.temperature = 4, 1.5, 0.0
+    opts = _options(st)
+    assert (opts["steps"], opts["guidance"], opts["temperature"]) == (4, 1.5, 0.0)
+    assert bpy.ops.streamingtalker.generate() == {"FINISHED"}
+    a = curve_values(st.target)["jawOpen"][:, 1].copy()
+    st.seed += 1  # temperature 0: the seed no longer changes the take
+    assert bpy.ops.streamingtalker.generate() == {"FINISHED"}
+    np.testing.assert_array_equal(curve_values(st.target)["jawOpen"][:, 1], a)
+    st.use_model_defaults = True
