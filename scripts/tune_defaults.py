@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", required=True)
     ap.add_argument("--split", default="tune")
     ap.add_argument("--steps", default="2,3")
-    ap.add_argument("--guidance", default="1.5,2.0,2.5")
+    ap.add_argument("--guidance", default="1.0,1.25,1.5,2.0,2.5")
     ap.add_argument("--temperature", default="0.2,0.3,0.5",
                     help="above 0 so that takes differ by seed (diversity)")
     ap.add_argument("--max-utts", type=int, default=60)
