@@ -24,7 +24,6 @@ import numpy as np
 import torch
 
 from .audio.features import LogMel
-from .model.diffusion import ddim_sample
 from .model.network import StreamingTalker
 
 
@@ -202,29 +201,17 @@ class StreamingSession:
         feat = model.audio(window.unsqueeze(0))[0]  # (C, d)
         audio = torch.cat([self._audio_hist, feat]).unsqueeze(0)
         self._audio_hist = torch.cat([self._audio_hist, feat])[-cfg.context_frames:]
-        # 3. condition (with a null-audio twin for classifier-free guidance)
-        past = self._motion_hist.unsqueeze(0)
-        guided = opt.guidance != 1.0 and not self._regression
-        if guided:
-            cond = model.predictor(audio.expand(2, -1, -1), past.expand(2, -1, -1),
-                                   self._style_vec.expand(2, -1), torch.tensor([1.0, 0.0]))
-        else:
-            cond = model.predictor(audio, past, self._style_vec, torch.ones(1))
-        # 4. few-step DDIM in normalised motion space
-        if self._regression:  # deterministic baseline: one pass from a zero input
+        # 3-4. condition and few-step DDIM in normalised motion space (a null-audio twin for
+        # classifier-free guidance); the regression baseline is one pass from a zero input
+        if self._regression:
             noise = torch.zeros(1, cfg.chunk_frames * cfg.num_channels)
         else:
             noise = torch.randn(1, cfg.chunk_frames * cfg.num_channels, generator=self._gen)
             noise = noise * opt.temperature
-
-        def denoise(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-            if not guided:
-                return model.head(x, t, cond)
-            x0 = model.head(x.expand(2, -1), t.expand(2), cond)
-            return x0[1:] + opt.guidance * (x0[:1] - x0[1:])
-
-        steps = 1 if self._regression else opt.steps
-        x0 = ddim_sample(denoise, noise, steps).reshape(cfg.chunk_frames, cfg.num_channels)
+        x0 = model.sample_next(audio, self._motion_hist.unsqueeze(0), self._style_vec, noise,
+                               1 if self._regression else opt.steps,
+                               1.0 if self._regression else opt.guidance)
+        x0 = x0.reshape(cfg.chunk_frames, cfg.num_channels)
         motion = model.denormalise(x0)
         if self._lo is not None:
             motion = motion.clamp(self._lo, self._hi)

@@ -133,9 +133,8 @@ def training_loss(model: StreamingTalker, mel: torch.Tensor, motion: torch.Tenso
     x = model.normalise(motion)                      # (B, S*C, K)
     n_tgt = audio.shape[1] // C - ctx_steps
     x_ctx = x
-    roll = getattr(args, "rollout_prob", 0.0)
-    if roll > 0 and args.rollout_steps > 0:
-        rows = torch.rand(x.shape[0], device=x.device) < roll
+    if args.rollout_prob > 0 and args.rollout_steps > 0:
+        rows = torch.rand(x.shape[0], device=x.device) < args.rollout_prob
         if rows.any():
             x_ctx = x.clone()
             first = ctx_steps - args.rollout_steps
@@ -150,10 +149,9 @@ def training_loss(model: StreamingTalker, mel: torch.Tensor, motion: torch.Tenso
     n = past.shape[0]
     # Context corruption: per-channel gain and offset, noise of random strength,
     # sometimes the whole context dropped.
-    gain_amp = getattr(args, "context_gain", 0.0)
-    if gain_amp > 0:
-        gain = 1 + gain_amp * (2 * torch.rand(n, 1, K, device=past.device) - 1)
-        offset = 0.5 * gain_amp * torch.randn(n, 1, K, device=past.device)
+    if args.context_gain > 0:
+        gain = 1 + args.context_gain * (2 * torch.rand(n, 1, K, device=past.device) - 1)
+        offset = 0.5 * args.context_gain * torch.randn(n, 1, K, device=past.device)
         past_in = past * gain + offset
     else:
         past_in = past
@@ -172,7 +170,7 @@ def training_loss(model: StreamingTalker, mel: torch.Tensor, motion: torch.Tenso
     x0_r = x0.repeat(reps, 1)
     if objective == "diffusion":
         t = torch.rand(x0_r.shape[0]) * T_MAX
-        grid = getattr(args, "sampler_times", None)
+        grid = args.sampler_times
         if grid:  # half of the noise levels at the few times the DDIM sampler actually visits
             on_grid = torch.rand(t.shape[0]) < 0.5
             pick = torch.tensor(grid)[torch.randint(len(grid), (t.shape[0],))]
@@ -198,36 +196,24 @@ def training_loss(model: StreamingTalker, mel: torch.Tensor, motion: torch.Tenso
 def rollout(model: StreamingTalker, audio: torch.Tensor, x: torch.Tensor, style: torch.Tensor,
             first_step: int, n_steps: int, args: Any) -> torch.Tensor:
     """Motion ``x`` (B, S*C, K, normalised) with steps ``first_step .. +n_steps`` replaced by
-    the model's own samples, generated one step at a time as the streaming session does
-    (DDIM, classifier-free guidance, temperature) from the ground truth before them."""
-    from .model.diffusion import ddim_sample
-
+    the model's own samples, generated one step at a time with the streaming session's
+    sampler (:meth:`StreamingTalker.sample_next`) from the ground truth before them."""
     cfg = model.cfg
     C, W, K = cfg.chunk_frames, cfg.context_frames, cfg.num_channels
     out = x.clone()
     b = x.shape[0]
     style_vec = model.style_vector(style)
     regression = args.objective == "regression"  # its inference: one pass from a zero input
-    g = 1.0 if regression else args.rollout_guidance
-    keep = torch.tensor([1.0] * b + ([0.0] * b if g != 1.0 else []), device=x.device)
-    reps = 2 if g != 1.0 else 1
     for step in range(first_step, first_step + n_steps):
         s = step * C
-        past = out[:, s - W:s]
-        a = audio[:, s - W:s + C]
-        cond = model.predictor(a.repeat(reps, 1, 1), past.repeat(reps, 1, 1),
-                               style_vec.repeat(reps, 1), keep)
-
-        def denoise(x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-            x0 = model.head(x_t.repeat(reps, 1), t.repeat(reps), cond)
-            return x0 if reps == 1 else x0[b:] + g * (x0[:b] - x0[b:])
-
         if regression:
             noise = torch.zeros(b, C * K, device=x.device)
         else:
             noise = torch.randn(b, C * K, device=x.device) * args.rollout_temperature
-        out[:, s:s + C] = ddim_sample(denoise, noise, 1 if regression else args.rollout_ddim
-                                      ).reshape(b, C, K)
+        x0 = model.sample_next(audio[:, s - W:s + C], out[:, s - W:s], style_vec, noise,
+                               1 if regression else args.rollout_ddim,
+                               1.0 if regression else args.rollout_guidance)
+        out[:, s:s + C] = x0.reshape(b, C, K)
     return out
 
 

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from .config import ModelConfig
+from .diffusion import ddim_sample
 
 
 class AudioEncoder(nn.Module):
@@ -171,6 +172,26 @@ class StreamingTalker(nn.Module):
 
     def style_vector(self, style: torch.Tensor) -> torch.Tensor:
         return self.predictor.style(style)
+
+    def sample_next(self, audio: torch.Tensor, past: torch.Tensor, style_vec: torch.Tensor,
+                    noise: torch.Tensor, steps: int, guidance: float) -> torch.Tensor:
+        """The next C frames (B, C*K, normalised): the condition, then ``steps`` DDIM steps from
+        ``noise`` with classifier-free guidance on audio (1.0 = plain conditional).
+
+        The one sampler the streaming session and training's self-generated context share."""
+        b = audio.shape[0]
+        if guidance == 1.0:
+            cond = self.predictor(audio, past, style_vec, audio.new_ones(b))
+            return ddim_sample(lambda x, t: self.head(x, t, cond), noise, steps)
+        keep = torch.cat([audio.new_ones(b), audio.new_zeros(b)])
+        cond = self.predictor(torch.cat([audio, audio]), torch.cat([past, past]),
+                              torch.cat([style_vec, style_vec]), keep)
+
+        def denoise(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            x0 = self.head(torch.cat([x, x]), torch.cat([t, t]), cond)
+            return x0[b:] + guidance * (x0[:b] - x0[b:])
+
+        return ddim_sample(denoise, noise, steps)
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
