@@ -181,15 +181,28 @@ def training_loss(model: StreamingTalker, mel: torch.Tensor, motion: torch.Tenso
         t = torch.full((x0_r.shape[0],), T_MAX)
         x_t = torch.zeros_like(x0_r)
     pred = model.head(x_t, t, cond_r).reshape(-1, C, K)
-    tgt = x0_r.reshape(-1, C, K)
     w = 1.0 + (args.mouth_weight - 1.0) * mouth_mask
-    loss_pos = ((pred - tgt) ** 2 * w).mean()
-    prev = past.repeat(reps, 1, 1)[:, -1:]  # the frame the model saw last (its own, if rolled out)
+    prev = past[:, -1:]  # the frame the model saw last (its own, if rolled out)
+    loss_pos, loss_vel = _motion_loss(pred, x0_r.reshape(-1, C, K), prev.repeat(reps, 1, 1), w)
+    loss = loss_pos + args.velocity_weight * loss_vel
+    parts = {"pos": loss_pos.item(), "vel": loss_vel.item()}
+    if objective == "diffusion" and args.first_step_weight > 0:
+        # The sampler's first step at temperature 0 (x_T = 0, t = T): every sample starts
+        # from this prediction, and uniform noise levels give it little training.
+        first = model.head(torch.zeros_like(x0), torch.full((n,), T_MAX), cond).reshape(-1, C, K)
+        f_pos, f_vel = _motion_loss(first, target, prev, w)
+        loss = loss + args.first_step_weight * (f_pos + args.velocity_weight * f_vel)
+        parts["first"] = (f_pos + args.velocity_weight * f_vel).item()
+    return loss, {"loss": loss.item(), **parts}
+
+
+def _motion_loss(pred: torch.Tensor, tgt: torch.Tensor, prev: torch.Tensor, w: torch.Tensor
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Weighted position and velocity MSE of (N, C, K) motion; velocity includes the seam
+    from ``prev`` (N, 1, K), the last context frame."""
     vel_p = torch.diff(torch.cat([prev, pred], 1), dim=1)
     vel_t = torch.diff(torch.cat([prev, tgt], 1), dim=1)
-    loss_vel = ((vel_p - vel_t) ** 2 * w).mean()
-    loss = loss_pos + args.velocity_weight * loss_vel
-    return loss, {"loss": loss.item(), "pos": loss_pos.item(), "vel": loss_vel.item()}
+    return ((pred - tgt) ** 2 * w).mean(), ((vel_p - vel_t) ** 2 * w).mean()
 
 
 @torch.no_grad()
@@ -244,6 +257,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="also train half the noise levels at the times an N- (or M-) step DDIM visits")
     p.add_argument("--init", default=None, metavar="CHECKPOINT",
                    help="start from this checkpoint's weights (fine-tuning; same architecture)")
+    p.add_argument("--first-step-weight", type=float, default=0.0,
+                   help="extra loss on the head's prediction at x_T = 0, t = T (the DDIM sampler's first "
+                        "step at temperature 0), relative to the diffusion loss")
     p.add_argument("--audio-drop", type=float, default=0.1)
     p.add_argument("--style-drop", type=float, default=0.3)
     p.add_argument("--mouth-weight", type=float, default=2.0)
@@ -377,6 +393,7 @@ def _save(args: argparse.Namespace, ds: Dataset, cfg: ModelConfig, ema: Streamin
         "val_speakers": ds.speakers("val"), "iterations": iters, "batch": args.batch,
         "objective": args.objective, "seconds": round(seconds, 1), "loss_log_tail": log[-5:],
         "sampler_times": args.sampler_times,
+        "first_step_weight": args.first_step_weight,
         "context": {"noise": args.context_noise, "drop": args.context_drop, "gain": args.context_gain,
                     "self_generated_prob": args.rollout_prob, "self_generated_steps": args.rollout_steps},
     }

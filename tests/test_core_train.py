@@ -24,7 +24,7 @@ def _args(**kw):
     base = dict(objective="diffusion", rollout_prob=0.0, rollout_steps=4, rollout_ddim=2,
                 rollout_guidance=2.0, rollout_temperature=0.3, context_noise=0.5, context_drop=0.1,
                 context_gain=0.0, audio_drop=0.1, style_drop=0.3, noise_levels=2, mouth_weight=2.0,
-                velocity_weight=2.0, sampler_times=[])
+                velocity_weight=2.0, sampler_times=[], first_step_weight=0.0)
     base.update(kw)
     return SimpleNamespace(**base)
 
@@ -74,7 +74,7 @@ def test_rollout_of_a_regressor_is_deterministic(model):
 
 
 @pytest.mark.parametrize("kw", [{}, {"rollout_prob": 1.0}, {"context_gain": 0.3}, {"sampler_times": [0.995, 0.4975]},
-                                {"rollout_prob": 1.0, "objective": "regression"}])
+                                {"rollout_prob": 1.0, "objective": "regression"}, {"first_step_weight": 1.0}])
 def test_training_loss_backpropagates_with_each_context_treatment(model, kw):
     args = _args(**kw)
     ctx = 10 + (args.rollout_steps if args.rollout_prob else 0)
@@ -86,6 +86,22 @@ def test_training_loss_backpropagates_with_each_context_treatment(model, kw):
     assert torch.isfinite(loss) and parts["loss"] > 0
     grads = [p.grad for p in model.parameters() if p.grad is not None]
     assert grads and all(torch.isfinite(g).all() for g in grads)
+
+
+def test_first_step_loss_trains_the_prediction_the_sampler_starts_from(model):
+    """The extra term scores the head at x_T = 0, t = T, the DDIM sampler's first step at
+    temperature 0; a regressor (which is only that) and weight 0 have no such term."""
+    mel, motion, style = _segment(model, 13)
+    mask = torch.zeros(model.cfg.num_channels)
+    torch.manual_seed(5)
+    plain, p_parts = training_loss(model, mel, motion, style, 10, "diffusion", mask, _args())
+    torch.manual_seed(5)
+    both, b_parts = training_loss(model, mel, motion, style, 10, "diffusion", mask, _args(first_step_weight=0.5))
+    assert "first" not in p_parts and b_parts["first"] > 0
+    torch.testing.assert_close(both.detach(), plain.detach() + 0.5 * b_parts["first"], rtol=1e-5, atol=1e-6)
+    torch.manual_seed(5)
+    _, r_parts = training_loss(model, mel, motion, style, 10, "regression", mask, _args(first_step_weight=0.5))
+    assert "first" not in r_parts
 
 
 def cli(*args) -> subprocess.CompletedProcess:
@@ -101,10 +117,12 @@ def test_fine_tune_with_self_generated_context_records_the_recipe(tmp_path):
     assert r.returncode == 0, r.stderr
     tuned = tmp_path / "tuned.safetensors"
     r = cli("train", "--data", data, "--out", tuned, "--iters", 3, "--batch", 4, "--quiet", "--arch", arch,
-            "--init", base, "--rollout-prob", 1.0, "--rollout-steps", 3, "--context-gain", 0.3)
+            "--init", base, "--rollout-prob", 1.0, "--rollout-steps", 3, "--context-gain", 0.3,
+            "--first-step-weight", 0.5)
     assert r.returncode == 0, r.stderr
     card = json.loads(cli("info", tuned).stdout)["training"]
     assert card["context"]["self_generated_prob"] == 1.0 and card["context"]["gain"] == 0.3
+    assert card["first_step_weight"] == 0.5
     assert card["init"]["from"] == "base.safetensors" and card["init"]["training"]["iterations"] == 3
     # a checkpoint of another architecture cannot be the starting point
     r = cli("train", "--data", data, "--out", tmp_path / "x.safetensors", "--iters", 2, "--batch", 4,
