@@ -30,6 +30,7 @@ bench: setup
 
 typecheck: setup
 	$(PY) -m mypy --config-file tests/addon_mypy.ini streamingtalker_addon
+	$(PY) -m mypy --config-file tests/mypy_core.ini inference_core
 
 clean:
 	rm -rf out build dist .pytest_cache

@@ -153,13 +153,15 @@ class BridgeClient:
 
     # -- messages -------------------------------------------------------
     def send(self, msg_type: str, payload: bytes = b"", **fields: Any) -> None:
-        if not self.alive or self.proc.stdin is None:
+        proc = self.proc
+        if not self.alive or proc is None or proc.stdin is None:
             raise BridgeError(self._death_message(), code="process_exited")
+        stdin = proc.stdin
         data = protocol.encode(msg_type, payload, **fields)
         try:
             with self._write_lock:
-                self.proc.stdin.write(data)
-                self.proc.stdin.flush()
+                stdin.write(data)
+                stdin.flush()
         except (BrokenPipeError, OSError, ValueError):
             raise BridgeError(self._death_message(), code="process_exited") from None
 
@@ -251,6 +253,7 @@ class BridgeClient:
             self._queue.put(Message("error", {"code": protocol.E_MALFORMED, "fatal": True,
                                               "message": f"Lost the inference process's output: {exc}"}))
         finally:
+            rc: int | None
             try:
                 rc = self.proc.wait(timeout=5)
             except subprocess.TimeoutExpired:

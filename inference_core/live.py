@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -30,7 +30,7 @@ class LiveCapture:
         self.on_error = on_error
         self.device = device
         self._stop = threading.Event()
-        self._stream = None
+        self._stream: Any = None  # a sounddevice.InputStream while the microphone is open
         self._thread: threading.Thread | None = None
         self.description = ""
 

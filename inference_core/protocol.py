@@ -45,7 +45,7 @@ import struct
 import sys
 from array import array
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO, Iterable
+from typing import IO, Any, BinaryIO, Iterable
 
 MAGIC = b"STK1"
 _PREFIX = struct.Struct("<4sII")
@@ -119,7 +119,7 @@ def write_message(stream: BinaryIO, msg_type: str, payload: bytes = b"", **field
     stream.flush()
 
 
-def _read_exact(stream: BinaryIO, n: int) -> bytes:
+def _read_exact(stream: IO[bytes], n: int) -> bytes:
     chunks = []
     remaining = n
     while remaining:
@@ -131,7 +131,7 @@ def _read_exact(stream: BinaryIO, n: int) -> bytes:
     return b"".join(chunks)
 
 
-def read_message(stream: BinaryIO) -> Message | None:
+def read_message(stream: IO[bytes]) -> Message | None:
     """Read one message. Returns None on a clean end of stream between messages.
 
     Raises :class:`ProtocolError` on a bad magic, oversize lengths, a stream

@@ -182,6 +182,7 @@ class BridgeServer:
                        session=self.session_id)
             return
         sid = self.session_id
+        assert sid is not None  # _check_session passed: a session is active
         step = int(SLICE_SECONDS * sr)
         try:
             for i in range(0, pcm.size, step):
@@ -198,6 +199,7 @@ class BridgeServer:
         if not self._check_session(msg):
             return
         sid = self.session_id
+        assert sid is not None  # _check_session passed: a session is active
         self._emit(sid, self.session.flush())
         total = self.session.frames_emitted
         self._drop_session()

@@ -54,6 +54,9 @@ def mel_filterbank(sample_rate: int = SAMPLE_RATE, n_fft: int = N_FFT, n_mels: i
 class LogMel(torch.nn.Module):
     """Batched causal log-mel; holds the window and filterbank as buffers."""
 
+    window: torch.Tensor  # registered buffers (typed: Module.__getattr__ says Tensor | Module)
+    fb: torch.Tensor
+
     def __init__(self, sample_rate: int = SAMPLE_RATE, hop: int = HOP, win: int = WIN,
                  n_fft: int = N_FFT, n_mels: int = N_MELS):
         super().__init__()

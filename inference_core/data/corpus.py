@@ -353,6 +353,7 @@ def generate(out: str | Path, minutes: float, plan: Plan, workers: int = 2, prog
             yield window.popleft().get()
 
     import multiprocessing as mp
+    from multiprocessing.context import BaseContext
 
     # One fresh process per utterance, even with one worker: espeak-ng keeps hidden state
     # between calls (its pitch-flutter phase), so the same call in a used process gives
@@ -360,6 +361,7 @@ def generate(out: str | Path, minutes: float, plan: Plan, workers: int = 2, prog
     # state is what makes the corpus bit-exact for a seed, whatever the worker count.
     # A fork server (a clean process that never synthesises) forks them, so they do not
     # inherit whatever this process did with espeak-ng before.
+    ctx: BaseContext
     if "forkserver" in mp.get_all_start_methods():
         ctx = mp.get_context("forkserver")
         ctx.set_forkserver_preload(["inference_core.data.corpus", "inference_core.data.articulation",

@@ -213,7 +213,8 @@ def to_array(value: Any, key: str = "") -> Any:
 def _sparse_to_dense(sp: SparseStandIn, key: str) -> np.ndarray:
     st = sp.state if isinstance(sp.state, dict) else {}
     try:
-        shape = tuple(int(s) for s in (st.get("_shape") or st.get("shape")))
+        raw_shape: Any = st.get("_shape") or st.get("shape")  # None -> TypeError, reported below
+        shape = tuple(int(s) for s in raw_shape)
         if len(shape) != 2:
             raise ValueError("not 2-D")
         out = np.zeros(shape, np.float64)

@@ -17,6 +17,7 @@ the sampling loop stays outside the graph:
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import torch
 from torch import nn
@@ -26,6 +27,8 @@ from .diffusion import ddim_sample
 
 
 class AudioEncoder(nn.Module):
+    pool: torch.Tensor  # registered buffer (typed: Module.__getattr__ says Tensor | Module)
+
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg
@@ -60,7 +63,8 @@ class AudioEncoder(nn.Module):
             y = conv(x)
             # residual where lengths allow: crop the input to the output span
             if i > 0:
-                k, d = conv.kernel_size[0], conv.dilation[0]
+                conv1d = cast(nn.Conv1d, conv)  # self.convs holds only Conv1d
+                k, d = conv1d.kernel_size[0], conv1d.dilation[0]
                 crop_l = (k - 1) * d - (k - 1) * d // 2
                 y = y + x[:, :, crop_l: crop_l + y.shape[-1]]
             x = torch.nn.functional.gelu(y)
@@ -154,6 +158,9 @@ class DiffusionHead(nn.Module):
 
 
 class StreamingTalker(nn.Module):
+    motion_mean: torch.Tensor  # registered buffers (typed: Module.__getattr__ says Tensor | Module)
+    motion_std: torch.Tensor
+
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg
