@@ -60,7 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     key = "lve_mm" if face is not None else "mouth_mae"
     best = min(rows, key=lambda r: r[key])
     out = {"model": args.model, "data": args.data, "split": args.split, "utterances": len(utts),
-           "selection": f"lowest {key}", "best": {k: best[k] for k in ("steps", "guidance", "temperature")},
+           "selection": f"lowest {key} on the {args.split} split ({len(utts)} utterances); grid: steps "
+                        f"{{{args.steps}}} x guidance {{{args.guidance}}} x temperature {{{args.temperature}}}",
+           "best": {k: best[k] for k in ("steps", "guidance", "temperature")},
            "rows": rows}
     text = json.dumps(out, indent=1)
     if args.out:
