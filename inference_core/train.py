@@ -18,7 +18,10 @@ show the ground truth there:
 * **context corruption**: noise of random strength, a random gain and
   offset per channel (so the amplitude/style of the context is not trusted
   blindly — copying it lets the style random-walk over minutes), and
-  sometimes the whole context dropped.
+  sometimes the whole context dropped;
+* **swapped context** (``--context-swap``): another segment's past frames, as
+  after a change of speaker, so a static style seen in the context (a smile)
+  is not held for the rest of a long stream.
 
 ``--objective regression`` trains the same network as a deterministic
 regressor (no noise input), the baseline the evaluation compares against.
@@ -147,6 +150,8 @@ def training_loss(model: StreamingTalker, mel: torch.Tensor, motion: torch.Tenso
     target = torch.stack([x[:, s + W:s + W + C] for s in starts], 1).flatten(0, 1)  # (N, C, K)
     styles = style.repeat_interleave(n_tgt)
     n = past.shape[0]
+    if args.context_swap > 0:
+        past = swap_contexts(past, args.context_swap)
     # Context corruption: per-channel gain and offset, noise of random strength,
     # sometimes the whole context dropped.
     if args.context_gain > 0:
@@ -194,6 +199,21 @@ def training_loss(model: StreamingTalker, mel: torch.Tensor, motion: torch.Tenso
         loss = loss + args.first_step_weight * (f_pos + args.velocity_weight * f_vel)
         parts["first"] = (f_pos + args.velocity_weight * f_vel).item()
     return loss, {"loss": loss.item(), **parts}
+
+
+def swap_contexts(past: torch.Tensor, prob: float) -> torch.Tensor:
+    """``past`` (N, W, K) with each window, with probability ``prob``, replaced by another
+    window of the batch (another voice, other words).
+
+    In a stream that changes speaker the context holds the previous speaker's motion;
+    a model that only ever saw its own speaker's context keeps that speaker's static
+    style (a smile, say) for ever, since nothing in the audio says otherwise."""
+    n = past.shape[0]
+    if n < 2 or prob <= 0:
+        return past
+    swap = torch.rand(n, device=past.device) < prob
+    donor = (torch.arange(n, device=past.device) + torch.randint(1, n, (n,), device=past.device)) % n
+    return torch.where(swap[:, None, None], past[donor], past)
 
 
 def _motion_loss(pred: torch.Tensor, tgt: torch.Tensor, prev: torch.Tensor, w: torch.Tensor
@@ -245,6 +265,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--ema", type=float, default=0.999)
     p.add_argument("--context-noise", type=float, default=0.5)
     p.add_argument("--context-drop", type=float, default=0.1)
+    p.add_argument("--context-swap", type=float, default=0.0,
+                   help="share of windows whose context comes from another segment (speaker changes)")
     p.add_argument("--context-gain", type=float, default=0.0,
                    help="random per-channel gain 1±g and offset on the context (normalised units)")
     p.add_argument("--rollout-prob", type=float, default=0.0,
@@ -394,7 +416,7 @@ def _save(args: argparse.Namespace, ds: Dataset, cfg: ModelConfig, ema: Streamin
         "objective": args.objective, "seconds": round(seconds, 1), "loss_log_tail": log[-5:],
         "sampler_times": args.sampler_times,
         "first_step_weight": args.first_step_weight,
-        "context": {"noise": args.context_noise, "drop": args.context_drop, "gain": args.context_gain,
+        "context": {"noise": args.context_noise, "drop": args.context_drop, "gain": args.context_gain, "swap": args.context_swap,
                     "self_generated_prob": args.rollout_prob, "self_generated_steps": args.rollout_steps},
     }
     if args.init:

@@ -14,7 +14,7 @@ import torch
 from fixtures import make_toy_dataset
 from inference_core.model.config import ModelConfig
 from inference_core.model.network import StreamingTalker
-from inference_core.train import rollout, training_loss
+from inference_core.train import rollout, swap_contexts, training_loss
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = {"layers": 1, "head_blocks": 2, "head_dim": 64, "model_dim": 64, "audio_dim": 64}
@@ -23,7 +23,7 @@ SMALL = {"layers": 1, "head_blocks": 2, "head_dim": 64, "model_dim": 64, "audio_
 def _args(**kw):
     base = dict(objective="diffusion", rollout_prob=0.0, rollout_steps=4, rollout_ddim=2,
                 rollout_guidance=2.0, rollout_temperature=0.3, context_noise=0.5, context_drop=0.1,
-                context_gain=0.0, audio_drop=0.1, style_drop=0.3, noise_levels=2, mouth_weight=2.0,
+                context_gain=0.0, context_swap=0.0, audio_drop=0.1, style_drop=0.3, noise_levels=2, mouth_weight=2.0,
                 velocity_weight=2.0, sampler_times=[], first_step_weight=0.0)
     base.update(kw)
     return SimpleNamespace(**base)
@@ -73,7 +73,7 @@ def test_rollout_of_a_regressor_is_deterministic(model):
     assert not torch.equal(c, d)  # the diffusion rollout samples
 
 
-@pytest.mark.parametrize("kw", [{}, {"rollout_prob": 1.0}, {"context_gain": 0.3}, {"sampler_times": [0.995, 0.4975]},
+@pytest.mark.parametrize("kw", [{}, {"rollout_prob": 1.0}, {"context_gain": 0.3}, {"context_swap": 0.5}, {"sampler_times": [0.995, 0.4975]},
                                 {"rollout_prob": 1.0, "objective": "regression"}, {"first_step_weight": 1.0}])
 def test_training_loss_backpropagates_with_each_context_treatment(model, kw):
     args = _args(**kw)
@@ -86,6 +86,21 @@ def test_training_loss_backpropagates_with_each_context_treatment(model, kw):
     assert torch.isfinite(loss) and parts["loss"] > 0
     grads = [p.grad for p in model.parameters() if p.grad is not None]
     assert grads and all(torch.isfinite(g).all() for g in grads)
+
+
+def test_context_swap_gives_windows_another_windows_context():
+    """Swapped windows take a context from another window of the batch (never their own);
+    the rest keep theirs; probability 0 swaps nothing."""
+    past = torch.arange(64, dtype=torch.float32)[:, None, None].expand(64, 4, 3).clone()
+    assert torch.equal(swap_contexts(past, 0.0), past)
+    torch.manual_seed(0)
+    out = swap_contexts(past, 0.5)
+    src = out[:, 0, 0].long()
+    swapped = src != torch.arange(64)
+    assert 16 < int(swapped.sum()) < 48                      # about half
+    assert torch.equal(out, past[src])                       # whole windows, from the batch
+    torch.manual_seed(0)
+    assert bool((swap_contexts(past, 1.0)[:, 0, 0].long() != torch.arange(64)).all())
 
 
 def test_first_step_loss_trains_the_prediction_the_sampler_starts_from(model):
@@ -118,10 +133,11 @@ def test_fine_tune_with_self_generated_context_records_the_recipe(tmp_path):
     tuned = tmp_path / "tuned.safetensors"
     r = cli("train", "--data", data, "--out", tuned, "--iters", 3, "--batch", 4, "--quiet", "--arch", arch,
             "--init", base, "--rollout-prob", 1.0, "--rollout-steps", 3, "--context-gain", 0.3,
-            "--first-step-weight", 0.5)
+            "--context-swap", 0.25, "--first-step-weight", 0.5)
     assert r.returncode == 0, r.stderr
     card = json.loads(cli("info", tuned).stdout)["training"]
     assert card["context"]["self_generated_prob"] == 1.0 and card["context"]["gain"] == 0.3
+    assert card["context"]["swap"] == 0.25
     assert card["first_step_weight"] == 0.5
     assert card["init"]["from"] == "base.safetensors" and card["init"]["training"]["iterations"] == 3
     # a checkpoint of another architecture cannot be the starting point
