@@ -49,9 +49,9 @@ class STK_SceneSettings(bpy.types.PropertyGroup):
                     "off: set them here")  # type: ignore[valid-type]
     steps: IntProperty(name="Steps", default=2, min=1, max=50,
                        description="Denoising steps per frame chunk (more = slower)")  # type: ignore[valid-type]
-    guidance: FloatProperty(name="Guidance", default=1.25, min=0.0, soft_max=5.0,
+    guidance: FloatProperty(name="Guidance", default=1.0, min=0.0, soft_max=5.0,
                             description="How strongly the audio drives the motion (1 = plain conditional)")  # type: ignore[valid-type]
-    temperature: FloatProperty(name="Temperature", default=0.2, min=0.0, soft_max=1.0,
+    temperature: FloatProperty(name="Temperature", default=0.1, min=0.0, soft_max=1.0,
                                description="Sampling noise: 0 = the same take for every seed")  # type: ignore[valid-type]
     style: IntProperty(name="Style", default=0, min=0)  # type: ignore[valid-type]
     take_mode: EnumProperty(name="Take", items=[
