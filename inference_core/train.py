@@ -150,8 +150,7 @@ def training_loss(model: StreamingTalker, mel: torch.Tensor, motion: torch.Tenso
     target = torch.stack([x[:, s + W:s + W + C] for s in starts], 1).flatten(0, 1)  # (N, C, K)
     styles = style.repeat_interleave(n_tgt)
     n = past.shape[0]
-    if args.context_swap > 0:
-        past = swap_contexts(past, args.context_swap)
+    past = swap_contexts(past, args.context_swap)
     # Context corruption: per-channel gain and offset, noise of random strength,
     # sometimes the whole context dropped.
     if args.context_gain > 0:
@@ -196,8 +195,9 @@ def training_loss(model: StreamingTalker, mel: torch.Tensor, motion: torch.Tenso
         # from this prediction, and uniform noise levels give it little training.
         first = model.head(torch.zeros_like(x0), torch.full((n,), T_MAX), cond).reshape(-1, C, K)
         f_pos, f_vel = _motion_loss(first, target, prev, w)
-        loss = loss + args.first_step_weight * (f_pos + args.velocity_weight * f_vel)
-        parts["first"] = (f_pos + args.velocity_weight * f_vel).item()
+        first_loss = f_pos + args.velocity_weight * f_vel
+        loss = loss + args.first_step_weight * first_loss
+        parts["first"] = first_loss.item()
     return loss, {"loss": loss.item(), **parts}
 
 
@@ -416,7 +416,8 @@ def _save(args: argparse.Namespace, ds: Dataset, cfg: ModelConfig, ema: Streamin
         "objective": args.objective, "seconds": round(seconds, 1), "loss_log_tail": log[-5:],
         "sampler_times": args.sampler_times,
         "first_step_weight": args.first_step_weight,
-        "context": {"noise": args.context_noise, "drop": args.context_drop, "gain": args.context_gain, "swap": args.context_swap,
+        "context": {"noise": args.context_noise, "drop": args.context_drop, "gain": args.context_gain,
+                    "swap": args.context_swap,
                     "self_generated_prob": args.rollout_prob, "self_generated_steps": args.rollout_steps},
     }
     if args.init:
