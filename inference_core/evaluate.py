@@ -161,6 +161,12 @@ def fit_amplitude_baseline(ds: Dataset, max_utts: int = 200) -> Predictor:
     return Predictor("amplitude_jaw", run)
 
 
+def _contrast(inside: list[np.ndarray], outside: list[np.ndarray]) -> float | None:
+    """Mean over the class's frames minus mean over the other frames (None: no such frames)."""
+    a, b = np.concatenate(inside), np.concatenate(outside)
+    return float(a.mean() - b.mean()) if a.size and b.size else None
+
+
 def score(pred_fn: Predictor, utts: list[Utterance], ds: Dataset, face: ArkitFace | None,
           seeds: int = 3) -> dict[str, Any]:
     ch = ds.channels
@@ -170,6 +176,8 @@ def score(pred_fn: Predictor, utts: list[Utterance], ds: Dataset, face: ArkitFac
     spr = [ch.index(c) for c in ("mouthStretchLeft", "mouthStretchRight", "mouthSmileLeft", "mouthSmileRight")]
     abs_err, jaw_p, jaw_t, lve, closed, closed_ref, diversity = [], [], [], [], [], [], []
     rnd_in, rnd_out, spr_in, spr_out = [], [], [], []
+    ref_rnd_in, ref_rnd_out, ref_spr_in, ref_spr_out = [], [], [], []
+    mouth_err: list[np.ndarray] = []
     open_gap_ref = []
     per_utt = []
     for u in utts:
@@ -177,7 +185,8 @@ def score(pred_fn: Predictor, utts: list[Utterance], ds: Dataset, face: ArkitFac
         p = preds[0]
         t = u.motion[: len(p)]
         p = p[: len(t)]
-        abs_err.append(np.abs(p[:, mouth] - t[:, mouth]).mean(1))
+        mouth_err.append(np.abs(p[:, mouth] - t[:, mouth]))
+        abs_err.append(mouth_err[-1].mean(1))
         jaw_p.append(p[:, jaw])
         jaw_t.append(t[:, jaw])
         diversity.append(np.std(np.stack([q[: len(t)] for q in preds]), axis=0).mean(1))
@@ -186,6 +195,9 @@ def score(pred_fn: Predictor, utts: list[Utterance], ds: Dataset, face: ArkitFac
         rs, ss = p[:, rnd].sum(1), p[:, spr].sum(1)
         rnd_in.append(rs[is_r]); rnd_out.append(rs[~is_r])
         spr_in.append(ss[is_s]); spr_out.append(ss[~is_s])
+        rt, st = t[:, rnd].sum(1), t[:, spr].sum(1)
+        ref_rnd_in.append(rt[is_r]); ref_rnd_out.append(rt[~is_r])
+        ref_spr_in.append(st[is_s]); ref_spr_out.append(st[~is_s])
         if face is not None:
             err = np.linalg.norm(face.mouth_points(p) - face.mouth_points(t), axis=-1) * face.units_to_mm
             lve.append(err.max(1))
@@ -201,11 +213,14 @@ def score(pred_fn: Predictor, utts: list[Utterance], ds: Dataset, face: ArkitFac
         "mouth_mae": float(np.concatenate(abs_err).mean()),
         "jaw_corr": float(np.corrcoef(np.concatenate(jaw_p), np.concatenate(jaw_t))[0, 1])
         if np.concatenate(jaw_p).std() > 1e-8 else 0.0,
-        "rounding_contrast": float(np.concatenate(rnd_in).mean() - np.concatenate(rnd_out).mean())
-        if np.concatenate(rnd_in).size else None,
-        "spread_contrast": float(np.concatenate(spr_in).mean() - np.concatenate(spr_out).mean())
-        if np.concatenate(spr_in).size else None,
+        "rounding_contrast": _contrast(rnd_in, rnd_out),
+        "spread_contrast": _contrast(spr_in, spr_out),
         "diversity": float(np.concatenate(diversity).mean()),
+        # what the reference motion itself does: the level a contrast should reach, not exceed
+        "rounding_contrast_reference": _contrast(ref_rnd_in, ref_rnd_out),
+        "spread_contrast_reference": _contrast(ref_spr_in, ref_spr_out),
+        "mouth_mae_per_channel": {ch[c]: round(float(e), 5) for c, e in
+                                  zip(mouth, np.concatenate(mouth_err).mean(0))},
     }
     if face is not None and closed:
         ref_open = float(np.median(np.concatenate(open_gap_ref))) if open_gap_ref else 10.0

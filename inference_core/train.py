@@ -47,7 +47,7 @@ from .channels import MOUTH_CHANNELS
 from .data.format import Dataset
 from .model.checkpoint import base_card, save_checkpoint
 from .model.config import ModelConfig
-from .model.diffusion import T_MAX, q_sample
+from .model.diffusion import T_MAX, ddim_sample, q_sample
 from .model.network import StreamingTalker
 
 STD_FLOOR = 0.05
@@ -198,6 +198,17 @@ def training_loss(model: StreamingTalker, mel: torch.Tensor, motion: torch.Tenso
         first_loss = f_pos + args.velocity_weight * f_vel
         loss = loss + args.first_step_weight * first_loss
         parts["first"] = first_loss.item()
+    if objective == "diffusion" and args.sampler_loss_weight > 0:
+        # The whole few-step sampler as shipped (its steps, its temperature), unrolled with
+        # gradient: the later steps see the head's own first guess at inference, not noised
+        # ground truth, and learn to correct it.
+        start = torch.randn_like(x0) * args.sampler_loss_temperature
+        sampled = ddim_sample(lambda x_, t_: model.head(x_, t_, cond), start,
+                              args.sampler_loss_steps).reshape(-1, C, K)
+        s_pos, s_vel = _motion_loss(sampled, target, prev, w)
+        sampler_loss = s_pos + args.velocity_weight * s_vel
+        loss = loss + args.sampler_loss_weight * sampler_loss
+        parts["sampler"] = sampler_loss.item()
     return loss, {"loss": loss.item(), **parts}
 
 
@@ -282,6 +293,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--first-step-weight", type=float, default=0.0,
                    help="extra loss on the head's prediction at x_T = 0, t = T (the DDIM sampler's first "
                         "step at temperature 0), relative to the diffusion loss")
+    p.add_argument("--sampler-loss-weight", type=float, default=0.0,
+                   help="extra loss on the output of the whole DDIM sampler, unrolled with gradient "
+                        "(--sampler-loss-steps steps from noise at --sampler-loss-temperature)")
+    p.add_argument("--sampler-loss-steps", type=int, default=2)
+    p.add_argument("--sampler-loss-temperature", type=float, default=0.1)
     p.add_argument("--audio-drop", type=float, default=0.1)
     p.add_argument("--style-drop", type=float, default=0.3)
     p.add_argument("--mouth-weight", type=float, default=2.0)
@@ -416,6 +432,9 @@ def _save(args: argparse.Namespace, ds: Dataset, cfg: ModelConfig, ema: Streamin
         "objective": args.objective, "seconds": round(seconds, 1), "loss_log_tail": log[-5:],
         "sampler_times": args.sampler_times,
         "first_step_weight": args.first_step_weight,
+        "sampler_loss": ({"weight": args.sampler_loss_weight, "steps": args.sampler_loss_steps,
+                          "temperature": args.sampler_loss_temperature}
+                         if args.sampler_loss_weight > 0 else None),
         "context": {"noise": args.context_noise, "drop": args.context_drop, "gain": args.context_gain,
                     "swap": args.context_swap,
                     "self_generated_prob": args.rollout_prob, "self_generated_steps": args.rollout_steps},

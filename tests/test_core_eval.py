@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from fixtures import make_toy_dataset
-from inference_core.channels import ARKIT_52
-from inference_core.evaluate import ICT_DEFAULT, ArkitFace, amplitude_jaw, phone_class
+from inference_core.channels import ARKIT_52, MOUTH_CHANNELS
+from inference_core.evaluate import ICT_DEFAULT, ArkitFace, Predictor, amplitude_jaw, phone_class, score
 
 
 def test_top_level_import_does_not_load_torch():
@@ -49,6 +49,7 @@ def test_eval_cli_on_toy_data(tmp_path, random_model):
     for name in ("model_scores",):
         assert 0 <= res[name]["mouth_mae"] < 1 and res[name]["diversity"] > 0
     assert set(res["baselines"]) == {"amplitude_jaw", "regressor"}
+    assert set(res["model_scores"]["mouth_mae_per_channel"]) == set(MOUTH_CHANNELS)
     assert res["baselines"]["amplitude_jaw"]["diversity"] == 0
     drift = res["drift"]
     assert drift["minutes"] >= 0.2 and len(drift["stream_vs_clips_per_minute"]) == len(drift["mouth_mae_per_minute"])
@@ -113,3 +114,28 @@ def test_drift_stream_keeps_audio_and_motion_aligned_across_seams():
     assert len(res["mouth_mae_per_minute"]) == 1
     assert res["mouth_mae_per_minute"][0] < 1e-6 and res["clip_mouth_mae_per_minute"][0] < 1e-6
     assert aligned_cut(32300, 61, sr, fps) == (32000, 60)
+
+
+def test_score_of_the_reference_itself_has_no_error_and_the_reference_contrasts(tmp_path):
+    """Per-channel mouth error and the reference's own rounding/spread contrast: a predictor
+    that returns the reference scores 0 everywhere and exactly the reference's contrasts; one
+    that is off on jawOpen only shows the error on that channel."""
+    from inference_core.data.format import Dataset
+
+    ds = Dataset(make_toy_dataset(tmp_path / "ds", n_train=1, n_val=2, seconds=3.0))
+    utts = [ds.load(e) for e in ds.entries("val")]
+    exact = score(Predictor("ref", lambda u, seed: u.motion.copy()), utts, ds, None, seeds=1)
+    assert exact["mouth_mae"] == 0 and set(exact["mouth_mae_per_channel"].values()) == {0.0}
+    assert exact["rounding_contrast"] == pytest.approx(exact["rounding_contrast_reference"])
+    assert exact["spread_contrast"] == pytest.approx(exact["spread_contrast_reference"])
+    jaw = ds.channels.index("jawOpen")
+
+    def off(u, seed):
+        m = u.motion.copy()
+        m[:, jaw] += 0.1
+        return m
+
+    res = score(Predictor("off", off), utts, ds, None, seeds=1)
+    per = res["mouth_mae_per_channel"]
+    assert per["jawOpen"] == pytest.approx(0.1, abs=1e-4)
+    assert all(v == 0 for k, v in per.items() if k != "jawOpen")

@@ -24,7 +24,8 @@ def _args(**kw):
     base = dict(objective="diffusion", rollout_prob=0.0, rollout_steps=4, rollout_ddim=2,
                 rollout_guidance=2.0, rollout_temperature=0.3, context_noise=0.5, context_drop=0.1,
                 context_gain=0.0, context_swap=0.0, audio_drop=0.1, style_drop=0.3, noise_levels=2, mouth_weight=2.0,
-                velocity_weight=2.0, sampler_times=[], first_step_weight=0.0)
+                velocity_weight=2.0, sampler_times=[], first_step_weight=0.0,
+                sampler_loss_weight=0.0, sampler_loss_steps=2, sampler_loss_temperature=0.1)
     base.update(kw)
     return SimpleNamespace(**base)
 
@@ -74,7 +75,8 @@ def test_rollout_of_a_regressor_is_deterministic(model):
 
 
 @pytest.mark.parametrize("kw", [{}, {"rollout_prob": 1.0}, {"context_gain": 0.3}, {"context_swap": 0.5}, {"sampler_times": [0.995, 0.4975]},
-                                {"rollout_prob": 1.0, "objective": "regression"}, {"first_step_weight": 1.0}])
+                                {"rollout_prob": 1.0, "objective": "regression"}, {"first_step_weight": 1.0},
+                                {"sampler_loss_weight": 1.0}])
 def test_training_loss_backpropagates_with_each_context_treatment(model, kw):
     args = _args(**kw)
     ctx = 10 + (args.rollout_steps if args.rollout_prob else 0)
@@ -119,6 +121,32 @@ def test_first_step_loss_trains_the_prediction_the_sampler_starts_from(model):
     assert "first" not in r_parts
 
 
+def test_sampler_loss_scores_the_unrolled_ddim_sampler(model):
+    """The term scores what the shipped sampler outputs; one step at temperature 0 is exactly
+    the first-step term, and a regressor has no sampler to score."""
+    mel, motion, style = _segment(model, 13)
+    mask = torch.zeros(model.cfg.num_channels)
+    torch.manual_seed(5)
+    plain, p_parts = training_loss(model, mel, motion, style, 10, "diffusion", mask, _args())
+    torch.manual_seed(5)
+    both, b_parts = training_loss(model, mel, motion, style, 10, "diffusion", mask,
+                                  _args(sampler_loss_weight=0.5))
+    assert "sampler" not in p_parts and b_parts["sampler"] > 0
+    torch.testing.assert_close(both.detach(), plain.detach() + 0.5 * b_parts["sampler"], rtol=1e-5, atol=1e-6)
+    torch.manual_seed(5)
+    _, one = training_loss(model, mel, motion, style, 10, "diffusion", mask,
+                           _args(first_step_weight=1.0, sampler_loss_weight=1.0, sampler_loss_steps=1,
+                                 sampler_loss_temperature=0.0))
+    assert one["sampler"] == pytest.approx(one["first"], rel=1e-5)
+    torch.manual_seed(5)
+    _, two = training_loss(model, mel, motion, style, 10, "diffusion", mask,
+                           _args(first_step_weight=1.0, sampler_loss_weight=1.0, sampler_loss_temperature=0.0))
+    assert two["sampler"] != pytest.approx(two["first"], rel=1e-3)  # the second step changes the output
+    torch.manual_seed(5)
+    _, r_parts = training_loss(model, mel, motion, style, 10, "regression", mask, _args(sampler_loss_weight=1.0))
+    assert "sampler" not in r_parts
+
+
 def cli(*args) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "inference_core", *map(str, args)], capture_output=True,
                           text=True, cwd=ROOT, timeout=600)
@@ -133,12 +161,13 @@ def test_fine_tune_with_self_generated_context_records_the_recipe(tmp_path):
     tuned = tmp_path / "tuned.safetensors"
     r = cli("train", "--data", data, "--out", tuned, "--iters", 3, "--batch", 4, "--quiet", "--arch", arch,
             "--init", base, "--rollout-prob", 1.0, "--rollout-steps", 3, "--context-gain", 0.3,
-            "--context-swap", 0.25, "--first-step-weight", 0.5)
+            "--context-swap", 0.25, "--first-step-weight", 0.5, "--sampler-loss-weight", 0.5)
     assert r.returncode == 0, r.stderr
     card = json.loads(cli("info", tuned).stdout)["training"]
     assert card["context"]["self_generated_prob"] == 1.0 and card["context"]["gain"] == 0.3
     assert card["context"]["swap"] == 0.25
     assert card["first_step_weight"] == 0.5
+    assert card["sampler_loss"] == {"weight": 0.5, "steps": 2, "temperature": 0.1}
     assert card["init"]["from"] == "base.safetensors" and card["init"]["training"]["iterations"] == 3
     # a checkpoint of another architecture cannot be the starting point
     r = cli("train", "--data", data, "--out", tmp_path / "x.safetensors", "--iters", 2, "--batch", 4,
