@@ -161,10 +161,11 @@ def fit_amplitude_baseline(ds: Dataset, max_utts: int = 200) -> Predictor:
     return Predictor("amplitude_jaw", run)
 
 
-def _contrast(inside: list[np.ndarray], outside: list[np.ndarray]) -> float | None:
-    """Mean over the class's frames minus mean over the other frames (None: no such frames)."""
-    a, b = np.concatenate(inside), np.concatenate(outside)
-    return float(a.mean() - b.mean()) if a.size and b.size else None
+def _contrast(values: list[np.ndarray], in_class: list[np.ndarray]) -> float | None:
+    """Mean of ``values`` over the class's frames minus their mean over the other frames
+    (None: no frames on one side)."""
+    v, m = np.concatenate(values), np.concatenate(in_class)
+    return float(v[m].mean() - v[~m].mean()) if m.any() and not m.all() else None
 
 
 def score(pred_fn: Predictor, utts: list[Utterance], ds: Dataset, face: ArkitFace | None,
@@ -174,30 +175,23 @@ def score(pred_fn: Predictor, utts: list[Utterance], ds: Dataset, face: ArkitFac
     jaw = ch.index("jawOpen")
     rnd = [ch.index(c) for c in ("mouthFunnel", "mouthPucker")]
     spr = [ch.index(c) for c in ("mouthStretchLeft", "mouthStretchRight", "mouthSmileLeft", "mouthSmileRight")]
-    abs_err, jaw_p, jaw_t, lve, closed, closed_ref, diversity = [], [], [], [], [], [], []
-    rnd_in, rnd_out, spr_in, spr_out = [], [], [], []
-    ref_rnd_in, ref_rnd_out, ref_spr_in, ref_spr_out = [], [], [], []
+    jaw_p, jaw_t, lve, closed, closed_ref, diversity = [], [], [], [], [], []
+    rnd_p, rnd_t, is_rnd, spr_p, spr_t, is_spr = [], [], [], [], [], []
     mouth_err: list[np.ndarray] = []
     open_gap_ref = []
-    per_utt = []
     for u in utts:
         preds = [pred_fn.fn(u, seed) for seed in range(seeds)]
         p = preds[0]
         t = u.motion[: len(p)]
         p = p[: len(t)]
         mouth_err.append(np.abs(p[:, mouth] - t[:, mouth]))
-        abs_err.append(mouth_err[-1].mean(1))
         jaw_p.append(p[:, jaw])
         jaw_t.append(t[:, jaw])
         diversity.append(np.std(np.stack([q[: len(t)] for q in preds]), axis=0).mean(1))
         masks = utterance_classes(u, len(t), ds.fps)
-        is_r, is_s = masks["rounded"], masks["spread"]
-        rs, ss = p[:, rnd].sum(1), p[:, spr].sum(1)
-        rnd_in.append(rs[is_r]); rnd_out.append(rs[~is_r])
-        spr_in.append(ss[is_s]); spr_out.append(ss[~is_s])
-        rt, st = t[:, rnd].sum(1), t[:, spr].sum(1)
-        ref_rnd_in.append(rt[is_r]); ref_rnd_out.append(rt[~is_r])
-        ref_spr_in.append(st[is_s]); ref_spr_out.append(st[~is_s])
+        is_rnd.append(masks["rounded"]); is_spr.append(masks["spread"])
+        rnd_p.append(p[:, rnd].sum(1)); rnd_t.append(t[:, rnd].sum(1))
+        spr_p.append(p[:, spr].sum(1)); spr_t.append(t[:, spr].sum(1))
         if face is not None:
             err = np.linalg.norm(face.mouth_points(p) - face.mouth_points(t), axis=-1) * face.units_to_mm
             lve.append(err.max(1))
@@ -208,19 +202,18 @@ def score(pred_fn: Predictor, utts: list[Utterance], ds: Dataset, face: ArkitFac
                 open_gap_ref.append(gt[vowels])
             closed.append(gp[mids])
             closed_ref.append(gt[mids])
-        per_utt.append(float(abs_err[-1].mean()))
+    all_mouth_err = np.concatenate(mouth_err)  # (frames, mouth channels)
     res: dict[str, Any] = {
-        "mouth_mae": float(np.concatenate(abs_err).mean()),
+        "mouth_mae": float(all_mouth_err.mean()),
         "jaw_corr": float(np.corrcoef(np.concatenate(jaw_p), np.concatenate(jaw_t))[0, 1])
         if np.concatenate(jaw_p).std() > 1e-8 else 0.0,
-        "rounding_contrast": _contrast(rnd_in, rnd_out),
-        "spread_contrast": _contrast(spr_in, spr_out),
+        "rounding_contrast": _contrast(rnd_p, is_rnd),
+        "spread_contrast": _contrast(spr_p, is_spr),
         "diversity": float(np.concatenate(diversity).mean()),
         # what the reference motion itself does: the level a contrast should reach, not exceed
-        "rounding_contrast_reference": _contrast(ref_rnd_in, ref_rnd_out),
-        "spread_contrast_reference": _contrast(ref_spr_in, ref_spr_out),
-        "mouth_mae_per_channel": {ch[c]: round(float(e), 5) for c, e in
-                                  zip(mouth, np.concatenate(mouth_err).mean(0))},
+        "rounding_contrast_reference": _contrast(rnd_t, is_rnd),
+        "spread_contrast_reference": _contrast(spr_t, is_spr),
+        "mouth_mae_per_channel": {ch[c]: round(float(e), 5) for c, e in zip(mouth, all_mouth_err.mean(0))},
     }
     if face is not None and closed:
         ref_open = float(np.median(np.concatenate(open_gap_ref))) if open_gap_ref else 10.0

@@ -190,25 +190,27 @@ def training_loss(model: StreamingTalker, mel: torch.Tensor, motion: torch.Tenso
     loss_pos, loss_vel = _motion_loss(pred, x0_r.reshape(-1, C, K), prev.repeat(reps, 1, 1), w)
     loss = loss_pos + args.velocity_weight * loss_vel
     parts = {"pos": loss_pos.item(), "vel": loss_vel.item()}
+    def sampler_loss(steps: int, temperature: float) -> torch.Tensor:
+        """Loss of what the DDIM sampler outputs from noise at ``temperature``, with gradient
+        through every step."""
+        start = torch.randn_like(x0) * temperature if temperature > 0 else torch.zeros_like(x0)
+        out = ddim_sample(lambda x_, t_: model.head(x_, t_, cond), start, steps).reshape(-1, C, K)
+        s_pos, s_vel = _motion_loss(out, target, prev, w)
+        return s_pos + args.velocity_weight * s_vel
+
     if objective == "diffusion" and args.first_step_weight > 0:
         # The sampler's first step at temperature 0 (x_T = 0, t = T): every sample starts
         # from this prediction, and uniform noise levels give it little training.
-        first = model.head(torch.zeros_like(x0), torch.full((n,), T_MAX), cond).reshape(-1, C, K)
-        f_pos, f_vel = _motion_loss(first, target, prev, w)
-        first_loss = f_pos + args.velocity_weight * f_vel
+        first_loss = sampler_loss(1, 0.0)
         loss = loss + args.first_step_weight * first_loss
         parts["first"] = first_loss.item()
     if objective == "diffusion" and args.sampler_loss_weight > 0:
-        # The whole few-step sampler as shipped (its steps, its temperature), unrolled with
-        # gradient: the later steps see the head's own first guess at inference, not noised
-        # ground truth, and learn to correct it.
-        start = torch.randn_like(x0) * args.sampler_loss_temperature
-        sampled = ddim_sample(lambda x_, t_: model.head(x_, t_, cond), start,
-                              args.sampler_loss_steps).reshape(-1, C, K)
-        s_pos, s_vel = _motion_loss(sampled, target, prev, w)
-        sampler_loss = s_pos + args.velocity_weight * s_vel
-        loss = loss + args.sampler_loss_weight * sampler_loss
-        parts["sampler"] = sampler_loss.item()
+        # The whole few-step sampler as shipped (its steps, its temperature), unrolled: the
+        # later steps see the head's own first guess at inference, not noised ground truth,
+        # and learn to correct it.
+        unrolled = sampler_loss(args.sampler_loss_steps, args.sampler_loss_temperature)
+        loss = loss + args.sampler_loss_weight * unrolled
+        parts["sampler"] = unrolled.item()
     return loss, {"loss": loss.item(), **parts}
 
 
