@@ -5,12 +5,16 @@ Figures (all on CPU, default settings unless overridden):
   first_frame_latency_ms   audio needed past the first frame's end (look-ahead + chunk)
                            + compute time of the push that produced it
   cost_ratio_long_vs_short per-second cost over the long stream / over the short one
+  cost_ratio_aged_vs_fresh after the long stream, 10 s more on it / 10 s on a new session,
+                           interleaved and the median taken, so machine-speed drift between
+                           runs cancels out (the figure that says whether cost grows with length)
   rss_mb_*                 resident memory after the short and after the long stream
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import resource
@@ -53,23 +57,49 @@ def _speech_like(seconds: float, sr: int, seed: int = 0) -> Iterator[np.ndarray]
         pos += n
 
 
-def _stream_cost(bundle: Any, options: Any, seconds: float, chunk_s: float = 0.1) -> tuple[float, int]:
-    from .session import StreamingSession
-
-    sr = bundle.model.cfg.sample_rate
-    sess = StreamingSession(bundle, options)
-    step = int(chunk_s * sr)
+def _feed(sess: Any, blocks: Iterator[np.ndarray], seconds: int, step: int) -> tuple[float, int]:
+    """Push ``seconds`` 1 s blocks in ``step``-sample chunks: (compute seconds, frames)."""
     busy = 0.0
     frames = 0
-    for block in _speech_like(seconds, sr):
+    for _, block in zip(range(seconds), blocks):
         for i in range(0, block.size, step):
             t = time.perf_counter()
             frames += len(sess.push(block[i:i + step]))
             busy += time.perf_counter() - t
+    return busy, frames
+
+
+def _stream_cost(bundle: Any, options: Any, seconds: float, chunk_s: float = 0.1) -> tuple[float, int]:
+    """(compute seconds, frames) of one whole stream of ``seconds``, flush included."""
+    from .session import StreamingSession
+
+    sr = bundle.model.cfg.sample_rate
+    sess = StreamingSession(bundle, options)
+    busy, frames = _feed(sess, _speech_like(seconds, sr), math.ceil(seconds), int(chunk_s * sr))
     t = time.perf_counter()
     frames += len(sess.flush())
     busy += time.perf_counter() - t
     return busy, frames
+
+
+def _aged_vs_fresh(bundle: Any, options: Any, long_seconds: float, rounds: int = 5,
+                   chunk_s: float = 0.1) -> tuple[float, int, float]:
+    """Stream ``long_seconds``, then alternate 10 s more on that session with 10 s on a new one.
+
+    Returns (compute seconds of the long stream, its frames, median cost ratio aged / fresh)."""
+    from .session import StreamingSession
+
+    sr = bundle.model.cfg.sample_rate
+    step = int(chunk_s * sr)
+    aged = StreamingSession(bundle, options)
+    aged_blocks = _speech_like(long_seconds + 10 * rounds, sr)
+    busy, frames = _feed(aged, aged_blocks, math.ceil(long_seconds), step)
+    ratios = []
+    for _ in range(rounds):
+        fresh_busy, _ = _feed(StreamingSession(bundle, options), _speech_like(10, sr), 10, step)
+        aged_busy, _ = _feed(aged, aged_blocks, 10, step)
+        ratios.append(aged_busy / fresh_busy)
+    return busy, frames, statistics.median(ratios)
 
 
 def _first_frame(bundle: Any, options: Any) -> float:
@@ -117,7 +147,7 @@ def run(model: str | None = None, short_seconds: float = 10.0, long_seconds: flo
     short = [_stream_cost(bundle, options, short_seconds)[0] / short_seconds for _ in range(repeats)]
     first = [_first_frame(bundle, options) for _ in range(max(5, repeats))]
     rss_short = _rss_mb()
-    long_busy, long_frames = _stream_cost(bundle, options, long_seconds)
+    long_busy, long_frames, aged_vs_fresh = _aged_vs_fresh(bundle, options, long_seconds)
     rss_long = _rss_mb()
     rtf = statistics.median(short)
     latency = cfg.algorithmic_latency_ms + 1000 * statistics.median(first)
@@ -134,6 +164,7 @@ def run(model: str | None = None, short_seconds: float = 10.0, long_seconds: flo
         "cost_per_second_short": round(rtf, 5),
         "cost_per_second_long": round(long_busy / long_seconds, 5),
         "cost_ratio_long_vs_short": round((long_busy / long_seconds) / rtf, 3),
+        "cost_ratio_aged_vs_fresh": round(aged_vs_fresh, 3),
         "frames_long": long_frames,
         "rss_mb_after_short": round(rss_short, 1), "rss_mb_after_long": round(rss_long, 1),
         "peak_rss_mb_long": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),

@@ -178,6 +178,7 @@ def score(pred_fn: Predictor, utts: list[Utterance], ds: Dataset, face: ArkitFac
     jaw_p, jaw_t, lve, closed, closed_ref, diversity = [], [], [], [], [], []
     rnd_p, rnd_t, is_rnd, spr_p, spr_t, is_spr = [], [], [], [], [], []
     mouth_err: list[np.ndarray] = []
+    speed_p, speed_t = [], []  # frame-to-frame change of the mouth channels
     open_gap_ref = []
     for u in utts:
         preds = [pred_fn.fn(u, seed) for seed in range(seeds)]
@@ -185,6 +186,8 @@ def score(pred_fn: Predictor, utts: list[Utterance], ds: Dataset, face: ArkitFac
         t = u.motion[: len(p)]
         p = p[: len(t)]
         mouth_err.append(np.abs(p[:, mouth] - t[:, mouth]))
+        speed_p.append(np.abs(np.diff(p[:, mouth], axis=0)).sum(1))
+        speed_t.append(np.abs(np.diff(t[:, mouth], axis=0)).sum(1))
         jaw_p.append(p[:, jaw])
         jaw_t.append(t[:, jaw])
         diversity.append(np.std(np.stack([q[: len(t)] for q in preds]), axis=0).mean(1))
@@ -203,13 +206,17 @@ def score(pred_fn: Predictor, utts: list[Utterance], ds: Dataset, face: ArkitFac
             closed.append(gp[mids])
             closed_ref.append(gt[mids])
     all_mouth_err = np.concatenate(mouth_err)  # (frames, mouth channels)
+    jaw_all_p, jaw_all_t = np.concatenate(jaw_p), np.concatenate(jaw_t)
+    ref_speed = float(np.concatenate(speed_t).mean())
     res: dict[str, Any] = {
         "mouth_mae": float(all_mouth_err.mean()),
-        "jaw_corr": float(np.corrcoef(np.concatenate(jaw_p), np.concatenate(jaw_t))[0, 1])
-        if np.concatenate(jaw_p).std() > 1e-8 else 0.0,
+        "jaw_corr": float(np.corrcoef(jaw_all_p, jaw_all_t)[0, 1]) if jaw_all_p.std() > 1e-8 else 0.0,
         "rounding_contrast": _contrast(rnd_p, is_rnd),
         "spread_contrast": _contrast(spr_p, is_spr),
         "diversity": float(np.concatenate(diversity).mean()),
+        # liveliness against the reference (1 = as lively; a mean predictor is muted, < 1)
+        "jaw_std_ratio": float(jaw_all_p.std() / jaw_all_t.std()) if jaw_all_t.std() > 0 else None,
+        "mouth_speed_ratio": float(np.concatenate(speed_p).mean() / ref_speed) if ref_speed > 0 else None,
         # what the reference motion itself does: the level a contrast should reach, not exceed
         "rounding_contrast_reference": _contrast(rnd_t, is_rnd),
         "spread_contrast_reference": _contrast(spr_t, is_spr),

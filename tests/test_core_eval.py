@@ -128,6 +128,7 @@ def test_score_of_the_reference_itself_has_no_error_and_the_reference_contrasts(
     assert exact["mouth_mae"] == 0 and set(exact["mouth_mae_per_channel"].values()) == {0.0}
     assert exact["rounding_contrast"] == pytest.approx(exact["rounding_contrast_reference"])
     assert exact["spread_contrast"] == pytest.approx(exact["spread_contrast_reference"])
+    assert exact["jaw_std_ratio"] == pytest.approx(1.0) and exact["mouth_speed_ratio"] == pytest.approx(1.0)
     jaw = ds.channels.index("jawOpen")
 
     def off(u, seed):
@@ -139,3 +140,14 @@ def test_score_of_the_reference_itself_has_no_error_and_the_reference_contrasts(
     per = res["mouth_mae_per_channel"]
     assert per["jawOpen"] == pytest.approx(0.1, abs=1e-4)
     assert all(v == 0 for k, v in per.items() if k != "jawOpen")
+    assert res["jaw_std_ratio"] == pytest.approx(1.0)  # an offset is an error, not a change of liveliness
+
+    def muted(u, seed):
+        """What a mean predictor does: half the jaw's swing, the motion low-passed."""
+        m = u.motion.copy()
+        m[:, jaw] = m[:, jaw].mean() + 0.5 * (m[:, jaw] - m[:, jaw].mean())
+        kernel = np.ones(5) / 5
+        return np.stack([np.convolve(np.pad(c, 2, mode="edge"), kernel, "valid") for c in m.T], 1)
+
+    res = score(Predictor("muted", muted), utts, ds, None, seeds=1)
+    assert 0.3 < res["jaw_std_ratio"] < 0.5 and res["mouth_speed_ratio"] < 0.8
