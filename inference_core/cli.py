@@ -157,6 +157,7 @@ def cmd_init_model(args: argparse.Namespace) -> int:
 def cmd_finalize_model(args: argparse.Namespace) -> int:
     """Re-save a checkpoint with tuned default settings and its measured quality in the card."""
     from .model.checkpoint import ModelFileError, load_checkpoint, save_checkpoint
+    from .model_card import flat_training
     from .session import SessionError, SessionOptions
 
     try:
@@ -176,6 +177,8 @@ def cmd_finalize_model(args: argparse.Namespace) -> int:
         card["defaults_tuning"] = {k: tuning.get(k) for k in ("data", "split", "utterances", "selection", "best")}
     if args.name:
         card["name"] = args.name
+    if card.get("training"):
+        card["training"] = flat_training(card["training"])
     save_checkpoint(args.out, model, card, {k: v.numpy() for k, v in extra.items()})
     print(args.out)
     return 0

@@ -56,3 +56,38 @@ def read_card_header(path: str | Path) -> dict[str, Any]:
     """The model card of ``path``; ValueError with a readable message if there is none."""
     header, _ = read_header(path)
     return card_from_header(header, Path(path).name)
+
+
+# What one training run (a stage) did; the corpus description and its speakers are stated once.
+STAGE_FIELDS = ("dataset", "iterations", "batch", "objective", "seconds", "loss_log_tail", "sampler_times",
+                "first_step_weight", "sampler_loss", "context")
+
+
+def training_stages(training: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Every stage that made a checkpoint, oldest first, each naming the checkpoint it started from.
+
+    Reads both layouts: flat (``earlier_stages``) and the nested one of older cards,
+    where each ``init`` carried its parent's whole training section."""
+    if not training:
+        return []
+    init = training.get("init") or {}
+    if isinstance(init.get("training"), dict):
+        earlier = training_stages(init["training"])
+    else:
+        earlier = list(training.get("earlier_stages") or [])
+    stage = {k: training[k] for k in STAGE_FIELDS if k in training}
+    if init:
+        stage["from"] = init.get("from")
+        stage["from_sha256"] = init.get("weights_sha256")
+    return earlier + [stage]
+
+
+def flat_training(training: dict[str, Any]) -> dict[str, Any]:
+    """``training`` with its parents as a flat ``earlier_stages`` list instead of nested sections."""
+    init = training.get("init") or {}
+    if not isinstance(init.get("training"), dict):
+        return training
+    out = {k: v for k, v in training.items() if k != "init"}
+    out["init"] = {"from": init.get("from"), "weights_sha256": init.get("weights_sha256")}
+    out["earlier_stages"] = training_stages(init["training"])
+    return out

@@ -443,10 +443,11 @@ def _save(args: argparse.Namespace, ds: Dataset, cfg: ModelConfig, ema: Streamin
     }
     if args.init:
         from .model.checkpoint import read_card
+        from .model_card import training_stages
 
         prev = read_card(args.init)
-        card["training"]["init"] = {"from": Path(args.init).name, "weights_sha256": prev.get("weights_sha256"),
-                                    "training": prev.get("training")}
+        card["training"]["init"] = {"from": Path(args.init).name, "weights_sha256": prev.get("weights_sha256")}
+        card["training"]["earlier_stages"] = training_stages(prev.get("training"))
     extra = None
     basis = ds.basis()
     if basis is not None:

@@ -168,8 +168,41 @@ def test_fine_tune_with_self_generated_context_records_the_recipe(tmp_path):
     assert card["context"]["swap"] == 0.25
     assert card["first_step_weight"] == 0.5
     assert card["sampler_loss"] == {"weight": 0.5, "steps": 2, "temperature": 0.1}
-    assert card["init"]["from"] == "base.safetensors" and card["init"]["training"]["iterations"] == 3
+    assert card["init"]["from"] == "base.safetensors" and card["iterations"] == 3
+    # the parent's run is one flat stage, not a nested copy of its whole section
+    assert [st["iterations"] for st in card["earlier_stages"]] == [3] and "init" not in card["earlier_stages"][0]
+    twice = tmp_path / "twice.safetensors"
+    r = cli("train", "--data", data, "--out", twice, "--iters", 2, "--batch", 4, "--quiet", "--arch", arch,
+            "--init", tuned)
+    assert r.returncode == 0, r.stderr
+    stages = json.loads(cli("info", twice).stdout)["training"]["earlier_stages"]
+    assert [st["iterations"] for st in stages] == [3, 3] and stages[1]["from"] == "base.safetensors"
+    assert stages[1]["context"]["swap"] == 0.25 and "from" not in stages[0]
     # a checkpoint of another architecture cannot be the starting point
     r = cli("train", "--data", data, "--out", tmp_path / "x.safetensors", "--iters", 2, "--batch", 4,
             "--quiet", "--init", base)
     assert r.returncode == 2 and "another architecture" in r.stderr
+
+
+def test_nested_training_sections_of_older_cards_read_as_flat_stages():
+    """Older cards nested each parent's whole training section in ``init``; the stages read
+    the same from both layouts, and flattening keeps this run's own fields."""
+    from inference_core.model_card import flat_training, training_stages
+
+    def section(iters: int, parent: dict | None, name: str | None) -> dict:
+        t = {"trained": True, "data": "synthetic corpus", "val_speakers": ["a", "b"], "iterations": iters,
+             "objective": "diffusion" if parent else "regression", "context": {"swap": 0.0}}
+        if parent is not None:
+            t["init"] = {"from": name, "weights_sha256": f"sha-{name}", "training": parent}
+        return t
+
+    nested = section(500, section(1000, section(3000, None, None), "reg_v1"), "diff_v6")
+    stages = training_stages(nested)
+    assert [s["iterations"] for s in stages] == [3000, 1000, 500]
+    assert [s.get("from") for s in stages] == [None, "reg_v1", "diff_v6"]
+    assert all("data" not in s and "val_speakers" not in s for s in stages)
+    flat = flat_training(nested)
+    assert flat["iterations"] == 500 and flat["val_speakers"] == ["a", "b"]
+    assert flat["init"] == {"from": "diff_v6", "weights_sha256": "sha-diff_v6"}
+    assert [s["iterations"] for s in flat["earlier_stages"]] == [3000, 1000]
+    assert training_stages(flat) == stages and flat_training(flat) == flat
