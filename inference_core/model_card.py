@@ -58,9 +58,11 @@ def read_card_header(path: str | Path) -> dict[str, Any]:
     return card_from_header(header, Path(path).name)
 
 
-# What one training run (a stage) did; the corpus description and its speakers are stated once.
-STAGE_FIELDS = ("dataset", "iterations", "batch", "objective", "seconds", "loss_log_tail", "sampler_times",
-                "first_step_weight", "sampler_loss", "context")
+# Stated once for the whole lineage (the corpus and its speakers) or the lineage itself; every
+# other field of a training section says what that one run (a stage) did, so a field added to
+# the training card later is kept in the stages without being listed here.
+NOT_STAGE_FIELDS = ("trained", "data", "train_hours", "train_utterances", "train_speakers", "val_speakers",
+                    "init", "earlier_stages")
 
 
 def training_stages(training: dict[str, Any] | None) -> list[dict[str, Any]]:
@@ -75,7 +77,7 @@ def training_stages(training: dict[str, Any] | None) -> list[dict[str, Any]]:
         earlier = training_stages(init["training"])
     else:
         earlier = list(training.get("earlier_stages") or [])
-    stage = {k: training[k] for k in STAGE_FIELDS if k in training}
+    stage = {k: v for k, v in training.items() if k not in NOT_STAGE_FIELDS}
     if init:
         stage["from"] = init.get("from")
         stage["from_sha256"] = init.get("weights_sha256")

@@ -190,6 +190,7 @@ def training_loss(model: StreamingTalker, mel: torch.Tensor, motion: torch.Tenso
     loss_pos, loss_vel = _motion_loss(pred, x0_r.reshape(-1, C, K), prev.repeat(reps, 1, 1), w)
     loss = loss_pos + args.velocity_weight * loss_vel
     parts = {"pos": loss_pos.item(), "vel": loss_vel.item()}
+
     def sampler_loss(steps: int, temperature: float) -> torch.Tensor:
         """Loss of what the DDIM sampler outputs from noise at ``temperature``, with gradient
         through every step."""
