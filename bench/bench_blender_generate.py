@@ -34,7 +34,7 @@ def main() -> int:
     import numpy as np
     import soundfile as sf
 
-    from inference_core import paths
+    from inference_core.shared import paths
     from inference_core.audio.io import load_file
     from streamingtalker_addon import operators, runtime
 

@@ -16,9 +16,9 @@ from typing import Any
 
 # command -> (module, function, one-line help)
 EXTERNAL = {
-    "corpus": ("inference_core.data.corpus", "main", "generate the synthetic TTS training corpus"),
-    "train": ("inference_core.train", "main", "train a model on a dataset folder"),
-    "eval": ("inference_core.evaluate", "main", "evaluate a model on held-out data (JSON)"),
+    "corpus": ("inference_core.data.corpus.build", "main", "generate the synthetic TTS training corpus"),
+    "train": ("inference_core.training.train", "main", "train a model on a dataset folder"),
+    "eval": ("inference_core.training.evaluate", "main", "evaluate a model on held-out data (JSON)"),
     "flame": ("inference_core.flame.cli", "main", "FLAME model tools"),
 }
 
@@ -100,13 +100,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     if args.command == "serve":
-        from .server import main as serve_main
+        from .runtime.server import main as serve_main
 
         return serve_main(args.model, args.device, args.threads)
     if args.command == "generate":
         return cmd_generate(args)
     if args.command == "bench":
-        from .bench import main as bench_main
+        from .runtime.bench import main as bench_main
 
         return bench_main(args)
     if args.command == "info":
@@ -126,13 +126,13 @@ def _fail(message: str, code: int = 1) -> int:
 
 def cmd_info(args: argparse.Namespace) -> int:
     from .model.checkpoint import ModelFileError, read_card
-    from .paths import DEFAULT_MODEL
+    from .shared.paths import DEFAULT_MODEL
 
     path = Path(args.model or DEFAULT_MODEL)
     try:
         card = read_card(path)
         if args.verify:
-            from .session import load_bundle
+            from .runtime.session import load_bundle
 
             load_bundle(str(path))
             card["verified"] = True
@@ -146,7 +146,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 def cmd_init_model(args: argparse.Namespace) -> int:
     from .model.checkpoint import save_checkpoint
-    from .session import random_bundle
+    from .runtime.session import random_bundle
 
     bundle = random_bundle(args.seed, num_styles=args.num_styles)
     save_checkpoint(args.out, bundle.model, bundle.card)
@@ -157,8 +157,8 @@ def cmd_init_model(args: argparse.Namespace) -> int:
 def cmd_finalize_model(args: argparse.Namespace) -> int:
     """Re-save a checkpoint with tuned default settings and its measured quality in the card."""
     from .model.checkpoint import ModelFileError, load_checkpoint, save_checkpoint
-    from .model_card import flat_training
-    from .session import SessionError, SessionOptions
+    from .shared.model_card import flat_training
+    from .runtime.session import SessionError, SessionOptions
 
     try:
         model, card, extra = load_checkpoint(args.model)
@@ -208,10 +208,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
     import torch
 
     from .audio.io import AudioError
-    from .generate import generate_file, write_outputs
+    from .runtime.generate import generate_file, write_outputs
     from .model.checkpoint import ModelFileError
-    from .server import default_threads
-    from .session import SessionError, SessionOptions, load_bundle
+    from .runtime.server import default_threads
+    from .runtime.session import SessionError, SessionOptions, load_bundle
 
     formats = [f.strip().lower() for f in args.format.split(",") if f.strip()]
     bad = set(formats) - {"npz", "json", "csv"}

@@ -1,6 +1,6 @@
 """The main job (``make demo``): headless Blender turns the bundled speech clip into animation.
 
-Adds the demo head, generates from ``inference_core.paths.DEMO_SPEECH`` through the
+Adds the demo head, generates from ``inference_core.shared.paths.DEMO_SPEECH`` through the
 real bridge subprocess (this interpreter runs the server: it has torch), and
 writes ``out/demo.blend``, ``out/demo.fbx`` and a preview (video with audio, or a
 PNG contact sheet). Prints a JSON summary with the timings.
@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import bpy
 
-    from inference_core import paths
+    from inference_core.shared import paths
     from streamingtalker_addon import operators, runtime
 
     audio = (args.audio or paths.DEMO_SPEECH).resolve()

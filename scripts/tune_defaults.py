@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from inference_core.data.format import Dataset
-    from inference_core.evaluate import ICT_DEFAULT, ArkitFace, model_predictor, score
+    from inference_core.training.evaluate import ICT_DEFAULT, ArkitFace, model_predictor, score
 
     torch.set_num_threads(args.threads)
     ds = Dataset(args.data)

@@ -1,6 +1,6 @@
 """Map model channels to a mesh's shape keys (pure logic; no bpy).
 
-Names are matched with :func:`inference_core.channels.normalise_name`, so
+Names are matched with :func:`inference_core.shared.channels.normalise_name`, so
 ``jawOpen``, ``JawOpen`` and ``jaw_open`` bind alike. The result is a list the
 user can edit in the panel; channels without a key are reported, not guessed.
 """

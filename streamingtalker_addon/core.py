@@ -22,11 +22,11 @@ def _load() -> ModuleType:
 
 
 inference_core = _load()
-protocol: ModuleType = importlib.import_module(inference_core.__name__ + ".protocol")
-bridge_client: ModuleType = importlib.import_module(inference_core.__name__ + ".bridge_client")
-channels: ModuleType = importlib.import_module(inference_core.__name__ + ".channels")
-paths: ModuleType = importlib.import_module(inference_core.__name__ + ".paths")
-model_card: ModuleType = importlib.import_module(inference_core.__name__ + ".model_card")
+protocol: ModuleType = importlib.import_module(inference_core.__name__ + ".shared.protocol")
+bridge_client: ModuleType = importlib.import_module(inference_core.__name__ + ".shared.client")
+channels: ModuleType = importlib.import_module(inference_core.__name__ + ".shared.channels")
+paths: ModuleType = importlib.import_module(inference_core.__name__ + ".shared.paths")
+model_card: ModuleType = importlib.import_module(inference_core.__name__ + ".shared.model_card")
 
 BridgeClient = bridge_client.BridgeClient
 BridgeError = bridge_client.BridgeError

@@ -26,12 +26,12 @@ import numpy as np
 def _arkit_names() -> tuple[str, ...]:
     """ARKIT_52 from the shared stdlib module (inside the extension, or a checkout)."""
     pkg = __package__ or ""
-    for mod in ([pkg + ".inference_core.channels"] if pkg else []) + ["inference_core.channels"]:
+    for mod in ([pkg + ".inference_core.shared.channels"] if pkg else []) + ["inference_core.shared.channels"]:
         try:
             return tuple(importlib.import_module(mod).ARKIT_52)
         except ImportError:
             continue
-    raise ImportError("inference_core.channels (ARKIT_52) is not importable")
+    raise ImportError("inference_core.shared.channels (ARKIT_52) is not importable")
 
 
 ARKIT_52: tuple[str, ...] = _arkit_names()

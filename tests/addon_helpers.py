@@ -101,7 +101,7 @@ def curve_values(obj) -> dict[str, np.ndarray]:
 
 def reference_frames(model: Path, pcm: np.ndarray, options: dict, chunk_seconds: float = 0.25) -> np.ndarray:
     """What the real server outputs for this audio: an independent client loop over the bridge."""
-    from inference_core.bridge_client import BridgeClient
+    from inference_core.shared.client import BridgeClient
 
     client = BridgeClient.launch(python=PY, model=str(model))
     try:

@@ -10,7 +10,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 def random_model(tmp_path_factory) -> Path:
     """A randomly initialised checkpoint of the shipped size, written by the real CLI code."""
     from inference_core.model.checkpoint import save_checkpoint
-    from inference_core.session import random_bundle
+    from inference_core.runtime.session import random_bundle
 
     path = tmp_path_factory.mktemp("models") / "random.safetensors"
     b = random_bundle(seed=0, num_styles=3)
@@ -20,6 +20,6 @@ def random_model(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def random_bundle_loaded(random_model):
-    from inference_core.session import load_bundle
+    from inference_core.runtime.session import load_bundle
 
     return load_bundle(str(random_model))

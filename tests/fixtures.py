@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from inference_core.channels import ARKIT_52
+from inference_core.shared.channels import ARKIT_52
 from inference_core.data.format import DatasetWriter, Utterance, frames_for
 
 SR = 16000

@@ -52,7 +52,7 @@ def built_zip(tmp_path_factory) -> Path:
 def test_zip_contents(built_zip):
     names = zipfile.ZipFile(built_zip).namelist()
     assert "blender_manifest.toml" in names and "__init__.py" in names and "operators.py" in names
-    assert "inference_core/protocol.py" in names and "inference_core/bridge_client.py" in names
+    assert "inference_core/shared/protocol.py" in names and "inference_core/shared/client.py" in names
     assert "requirements_core.txt" in names
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc") or n.startswith("tests/")]
     import tomllib

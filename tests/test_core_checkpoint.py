@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from inference_core.model.checkpoint import ModelFileError, load_checkpoint, read_card, save_checkpoint
-from inference_core.session import load_bundle, random_bundle
+from inference_core.runtime.session import load_bundle, random_bundle
 
 
 def test_roundtrip_gives_identical_weights(tmp_path):

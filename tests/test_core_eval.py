@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 
 from fixtures import make_toy_dataset
-from inference_core.channels import ARKIT_52, MOUTH_CHANNELS
-from inference_core.evaluate import ICT_DEFAULT, ArkitFace, Predictor, amplitude_jaw, phone_class, score
+from inference_core.shared.channels import ARKIT_52, MOUTH_CHANNELS
+from inference_core.training.evaluate import ICT_DEFAULT, ArkitFace, Predictor, amplitude_jaw, phone_class, score
 
 
 def test_top_level_import_does_not_load_torch():
-    code = "import inference_core, inference_core.protocol, inference_core.bridge_client, sys; print('torch' in sys.modules)"
+    code = "import inference_core, inference_core.shared.protocol, inference_core.shared.client, sys; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -84,7 +84,7 @@ def test_drift_stream_keeps_audio_and_motion_aligned_across_seams():
     frame more than its audio: concatenating naively shifts audio against motion
     a little at every seam and fakes a growing 'drift'."""
     from inference_core.data.format import Utterance
-    from inference_core.evaluate import Predictor, aligned_cut, drift
+    from inference_core.training.evaluate import Predictor, aligned_cut, drift
 
     sr, fps, jaw = 16000, 30, ARKIT_52.index("jawOpen")
 

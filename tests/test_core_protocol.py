@@ -3,7 +3,7 @@ import struct
 
 import pytest
 
-from inference_core import protocol
+from inference_core.shared import protocol
 
 
 def roundtrip(data: bytes):
@@ -76,8 +76,11 @@ def test_protocol_module_is_stdlib_only():
     import inference_core
 
     root = Path(inference_core.__file__).parent
-    for name in ("protocol.py", "bridge_client.py", "channels.py", "paths.py", "__init__.py"):
-        tree = ast.parse((root / name).read_text())
+    files = sorted((root / "shared").glob("*.py")) + [root / "__init__.py"]
+    assert len(files) >= 6
+    for path in files:
+        name = path.name
+        tree = ast.parse(path.read_text())
         for node in ast.walk(tree):
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 mods = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]

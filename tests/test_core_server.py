@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from fixtures import syllable_audio, write_wav
-from inference_core import protocol
-from inference_core.bridge_client import BridgeClient, BridgeError, BridgeTimeout
-from inference_core.session import SessionOptions, StreamingSession
+from inference_core.shared import protocol
+from inference_core.shared.client import BridgeClient, BridgeError, BridgeTimeout
+from inference_core.runtime.session import SessionOptions, StreamingSession
 
 
 @pytest.fixture()

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from inference_core.session import SessionError, SessionOptions, StreamingSession
+from inference_core.runtime.session import SessionError, SessionOptions, StreamingSession
 
 
 def noise(seconds, seed=0):

@@ -14,7 +14,7 @@ import torch
 from fixtures import make_toy_dataset
 from inference_core.model.config import ModelConfig
 from inference_core.model.network import StreamingTalker
-from inference_core.train import rollout, swap_contexts, training_loss
+from inference_core.training.train import rollout, swap_contexts, training_loss
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = {"layers": 1, "head_blocks": 2, "head_dim": 64, "model_dim": 64, "audio_dim": 64}
@@ -187,7 +187,7 @@ def test_fine_tune_with_self_generated_context_records_the_recipe(tmp_path):
 def test_nested_training_sections_of_older_cards_read_as_flat_stages():
     """Older cards nested each parent's whole training section in ``init``; the stages read
     the same from both layouts, and flattening keeps this run's own fields."""
-    from inference_core.model_card import flat_training, training_stages
+    from inference_core.shared.model_card import flat_training, training_stages
 
     def section(iters: int, parent: dict | None, name: str | None) -> dict:
         t = {"trained": True, "data": "synthetic corpus", "val_speakers": ["a", "b"], "iterations": iters,

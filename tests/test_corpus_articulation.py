@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from inference_core.channels import ARKIT_52
-from inference_core.data import tts
+from inference_core.shared.channels import ARKIT_52
+from inference_core.data.corpus import tts
 from inference_core.data.articulation import Style, articulate, critically_damped, style_for
 from inference_core.data.format import frames_for
 from inference_core.data.phonemes import frame_classes
@@ -60,7 +60,7 @@ def test_bilabials_close_the_lips(spoken):
 
 @pytest.mark.skipif(not ICT.exists(), reason="ICT FaceKit asset not beside the project")
 def test_lip_gap_on_a_real_rig(spoken):
-    from inference_core.evaluate import ArkitFace
+    from inference_core.training.evaluate import ArkitFace
 
     sp, m, _, masks = spoken
     gap = ArkitFace(ICT).lip_gap_mm(m)

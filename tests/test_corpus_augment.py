@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from inference_core.data import augment as A
-from inference_core.data import tts
+from inference_core.data.corpus import augment as A
+from inference_core.data.corpus import tts
 
 
 @pytest.fixture(scope="module")

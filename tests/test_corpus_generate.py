@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from inference_core.data import corpus
+from inference_core.data.corpus import build as corpus
 from inference_core.data.format import Dataset, frames_for
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -103,7 +103,7 @@ def test_cli_writes_corpus_and_rejects_bad_arguments(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "inference_core", "corpus", "--out", str(out),
                           "--augment", "2"], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert bad.returncode != 0 and "--augment" in bad.stderr
-    lang = subprocess.run([sys.executable, "-m", "inference_core.data.corpus", "--out", str(out),
+    lang = subprocess.run([sys.executable, "-m", "inference_core.data.corpus.build", "--out", str(out),
                            "--langs", "de"], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert lang.returncode != 0 and "--text" in lang.stderr
 

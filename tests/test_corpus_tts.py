@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from inference_core.data import corpus, espeak, tts
+from inference_core.data.corpus import build as corpus, espeak, tts
 from inference_core.data.format import Dataset, frames_for
 from inference_core.data.phonemes import (INVENTORY, frame_classes, map_espeak, map_festival, map_festival_mrpa,
                                           map_flite, to_arpabet)

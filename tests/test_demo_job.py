@@ -14,7 +14,7 @@ pytestmark = [pytest.mark.blender, pytest.mark.slow]
 
 
 def test_demo_script_writes_blend_fbx_and_preview(tmp_path, random_model):
-    from inference_core.paths import DEMO_SPEECH
+    from inference_core.shared.paths import DEMO_SPEECH
     from inference_core.audio.io import load_file
 
     clip = load_file(DEMO_SPEECH)[: 16000 * 2]

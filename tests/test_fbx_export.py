@@ -142,7 +142,7 @@ def test_round_trip_demo_head_with_children(tmp_path):
     face = max(meshes, key=lambda o: len(o.data.vertices))
     assert len(face.data.vertices) == n_verts
     kb_names = [kb.name for kb in face.data.shape_keys.key_blocks[1:]]
-    from inference_core.channels import ARKIT_52
+    from inference_core.shared.channels import ARKIT_52
     assert kb_names == list(ARKIT_52)
     got = _sample(face, np.arange(5, 35))
     worst = max(float(np.abs(got[n] - values[n]).max()) for n in names)

@@ -188,7 +188,7 @@ def test_fbx_round_trip_of_bound_animated_head(fresh, flame_file, tmp_path):
 @pytest.fixture(scope="module")
 def vertex_model(tmp_path_factory, flame_file):
     """VOCASET-layout data of synthetic FLAME heads → dataset → a tiny model trained a few steps."""
-    from inference_core.data import vertex_datasets as vd
+    from inference_core.data.datasets import vertex as vd
     d = tmp_path_factory.mktemp("vocaset")
     arrays = synthetic_flame(7, eyelids=True)
     seqs, templates = vertex_sequences(n_subjects=2, n_sentences=2, seconds=2.0, fps=60.0, sr=22000,
@@ -206,7 +206,7 @@ def vertex_model(tmp_path_factory, flame_file):
 
 
 def _to16k(pcm, sr):
-    from inference_core.data.vertex_datasets import resample_audio
+    from inference_core.data.datasets.vertex import resample_audio
     return resample_audio(pcm, sr)
 
 

@@ -8,7 +8,7 @@ import pytest
 bpy = pytest.importorskip("bpy")
 pytestmark = pytest.mark.blender
 
-from inference_core.channels import ARKIT_52  # noqa: E402
+from inference_core.shared.channels import ARKIT_52  # noqa: E402
 from streamingtalker_addon import demo_head, head_geometry  # noqa: E402
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from inference_core.channels import ARKIT_52
+from inference_core.shared.channels import ARKIT_52
 from streamingtalker_addon import head_geometry as hg
 
 MM = 0.001

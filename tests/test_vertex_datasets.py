@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from flame_helpers import vertex_sequences, write_sequences, write_vocaset
-from inference_core.data import vertex_datasets as vd
+from inference_core.data.datasets import vertex as vd
 from inference_core.data.format import Dataset
 
 
@@ -130,12 +130,12 @@ def test_bad_layouts_have_clear_errors(tmp_path, small_seqs):
 def test_cli(tmp_path, small_seqs):
     seqs, templates = small_seqs
     src = write_sequences(tmp_path / "ff", seqs, templates)
-    r = subprocess.run([sys.executable, "-m", "inference_core.data.vertex_datasets", "sequences", str(src),
+    r = subprocess.run([sys.executable, "-m", "inference_core.data.datasets.vertex", "sequences", str(src),
                         str(tmp_path / "out"), "--components", "5", "--fps", "60"],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["components"] == 5
     assert Dataset(tmp_path / "out").channels[0] == "SEQUENCES_pc000"
-    r = subprocess.run([sys.executable, "-m", "inference_core.data.vertex_datasets", "vocaset", str(tmp_path),
+    r = subprocess.run([sys.executable, "-m", "inference_core.data.datasets.vertex", "vocaset", str(tmp_path),
                         str(tmp_path / "o2")], capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "no data_verts.npy" in r.stderr

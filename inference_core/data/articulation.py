@@ -36,7 +36,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..channels import ARKIT_52
+from ..shared.channels import ARKIT_52
 from .format import frames_for
 from .phonemes import VOWELS
 

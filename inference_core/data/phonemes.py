@@ -17,7 +17,7 @@ CONSONANTS = ("b", "ch", "d", "dh", "dx", "f", "g", "hh", "jh", "k", "l", "m", "
               "s", "sh", "t", "th", "v", "w", "y", "z", "zh")
 INVENTORY: tuple[str, ...] = VOWELS + CONSONANTS + ("sil",)
 
-#: Classes the evaluator scores (same sets as ``inference_core.evaluate``).
+#: Classes the evaluator scores (same sets as ``inference_core.training.evaluate``).
 CLASSES: dict[str, frozenset[str]] = {
     "bilabial": frozenset({"p", "b", "m"}),
     "rounded": frozenset({"uw", "uh", "ow", "w", "oy"}),

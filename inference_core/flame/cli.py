@@ -3,7 +3,7 @@
 ``info`` reads a FLAME model file through the restricted unpickler and
 prints what is inside as JSON (a quick way to check a licensed file before
 pointing the add-on at it); ``convert-data`` turns VOCASET/BIWI layouts into
-a training dataset (see :mod:`inference_core.data.vertex_datasets`).
+a training dataset (see :mod:`inference_core.data.datasets.vertex`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import sys
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "convert-data":
-        from ..data.vertex_datasets import main as convert
+        from ..data.datasets.vertex import main as convert
 
         return int(convert(argv[1:]) or 0)
     p = argparse.ArgumentParser(prog="python -m inference_core flame")

@@ -239,7 +239,7 @@ def arkit_keys(model: FlameModel, rest: np.ndarray, recipes: dict[str, Recipe] |
     ARKit channels (smile, pucker, brows, …) need a user recipe of expression coefficients
     because FLAME's expression components are unnamed PCA directions.
     """
-    from ..channels import ARKIT_52
+    from ..shared.channels import ARKIT_52
 
     recipes = dict(ARKIT_RECIPES if recipes is None else recipes)
     frame = fit_frame(model, rest)

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
 MODELS_DIR = PACKAGE_DIR / "models"
 ASSETS_DIR = PACKAGE_DIR / "assets"
 #: The bundled ARKit-channel model (trained by ``python -m inference_core train``).

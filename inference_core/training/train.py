@@ -42,13 +42,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from .audio.features import LogMel
-from .channels import MOUTH_CHANNELS
-from .data.format import Dataset
-from .model.checkpoint import base_card, save_checkpoint
-from .model.config import ModelConfig
-from .model.diffusion import T_MAX, ddim_sample, q_sample
-from .model.network import StreamingTalker
+from ..audio.features import LogMel
+from ..shared.channels import MOUTH_CHANNELS
+from ..data.format import Dataset
+from ..model.checkpoint import base_card, save_checkpoint
+from ..model.config import ModelConfig
+from ..model.diffusion import T_MAX, ddim_sample, q_sample
+from ..model.network import StreamingTalker
 
 STD_FLOOR = 0.05
 
@@ -315,7 +315,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--arch", default=None, help="JSON of ModelConfig overrides (e.g. smaller for tests)")
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
-    from .model.diffusion import ddim_times
+    from ..model.diffusion import ddim_times
 
     steps = [int(n) for n in args.sampler_steps.split(",") if n.strip()]
     args.sampler_times = sorted({round(t, 6) for n in steps for t in ddim_times(n)[:-1]})
@@ -342,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
     model.motion_mean.copy_(mean)
     model.motion_std.copy_(std)
     if args.init:
-        from .model.checkpoint import load_checkpoint
+        from ..model.checkpoint import load_checkpoint
 
         init, _, _ = load_checkpoint(args.init)
         if init.cfg != cfg:
@@ -406,7 +406,7 @@ def main(argv: list[str] | None = None) -> int:
     if start_it >= args.iters:  # nothing left: rewrite the checkpoint (card) from the state
         prev: dict[str, Any] = {}
         if Path(args.out).exists():
-            from .model.checkpoint import ModelFileError, read_card
+            from ..model.checkpoint import ModelFileError, read_card
 
             try:
                 prev = read_card(args.out).get("training") or {}
@@ -443,8 +443,8 @@ def _save(args: argparse.Namespace, ds: Dataset, cfg: ModelConfig, ema: Streamin
                     "self_generated_prob": args.rollout_prob, "self_generated_steps": args.rollout_steps},
     }
     if args.init:
-        from .model.checkpoint import read_card
-        from .model_card import training_stages
+        from ..model.checkpoint import read_card
+        from ..shared.model_card import training_stages
 
         prev = read_card(args.init)
         card["training"]["init"] = {"from": Path(args.init).name, "weights_sha256": prev.get("weights_sha256")}

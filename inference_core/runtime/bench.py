@@ -34,11 +34,11 @@ def _rss_mb() -> float:
 
 def _speech_like(seconds: float, sr: int, seed: int = 0) -> Iterator[np.ndarray]:
     """Endless 1 s blocks of the bundled clip (looped) or, without it, modulated noise."""
-    from .paths import DEMO_SPEECH
+    from ..shared.paths import DEMO_SPEECH
 
     clip = None
     if DEMO_SPEECH.exists():
-        from .audio.io import load_file
+        from ..audio.io import load_file
 
         clip = load_file(DEMO_SPEECH, sr)
     rng = np.random.default_rng(seed)
@@ -121,8 +121,8 @@ def _first_frame(bundle: Any, options: Any) -> float:
 def run(model: str | None = None, short_seconds: float = 10.0, long_seconds: float = 1800.0,
         repeats: int = 3, threads: int | None = None, steps: int | None = None,
         guidance: float | None = None) -> dict[str, Any]:
-    from .model.checkpoint import ModelFileError
-    from .paths import DEFAULT_MODEL
+    from ..model.checkpoint import ModelFileError
+    from ..shared.paths import DEFAULT_MODEL
     from .server import default_threads
     from .session import SessionOptions, load_bundle, random_bundle
 

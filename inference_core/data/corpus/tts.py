@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from . import espeak as _espeak
-from .phonemes import to_arpabet
+from ..phonemes import to_arpabet
 
 SR = 16000
 FLITE_VOICES = {"slt": "F", "awb": "M", "rms": "M"}

@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from .audio.features import LogMel
-from .model.network import StreamingTalker
+from ..audio.features import LogMel
+from ..model.network import StreamingTalker
 
 
 class SessionError(ValueError):
@@ -247,8 +247,8 @@ class StreamingSession:
 
 def load_bundle(path: str | None = None, device: str = "cpu") -> ModelBundle:
     """Load a checkpoint (default: the bundled model) into a :class:`ModelBundle`."""
-    from .model.checkpoint import load_checkpoint
-    from .paths import DEFAULT_MODEL
+    from ..model.checkpoint import load_checkpoint
+    from ..shared.paths import DEFAULT_MODEL
 
     model, card, extra = load_checkpoint(path or DEFAULT_MODEL, device)
     vr = card.get("value_range")
@@ -257,9 +257,9 @@ def load_bundle(path: str | None = None, device: str = "cpu") -> ModelBundle:
 
 def random_bundle(seed: int = 0, **cfg_overrides: Any) -> ModelBundle:
     """A randomly initialised model of the shipped size (benchmarks, tests)."""
-    from .channels import ARKIT_52
-    from .model.checkpoint import base_card
-    from .model.config import ModelConfig
+    from ..shared.channels import ARKIT_52
+    from ..model.checkpoint import base_card
+    from ..model.config import ModelConfig
 
     torch.manual_seed(seed)
     cfg = ModelConfig(**cfg_overrides)

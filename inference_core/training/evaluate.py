@@ -31,11 +31,11 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .channels import ARKIT_52, MOUTH_CHANNELS, normalise_name
-from .data.format import Dataset, Utterance
-from .data.phonemes import CLASSES, frame_classes
+from ..shared.channels import ARKIT_52, MOUTH_CHANNELS, normalise_name
+from ..data.format import Dataset, Utterance
+from ..data.phonemes import CLASSES, frame_classes
 
-ICT_DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "assets" / "ict_face" / "ict_face_arkit.npz"
+ICT_DEFAULT = Path(__file__).resolve().parents[3] / "shared" / "assets" / "ict_face" / "ict_face_arkit.npz"
 MOUTH_LANDMARKS = list(range(48, 68))
 BILABIAL = CLASSES["bilabial"]
 
@@ -118,7 +118,7 @@ class Predictor:
 
 def model_predictor(path: str, steps: int | None = None, guidance: float | None = None,
                     temperature: float | None = None, smoothing: float | None = None) -> Predictor:
-    from .session import SessionOptions, StreamingSession, load_bundle
+    from ..runtime.session import SessionOptions, StreamingSession, load_bundle
 
     bundle = load_bundle(path)
     defaults = dict(bundle.card.get("defaults") or {})
@@ -323,8 +323,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     import torch
 
-    from .paths import DEFAULT_MODEL
-    from .server import default_threads
+    from ..shared.paths import DEFAULT_MODEL
+    from ..runtime.server import default_threads
 
     torch.set_num_threads(args.threads or default_threads())
     ds = Dataset(args.data)

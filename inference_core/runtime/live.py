@@ -57,7 +57,7 @@ class LiveCapture:
         except (ImportError, OSError) as exc:
             raise LiveError(f"microphone capture is unavailable ({exc}); install the PortAudio "
                             "library (libportaudio2) and the sounddevice package") from None
-        from .audio.io import StreamResampler
+        from ..audio.io import StreamResampler
 
         try:
             info = sd.query_devices(self.device, "input")
@@ -76,7 +76,7 @@ class LiveCapture:
         self.description = f"microphone: {info.get('name', self.device)}"
 
     def _start_file(self, path: Path) -> None:
-        from .audio.io import AudioError, stream_file
+        from ..audio.io import AudioError, stream_file
 
         try:
             blocks = stream_file(path, self.sample_rate, block_seconds=1.0)

@@ -33,8 +33,8 @@ from typing import Any
 
 import numpy as np
 
-from ..channels import ARKIT_52
-from .format import Dataset, DatasetWriter, Utterance, frames_for
+from ...shared.channels import ARKIT_52
+from ..format import Dataset, DatasetWriter, Utterance, frames_for
 
 SR = 16000
 FPS = 30
@@ -207,7 +207,7 @@ def _babble_fn(plan: Plan, rng: np.random.Generator):  # type: ignore[no-untyped
 
 def make_utterance(plan: Plan, i: int) -> Utterance:
     """Utterance ``i`` of the plan: text, speech, motion, augmentation — all from (seed, i)."""
-    from .articulation import articulate, style_for
+    from ..articulation import articulate, style_for
     from .augment import augment
     from .tts import speak
 
@@ -364,8 +364,8 @@ def generate(out: str | Path, minutes: float, plan: Plan, workers: int = 2, prog
     ctx: BaseContext
     if "forkserver" in mp.get_all_start_methods():
         ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(["inference_core.data.corpus", "inference_core.data.articulation",
-                                    "inference_core.data.augment", "inference_core.data.tts"])
+        ctx.set_forkserver_preload(["inference_core.data.corpus.build", "inference_core.data.articulation",
+                                    "inference_core.data.corpus.augment", "inference_core.data.corpus.tts"])
     else:
         ctx = mp.get_context("spawn")
     pool = ctx.Pool(workers, initializer=_init_worker, initargs=(plan,), maxtasksperchild=1)
@@ -407,7 +407,7 @@ def generate(out: str | Path, minutes: float, plan: Plan, workers: int = 2, prog
 
 def _source(plan: Plan) -> str:
     festival = " + festival voices" if any(v.engine == "festival" for v in plan.voices) else ""
-    return ("synthetic TTS corpus (inference_core.data.corpus): espeak-ng formant voices + flite "
+    return ("synthetic TTS corpus (inference_core.data.corpus.build): espeak-ng formant voices + flite "
             f"clustergen voices{festival} with exact phone timings; ARKit-52 motion from a rule-based "
             "coarticulation model (dominance functions, critically damped dynamics, bilabial/"
             f"labiodental gestures, blinks, gaze, prosodic brows); seed {plan.seed}, "

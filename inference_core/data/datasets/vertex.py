@@ -16,7 +16,7 @@ restricted unpickler; ``.npy`` files are read with ``allow_pickle=False``):
   ``vertices_npy/<subject>_<sentence>.npy`` (T, V*3), ``wav/<same>.wav``, ``templates.pkl``;
   25 fps for BIWI, 30 for the VOCASET variant.
 
-Command line: ``python -m inference_core.data.vertex_datasets vocaset SRC OUT`` (or ``sequences``).
+Command line: ``python -m inference_core.data.datasets.vertex vocaset SRC OUT`` (or ``sequences``).
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from ..flame.loader import FlameFileError, restricted_loads
-from .format import DatasetError, DatasetWriter, Utterance, frames_for
+from ...flame.loader import FlameFileError, restricted_loads
+from ..format import DatasetError, DatasetWriter, Utterance, frames_for
 
 SAMPLE_RATE = 16000
 FPS = 30
@@ -62,7 +62,7 @@ def load_pickle(path: Path) -> Any:
 
 
 def _as_array(x: Any, what: str) -> np.ndarray:
-    from ..flame.loader import to_array
+    from ...flame.loader import to_array
     try:
         arr = np.asarray(to_array(x, what))
     except FlameFileError as exc:
@@ -299,7 +299,7 @@ def convert(seqs: Iterator[Sequence], templates: dict[str, np.ndarray], out: str
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m inference_core.data.vertex_datasets",
+    p = argparse.ArgumentParser(prog="python -m inference_core.data.datasets.vertex",
                                 description="convert VOCASET/BIWI vertex data to a StreamingTalker dataset")
     p.add_argument("layout", choices=["vocaset", "sequences", "biwi"])
     p.add_argument("src")

@@ -1,6 +1,6 @@
 """The bridge server: ``python -m inference_core serve``.
 
-Speaks :mod:`inference_core.protocol` on stdin/stdout (no network port).
+Speaks :mod:`inference_core.shared.protocol` on stdin/stdout (no network port).
 A reader thread parses stdin into an event queue; live capture threads add
 audio events to the same queue; the main thread handles events one at a
 time, so there is exactly one writer of motion frames. Every failure becomes
@@ -21,10 +21,11 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from . import PROTOCOL_VERSION, __version__, protocol
-from .protocol import Message
+from .. import PROTOCOL_VERSION, __version__
+from ..shared import protocol
+from ..shared.protocol import Message
 
-log = logging.getLogger("inference_core.server")
+log = logging.getLogger("inference_core.runtime.server")
 
 #: Audio is processed in slices of this length so that cancel and progress
 #: messages are handled promptly even when a client sends a minute at once.
@@ -313,7 +314,7 @@ def main(model: str | None, device: str = "cpu", threads: int | None = None) -> 
         import torch
 
         torch.set_num_threads(threads or default_threads())
-        from .model.checkpoint import ModelFileError
+        from ..model.checkpoint import ModelFileError
         from .session import load_bundle
 
         bundle = load_bundle(model, device)

@@ -45,7 +45,7 @@ class BridgeTimeout(BridgeError):
 
 def core_root() -> Path:
     """Folder that contains the ``inference_core`` package (goes on the child's PYTHONPATH)."""
-    return Path(__file__).resolve().parent.parent
+    return Path(__file__).resolve().parents[2]
 
 
 def server_command(python: str | os.PathLike, model: str | os.PathLike | None = None,

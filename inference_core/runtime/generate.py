@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from .audio.features import rms_db
-from .audio.io import probe, stream_file
+from ..audio.features import rms_db
+from ..audio.io import probe, stream_file
 from .session import ModelBundle, SessionOptions, StreamingSession
 
 SILENCE_DBFS = -60.0
