@@ -20,9 +20,19 @@ EXTERNAL = {
     "train": ("inference_core.training.train", "main", "train a model on a dataset folder"),
     "eval": ("inference_core.training.evaluate", "main", "evaluate a model on held-out data (JSON)"),
     "flame": ("inference_core.flame.cli", "main", "FLAME model tools"),
+    "export-onnx": ("inference_core.model.onnx_export", "main",
+                    "write a checkpoint's per-step networks as ONNX (the torch-free runtime)"),
+    "realspeech": ("inference_core.data.realspeech.build", "main",
+                   "build the phone-aligned real-speech set from Debian's voice prompts"),
 }
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff"}
+
+
+def _backend_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--backend", choices=["auto", "onnx", "torch"], default="auto",
+                   help="network runtime: onnx (ONNX Runtime, no torch needed), torch, or auto "
+                        "(onnx when onnxruntime and the model's ONNX files are there; default)")
 
 
 def _session_args(p: argparse.ArgumentParser) -> None:
@@ -33,7 +43,9 @@ def _session_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--style", default=None, help="style index or name from the model card")
     g.add_argument("--intensity", type=float, default=None)
     g.add_argument("--smoothing", type=float, default=None)
-    g.add_argument("--temperature", type=float, default=None, help="initial noise scale (0..2)")
+    g.add_argument("--temperature", type=float, default=None, help="initial noise scale on the mouth (0..2)")
+    g.add_argument("--temperature-upper", type=float, default=None,
+                   help="initial noise scale on the upper face: eyes, brows (default: the model card's)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,12 +61,14 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--model", default=None, help="checkpoint (default: the bundled model)")
     g.add_argument("--threads", type=int, default=None)
     g.add_argument("--quiet", action="store_true", help="no progress bar")
+    _backend_arg(g)
     _session_args(g)
 
     s = sub.add_parser("serve", help="run the stdio bridge server (used by the Blender add-on)")
     s.add_argument("--model", default=None)
     s.add_argument("--device", default="cpu", help="cpu or cuda")
     s.add_argument("--threads", type=int, default=None)
+    _backend_arg(s)
 
     b = sub.add_parser("bench", help="speed benchmark; prints one JSON object")
     b.add_argument("--json", action="store_true", help="print JSON only (default prints JSON too)")
@@ -65,6 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--threads", type=int, default=None)
     b.add_argument("--steps", type=int, default=None)
     b.add_argument("--guidance", type=float, default=None)
+    b.add_argument("--backend", default="both", choices=["both", "onnx", "torch"],
+                   help="which runtime(s) to measure (default: both, in one run)")
 
     i = sub.add_parser("info", help="show a checkpoint's model card")
     i.add_argument("model", nargs="?", default=None)
@@ -102,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         from .runtime.server import main as serve_main
 
-        return serve_main(args.model, args.device, args.threads)
+        return serve_main(args.model, args.device, args.threads, args.backend)
     if args.command == "generate":
         return cmd_generate(args)
     if args.command == "bench":
@@ -132,11 +148,10 @@ def cmd_info(args: argparse.Namespace) -> int:
     try:
         card = read_card(path)
         if args.verify:
-            from .runtime.session import load_bundle
+            from .runtime.verify import verify_model
 
-            load_bundle(str(path))
-            card["verified"] = True
-    except ModelFileError as exc:
+            card["verified"] = verify_model(path)
+    except (ModelFileError, ValueError) as exc:
         return _fail(str(exc))
     card["file"] = str(path)
     card["file_bytes"] = path.stat().st_size
@@ -146,10 +161,10 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 def cmd_init_model(args: argparse.Namespace) -> int:
     from .model.checkpoint import save_checkpoint
-    from .runtime.session import random_bundle
+    from .runtime.bundle import random_bundle
 
     bundle = random_bundle(args.seed, num_styles=args.num_styles)
-    save_checkpoint(args.out, bundle.model, bundle.card)
+    save_checkpoint(args.out, bundle.backend.model, bundle.card)  # type: ignore[attr-defined]
     print(args.out)
     return 0
 
@@ -158,7 +173,7 @@ def cmd_finalize_model(args: argparse.Namespace) -> int:
     """Re-save a checkpoint with tuned default settings and its measured quality in the card."""
     from .model.checkpoint import ModelFileError, load_checkpoint, save_checkpoint
     from .shared.model_card import flat_training
-    from .runtime.session import SessionError, SessionOptions
+    from .shared.options import SessionError, SessionOptions
 
     try:
         model, card, extra = load_checkpoint(args.model)
@@ -195,23 +210,19 @@ def collect_inputs(inputs: list[str]) -> list[Path]:
     return files
 
 
-def session_options(args: argparse.Namespace, card: dict[str, Any]) -> dict[str, Any]:
-    opts = dict(card.get("defaults") or {})
-    for key in ("seed", "steps", "guidance", "style", "intensity", "smoothing", "temperature"):
-        value = getattr(args, key, None)
-        if value is not None:
-            opts[key] = value
-    return opts
+def session_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The generation settings given on the command line (None: not given, the card decides)."""
+    from .shared.options import SessionOptions
+
+    return {f: getattr(args, f, None) for f in SessionOptions.__dataclass_fields__}
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    import torch
-
     from .audio.io import AudioError
+    from .runtime.bundle import BackendUnavailable, load_bundle
     from .runtime.generate import generate_file, write_outputs
-    from .model.checkpoint import ModelFileError
-    from .runtime.server import default_threads
-    from .runtime.session import SessionError, SessionOptions, load_bundle
+    from .shared.model_card import ModelFileError
+    from .shared.options import SessionError, SessionOptions
 
     formats = [f.strip().lower() for f in args.format.split(",") if f.strip()]
     bad = set(formats) - {"npz", "json", "csv"}
@@ -220,11 +231,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
     files = collect_inputs(args.inputs)
     if not files:
         return _fail("no audio files found in the given inputs")
-    torch.set_num_threads(args.threads or default_threads())
     try:
-        bundle = load_bundle(args.model)
-        options = SessionOptions.from_dict(session_options(args, bundle.card))
-    except (ModelFileError, SessionError) as exc:
+        bundle = load_bundle(args.model, backend=args.backend, threads=args.threads)
+        options = SessionOptions.resolve(bundle.card, session_overrides(args))
+    except (ModelFileError, SessionError, BackendUnavailable) as exc:
         return _fail(str(exc))
     out = Path(args.out)
     single = len(files) == 1 and not Path(args.inputs[0]).is_dir() and out.suffix != ""

@@ -34,12 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
-    import torch
-
     from inference_core.data.format import Dataset
     from inference_core.training.evaluate import ICT_DEFAULT, ArkitFace, model_predictor, score
 
-    torch.set_num_threads(args.threads)
     ds = Dataset(args.data)
     utts = [ds.load(e) for e in ds.entries(args.split)[: args.max_utts]]
     if not utts:
@@ -52,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
                              [float(t) for t in args.temperature.split(",")])
     for steps, guidance, temperature in grid:
         t0 = time.time()
-        pred = model_predictor(args.model, steps, guidance, temperature)
+        pred = model_predictor(args.model, threads=args.threads, steps=steps, guidance=guidance,
+                               temperature=temperature)
         res = score(pred, utts, ds, face, seeds=1)
         rows.append({"steps": steps, "guidance": guidance, "temperature": temperature, **res,
                      "seconds": round(time.time() - t0, 1)})

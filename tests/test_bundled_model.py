@@ -8,7 +8,8 @@ from inference_core.audio.io import load_file
 from inference_core.shared.channels import ARKIT_52
 from inference_core.model.checkpoint import read_card
 from inference_core.shared.paths import DEFAULT_MODEL, DEMO_SPEECH
-from inference_core.runtime.session import SessionOptions, StreamingSession, load_bundle
+from inference_core.runtime.bundle import load_bundle
+from inference_core.runtime.session import SessionOptions, StreamingSession
 
 
 def test_card_states_what_it_was_trained_on_and_how_well_it_does():

@@ -4,14 +4,14 @@ import pytest
 import torch
 
 from inference_core.model.checkpoint import ModelFileError, load_checkpoint, read_card, save_checkpoint
-from inference_core.runtime.session import load_bundle, random_bundle
+from inference_core.runtime.bundle import load_bundle, random_bundle
 
 
 def test_roundtrip_gives_identical_weights(tmp_path):
     b = random_bundle(seed=1)
-    path = save_checkpoint(tmp_path / "m.safetensors", b.model, b.card)
+    path = save_checkpoint(tmp_path / "m.safetensors", b.backend.model, b.card)
     model, card, extra = load_checkpoint(path)
-    for k, v in b.model.state_dict().items():
+    for k, v in b.backend.model.state_dict().items():
         assert torch.equal(v, model.state_dict()[k]), k
     assert card["channels"][17] == "jawOpen" and card["fps"] == 30
     assert json.loads(path.with_suffix(".json").read_text())["weights_sha256"] == card["weights_sha256"]
@@ -92,4 +92,4 @@ def test_newer_format_version(tmp_path, random_model):
 def test_card_without_weights_checksum_still_loads(tmp_path, random_model):
     p = tmp_path / "nosum.safetensors"
     _rewrite_card(random_model, p, lambda c: c.pop("weights_sha256"))
-    assert load_bundle(str(p)).model.cfg.num_channels == 52
+    assert load_bundle(str(p)).cfg.num_channels == 52

@@ -6,7 +6,6 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 import torch
@@ -14,7 +13,7 @@ import torch
 from fixtures import make_toy_dataset
 from inference_core.model.config import ModelConfig
 from inference_core.model.network import StreamingTalker
-from inference_core.training.train import rollout, swap_contexts, training_loss
+from inference_core.training.train import LossOptions, rollout, swap_contexts, training_loss
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = {"layers": 1, "head_blocks": 2, "head_dim": 64, "model_dim": 64, "audio_dim": 64}
@@ -27,7 +26,7 @@ def _args(**kw):
                 velocity_weight=2.0, sampler_times=[], first_step_weight=0.0,
                 sampler_loss_weight=0.0, sampler_loss_steps=2, sampler_loss_temperature=0.1)
     base.update(kw)
-    return SimpleNamespace(**base)
+    return LossOptions(**base)
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +48,7 @@ def test_rollout_replaces_exactly_the_rolled_out_steps(model):
     with torch.no_grad():
         audio = model.audio(mel)
         x = model.normalise(motion)
-    out = rollout(model, audio, x, style, first_step=10, n_steps=4, args=_args())
+    out = rollout(model, audio, x, style, first_step=10, n_steps=4, opt=_args())
     C = cfg.chunk_frames
     assert torch.equal(out[:, :10 * C], x[:, :10 * C])            # context before: untouched
     assert torch.equal(out[:, 14 * C:], x[:, 14 * C:])            # targets after: untouched

@@ -5,6 +5,12 @@ that is, it ends where hop ``k`` ends: a frame is available as soon as its
 last sample has arrived (no centring, hence no hidden look-ahead). Samples
 before the stream start are zeros, so frames with a negative index are a
 constant "silence floor" vector that the streaming session can preload.
+
+Two implementations of the same features: :class:`LogMel` in numpy (the
+streaming session, torch-free so it runs in Blender's own Python) and
+:class:`inference_core.audio.torch_features.TorchLogMel` (batched, for
+training). They agree within 1e-4 (tested); the filterbank and the window are
+computed once, here, for both.
 """
 
 from __future__ import annotations
@@ -12,7 +18,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import torch
 
 SAMPLE_RATE = 16000
 HOP = 160  # 10 ms
@@ -51,54 +56,52 @@ def mel_filterbank(sample_rate: int = SAMPLE_RATE, n_fft: int = N_FFT, n_mels: i
     return fb.astype(np.float32)
 
 
-class LogMel(torch.nn.Module):
-    """Batched causal log-mel; holds the window and filterbank as buffers."""
+def hann_window(win: int) -> np.ndarray:
+    """Periodic Hann window (as ``torch.hann_window(win, periodic=True)``)."""
+    return (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(win) / win)).astype(np.float32)
 
-    window: torch.Tensor  # registered buffers (typed: Module.__getattr__ says Tensor | Module)
-    fb: torch.Tensor
+
+def normalise_log_mel(mel_power: np.ndarray) -> np.ndarray:
+    return ((np.log(np.maximum(mel_power, LOG_FLOOR)) + _LOG_SHIFT) / _LOG_SCALE).astype(np.float32)
+
+
+class LogMel:
+    """Causal log-mel of a sample stream (numpy)."""
 
     def __init__(self, sample_rate: int = SAMPLE_RATE, hop: int = HOP, win: int = WIN,
                  n_fft: int = N_FFT, n_mels: int = N_MELS):
-        super().__init__()
         self.sample_rate, self.hop, self.win, self.n_fft, self.n_mels = sample_rate, hop, win, n_fft, n_mels
-        self.register_buffer("window", torch.hann_window(win, periodic=True), persistent=False)
-        self.register_buffer("fb", torch.from_numpy(mel_filterbank(sample_rate, n_fft, n_mels)),
-                             persistent=False)
+        self.window = hann_window(win).astype(np.float64)
+        self.fb_t = mel_filterbank(sample_rate, n_fft, n_mels).T.astype(np.float64)  # (bins, n_mels)
 
-    def frames_from_windows(self, windows: torch.Tensor) -> torch.Tensor:
-        """(..., n, win) sample windows -> (..., n, n_mels) normalised log-mel."""
-        spec = torch.fft.rfft(windows * self.window, n=self.n_fft)
-        power = spec.real.square() + spec.imag.square()
-        mel = power @ self.fb.T
-        return (torch.log(mel.clamp_min(LOG_FLOOR)) + _LOG_SHIFT) / _LOG_SCALE
+    def frames_from_windows(self, windows: np.ndarray) -> np.ndarray:
+        """(n, win) sample windows -> (n, n_mels) normalised log-mel."""
+        spec = np.fft.rfft(windows * self.window, n=self.n_fft)
+        power = spec.real ** 2 + spec.imag ** 2
+        return normalise_log_mel(power @ self.fb_t)
 
-    def forward(self, samples: torch.Tensor, first_frame: int, n_frames: int,
-                samples_offset: int = 0) -> torch.Tensor:
+    def __call__(self, samples: np.ndarray, first_frame: int, n_frames: int,
+                 samples_offset: int = 0) -> np.ndarray:
         """Log-mel frames ``first_frame .. first_frame+n_frames-1`` of a stream.
 
         ``samples`` holds stream samples starting at absolute index
         ``samples_offset``. Samples outside the buffer read as zeros: before
         the stream start that is the truth; past the end it is the flush
-        padding. Returns (n_frames, n_mels).
+        padding. Returns (n_frames, n_mels) float32.
         """
         start = (first_frame + 1) * self.hop - self.win - samples_offset
         end = (first_frame + n_frames) * self.hop - samples_offset
-        seg = samples[max(start, 0):max(end, 0)]
+        seg = samples[max(start, 0):max(end, 0)].astype(np.float64)
         left = max(0, -start)
-        right = (end - start) - left - seg.numel()
+        right = (end - start) - left - seg.size
         if left or right:
-            seg = torch.cat([seg.new_zeros(left), seg, seg.new_zeros(right)])
-        windows = seg.unfold(0, self.win, self.hop)
+            seg = np.concatenate([np.zeros(left), seg, np.zeros(right)])
+        windows = np.lib.stride_tricks.sliding_window_view(seg, self.win)[:: self.hop]
         return self.frames_from_windows(windows[:n_frames])
 
-    def floor_frame(self) -> torch.Tensor:
+    def floor_frame(self) -> np.ndarray:
         """Feature vector of all-zero input (the state before a stream starts)."""
-        return self.frames_from_windows(torch.zeros(1, self.win, device=self.fb.device))[0]
-
-
-def num_mel_frames(num_samples: int, hop: int = HOP) -> int:
-    """Number of complete causal mel frames in ``num_samples`` samples."""
-    return num_samples // hop
+        return self.frames_from_windows(np.zeros((1, self.win)))[0]
 
 
 def rms_db(samples: np.ndarray) -> float:

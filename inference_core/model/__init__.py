@@ -1,6 +1,6 @@
-"""The StreamingTalker network, its diffusion sampler and checkpoints (torch)."""
+"""The StreamingTalker network (torch), its diffusion process and checkpoints.
 
-from .config import ModelConfig
-from .network import StreamingTalker
-
-__all__ = ["ModelConfig", "StreamingTalker"]
+``config`` and ``diffusion`` import no torch at module level: the torch-free
+runtime uses the architecture and the sampler without it. ``network``,
+``checkpoint`` and ``onnx_export`` need torch.
+"""

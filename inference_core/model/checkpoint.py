@@ -9,7 +9,6 @@ files modified after they were written.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from pathlib import Path
@@ -19,26 +18,16 @@ import numpy as np
 import torch
 
 from .. import __version__
-from .config import ModelConfig
+from ..runtime.weights import weights_digest
+from ..shared.model_card import CARD_KEY, FORMAT, FORMAT_VERSION, ModelFileError, check_card
+from ..shared.options import SessionOptions
+from .config import ModelConfig, config_from_card
 from .network import StreamingTalker
 
-FORMAT = "streamingtalker-checkpoint"
-FORMAT_VERSION = 1
-CARD_KEY = "streamingtalker.card"
-
-
-class ModelFileError(ValueError):
-    """The model file is missing, corrupt, tampered with or for another architecture."""
-
+__all__ = ["ModelFileError", "base_card", "save_checkpoint", "read_card", "load_checkpoint"]
 
 def _tensor_digest(tensors: dict[str, torch.Tensor]) -> str:
-    h = hashlib.sha256()
-    for name in sorted(tensors):
-        t = tensors[name].detach().cpu().contiguous()
-        h.update(name.encode())
-        h.update(str(tuple(t.shape)).encode())
-        h.update(t.numpy().tobytes())
-    return h.hexdigest()
+    return weights_digest({k: v.detach().cpu().numpy() for k, v in tensors.items()})
 
 
 def base_card(cfg: ModelConfig, channels: list[str], channel_space: str = "arkit",
@@ -57,7 +46,7 @@ def base_card(cfg: ModelConfig, channels: list[str], channel_space: str = "arkit
         "algorithmic_latency_ms": round(cfg.algorithmic_latency_ms, 2),
         "styles": list(styles) if styles else ["generic"][: cfg.num_styles] + [
             f"style{i}" for i in range(1, cfg.num_styles)],
-        "defaults": {"steps": 5, "guidance": 1.5, "intensity": 1.0, "smoothing": 0.0, "style": 0},
+        "defaults": SessionOptions.card_defaults(),
         "training": {"data": "none (randomly initialised)", "trained": False},
         "quality": {},
     }
@@ -107,12 +96,7 @@ def read_card(path: str | Path) -> dict[str, Any]:
         card = json.loads(raw)
     except ValueError:
         raise ModelFileError(f"{path.name}: the model card is not valid JSON") from None
-    if card.get("format") != FORMAT:
-        raise ModelFileError(f"{path.name}: unknown checkpoint format {card.get('format')!r}")
-    if int(card.get("format_version", 0)) > FORMAT_VERSION:
-        raise ModelFileError(f"{path.name} was written by a newer StreamingTalker "
-                             f"(format {card.get('format_version')}); update the add-on")
-    return card
+    return check_card(card, path.name)
 
 
 def load_checkpoint(path: str | Path, device: str = "cpu"
@@ -123,7 +107,7 @@ def load_checkpoint(path: str | Path, device: str = "cpu"
     path = Path(path)
     card = read_card(path)
     try:
-        cfg = ModelConfig.from_dict(card["architecture"])
+        cfg = config_from_card(card)
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelFileError(f"{path.name}: the model card's architecture is invalid: {exc}") from None
     try:

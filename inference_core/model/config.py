@@ -1,9 +1,18 @@
-"""Architecture hyper-parameters; stored verbatim in every model card."""
+"""Architecture hyper-parameters and the training objective; stored verbatim in every model card.
+
+Torch-free (a dataclass), so the ONNX runtime and the add-on can read a card's
+geometry without torch.
+"""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 from typing import Any
+
+
+OBJECTIVES = ("diffusion", "regression")
+#: Fields older cards carry that no longer mean anything (read and dropped).
+LEGACY_FIELDS = ("diffusion_steps",)
 
 
 @dataclass(frozen=True)
@@ -12,6 +21,8 @@ class ModelConfig:
     sample_rate: int = 16000
     fps: int = 30
     hop: int = 160                 # mel hop in samples (10 ms)
+    win_length: int = 400          # mel analysis window in samples (25 ms)
+    n_fft: int = 512               # FFT size of the mel analysis (the window zero-padded)
     n_mels: int = 80
     chunk_frames: int = 3          # motion frames generated per autoregressive step
     lookahead_mel: int = 4         # mel frames of future audio each step may see (40 ms)
@@ -29,9 +40,11 @@ class ModelConfig:
     # Diffusion head (adaLN MLP)
     head_dim: int = 256
     head_blocks: int = 4
-    diffusion_steps: int = 1000    # training timesteps (cosine schedule)
     # Motion
     num_channels: int = 52
+    #: "diffusion": the head denoises x_t (few-step DDIM at inference); "regression": the same
+    #: network as a deterministic baseline, one pass from x_t = 0 at t = T_MAX.
+    objective: str = "diffusion"
 
     def __post_init__(self) -> None:
         step_samples = self.sample_rate * self.chunk_frames / self.fps
@@ -40,6 +53,10 @@ class ModelConfig:
                              f"(got {step_samples} samples for hop {self.hop})")
         if len(self.audio_kernels) != len(self.audio_dilations):
             raise ValueError("audio_kernels and audio_dilations differ in length")
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {OBJECTIVES} (got {self.objective!r})")
+        if self.win_length > self.n_fft or self.win_length < self.hop:
+            raise ValueError("the mel window must span at least one hop and at most n_fft samples")
         if self.lookahead_mel >= self.receptive_field_mel:
             raise ValueError("look-ahead must be smaller than the encoder's receptive field")
 
@@ -79,6 +96,7 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "ModelConfig":
         known = {f.name for f in fields(cls)}
+        d = {k: v for k, v in d.items() if k not in LEGACY_FIELDS}
         unknown = set(d) - known
         if unknown:
             raise ValueError(f"unknown architecture fields {sorted(unknown)}")
@@ -87,3 +105,10 @@ class ModelConfig:
             if key in kw:
                 kw[key] = tuple(int(v) for v in kw[key])
         return cls(**kw)
+
+
+def config_from_card(card: dict[str, Any]) -> ModelConfig:
+    """The architecture a model card declares (older cards keep the objective beside it)."""
+    arch = dict(card["architecture"])
+    arch.setdefault("objective", card.get("objective", "diffusion"))
+    return ModelConfig.from_dict(arch)

@@ -1,53 +1,187 @@
-"""Continuous-time cosine diffusion schedule and a few-step DDIM sampler.
+"""The diffusion process: noise schedule, the few-step sampler and the training objective.
 
-The model predicts the clean sample x0 (not the noise): with few sampling
-steps x0-prediction is stable, and motion/velocity losses apply to it directly.
+Readable in one sitting, and written once for both array libraries: the
+sampler only adds and scales arrays, so the same code runs on numpy arrays
+(the torch-free ONNX runtime), on torch tensors at inference (the torch
+runtime) and on torch tensors with gradient (training's self-generated
+context and unrolled-sampler loss). Nothing here imports torch at module
+level.
+
+* **Schedule**: continuous time ``t`` in [0, ``T_MAX``], cosine
+  ``alpha_bar(t)`` (Nichol & Dhariwal 2021).
+* **Parameterisation**: the head predicts the clean sample x0 (not the
+  noise). With two or three sampling steps x0-prediction is stable, and the
+  motion and velocity losses apply to its output directly.
+* **Sampler**: deterministic DDIM (eta = 0) with classifier-free guidance on
+  audio. The *regression* objective is the same network used as a
+  deterministic baseline: one pass from x_t = 0 at t = ``T_MAX``.
+* **Objective** (:func:`denoising_inputs`, :func:`objective_loss`): the head
+  learns x0 from x_t at random noise levels, optionally with extra weight on
+  the sampler's first step and on the whole unrolled sampler.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Callable
+from typing import Any, Callable, Sequence, TypeVar
 
-import torch
+import numpy as np
 
-_S = 0.008
-T_MAX = 0.995  # keeps sqrt(1 - alpha_bar) away from 1/0 at the ends
+#: Offset of the cosine schedule: keeps alpha_bar's slope finite at t = 0, so the
+#: smallest noise levels are not vanishingly small steps (Nichol & Dhariwal's value).
+S = 0.008
+#: Largest time used: sqrt(1 - alpha_bar) stays away from 0 and 1/sqrt(alpha_bar) from infinity.
+T_MAX = 0.995
+
+X = TypeVar("X")  # a numpy array or a torch tensor
+#: denoise(x_t, t) -> predicted x0, t a Python float shared by the batch
+Denoiser = Callable[[Any, float], Any]
 
 
-def alpha_bar(t: torch.Tensor) -> torch.Tensor:
-    f = torch.cos((t + _S) / (1 + _S) * math.pi / 2) ** 2
-    f0 = math.cos(_S / (1 + _S) * math.pi / 2) ** 2
-    return (f / f0).clamp(1e-6, 1.0)
+def _cos(x: Any) -> Any:
+    return x.cos() if hasattr(x, "cos") else np.cos(x)
 
 
-def q_sample(x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-    """Noisy sample at time t (B,) for clean x0 (B, D)."""
-    ab = alpha_bar(t).unsqueeze(-1)
-    return ab.sqrt() * x0 + (1 - ab).sqrt() * noise
+def _clip(x: Any, lo: float, hi: float) -> Any:
+    return x.clamp(lo, hi) if hasattr(x, "clamp") else np.clip(x, lo, hi)
+
+
+def scalar(t: Any) -> float:
+    """A loss value for the log (nan on torch's meta device, whose tensors hold no values)."""
+    return float("nan") if getattr(getattr(t, "device", None), "type", "") == "meta" else float(t.item())
+
+
+def alpha_bar(t: Any) -> Any:
+    """Signal fraction at time ``t`` (a float, numpy array or torch tensor of times)."""
+    f = _cos((t + S) / (1 + S) * (math.pi / 2)) ** 2
+    f0 = math.cos(S / (1 + S) * math.pi / 2) ** 2
+    return _clip(f / f0, 1e-6, 1.0)
+
+
+def q_sample(x0: Any, t: Any, noise: Any) -> Any:
+    """The noisy sample at times ``t`` (B,) for clean ``x0`` (B, D)."""
+    ab = alpha_bar(t)[:, None]
+    return ab ** 0.5 * x0 + (1 - ab) ** 0.5 * noise
 
 
 def ddim_times(steps: int) -> list[float]:
-    """Descending time grid T_MAX → 0 with ``steps`` intervals."""
+    """Descending time grid ``T_MAX`` → 0 with ``steps`` intervals."""
     if steps < 1:
         raise ValueError("steps must be >= 1")
     return [T_MAX * (1 - i / steps) for i in range(steps + 1)]
 
 
-def ddim_sample(denoise: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], noise: torch.Tensor,
-                steps: int) -> torch.Tensor:
-    """Deterministic DDIM (eta = 0) from ``noise`` using x0-predictor ``denoise(x_t, t)``."""
-    x = noise
+def ddim(denoise: Denoiser, x: X, steps: int) -> X:
+    """Deterministic DDIM (eta = 0) from ``x`` = x_T with the x0-predictor ``denoise``."""
     times = ddim_times(steps)
-    b = x.shape[0]
     x0 = x
     for t_now, t_next in zip(times[:-1], times[1:]):
-        t = torch.full((b,), t_now)
-        x0 = denoise(x, t)
+        x0 = denoise(x, t_now)
         if t_next <= 0:
             return x0
-        ab = alpha_bar(t).unsqueeze(-1)
-        ab_next = alpha_bar(torch.full((b,), t_next)).unsqueeze(-1)
-        eps = (x - ab.sqrt() * x0) / (1 - ab).sqrt()
-        x = ab_next.sqrt() * x0 + (1 - ab_next).sqrt() * eps
+        ab, ab_next = float(alpha_bar(t_now)), float(alpha_bar(t_next))
+        eps = (x - ab ** 0.5 * x0) / (1 - ab) ** 0.5
+        x = ab_next ** 0.5 * x0 + (1 - ab_next) ** 0.5 * eps
     return x0
+
+
+def guided(head: Callable[[Any, float, Any], Any], cond: Any, cond_null: Any, guidance: float) -> Denoiser:
+    """Classifier-free guidance: ``null + g * (cond - null)``; g = 1 is the plain conditional
+    (and needs no null-audio pass)."""
+    if guidance == 1.0:
+        return lambda x, t: head(x, t, cond)
+
+    def denoise(x: Any, t: float) -> Any:
+        x0_null = head(x, t, cond_null)
+        return x0_null + guidance * (head(x, t, cond) - x0_null)
+
+    return denoise
+
+
+def sample(head: Callable[[Any, float, Any], Any], cond: Any, cond_null: Any, noise: Any,
+           objective: str, steps: int, guidance: float) -> Any:
+    """The next chunk's motion (normalised, (B, C*K)) from the condition(s).
+
+    ``noise`` is x_T (already scaled by the temperature); a regressor ignores it
+    and predicts from x_t = 0 in one pass."""
+    if objective == "regression":
+        return head(noise * 0, T_MAX, cond)
+    return ddim(guided(head, cond, cond_null, guidance), noise, steps)
+
+
+def next_chunk(condition: Callable[[float], Any], head: Callable[[Any, float, Any], Any], noise: Any,
+               objective: str, steps: int, guidance: float) -> Any:
+    """One autoregressive step: ``condition(keep)`` gives the condition with the audio
+    (keep = 1) or with null audio (keep = 0, only needed for guidance), then :func:`sample`.
+    The streaming session and training's self-generated context both step through here."""
+    cond = condition(1.0)
+    cond_null = condition(0.0) if objective == "diffusion" and guidance != 1.0 else None
+    return sample(head, cond, cond_null, noise, objective, steps, guidance)
+
+
+# -- the training objective ------------------------------------------------------------------
+def denoising_inputs(x0: Any, objective: str, noise_levels: int, sampler_times: Sequence[float] = ()
+                     ) -> tuple[Any, Any, Any]:
+    """(x_t, t, x0 repeated) for the denoising loss on torch tensors ``x0`` (N, D).
+
+    Diffusion: ``noise_levels`` uniform times per sample, half of them (if
+    ``sampler_times``) moved to the few times the DDIM sampler actually visits,
+    jittered by ±0.01. Regression: the sampler's only input, x_t = 0 at T_MAX."""
+    import torch
+
+    if objective == "regression":
+        return torch.zeros_like(x0), torch.full((x0.shape[0],), T_MAX, device=x0.device), x0
+    x0_r = x0.repeat(noise_levels, 1)
+    n = x0_r.shape[0]
+    dev = x0.device
+    t = torch.rand(n, device=dev) * T_MAX
+    if sampler_times:
+        on_grid = torch.rand(n, device=dev) < 0.5
+        pick = torch.tensor(list(sampler_times), device=dev)[torch.randint(len(sampler_times), (n,), device=dev)]
+        jitter = (torch.rand(n, device=dev) - 0.5) * 0.02
+        t = torch.where(on_grid, (pick + jitter).clamp(0.0, T_MAX), t)
+    return q_sample(x0_r, t, torch.randn_like(x0_r)), t, x0_r
+
+
+def objective_loss(head: Callable[[Any, Any, Any], Any], cond: Any, x0: Any, objective: str,
+                   motion_loss: Callable[[Any, int], Any], *, noise_levels: int = 4,
+                   sampler_times: Sequence[float] = (), first_step_weight: float = 0.0,
+                   sampler_loss_weight: float = 0.0, sampler_loss_steps: int = 2,
+                   sampler_loss_temperature: float = 0.1) -> tuple[Any, dict[str, float]]:
+    """The loss of the head on clean targets ``x0`` (N, D) given conditions ``cond`` (N, ...).
+
+    ``head(x_t, t_tensor, cond)``; ``motion_loss(pred, reps)`` scores a prediction of
+    ``x0`` repeated ``reps`` times (position + velocity, mouth-weighted: the training
+    loop's business). Extra terms for a diffusion head:
+
+    * ``first_step_weight``: the sampler's first step at temperature 0 (x_T = 0, t = T),
+      where every sample starts; uniform noise levels give it little training.
+    * ``sampler_loss_weight``: the whole few-step sampler as shipped, unrolled with
+      gradient through every step, so later steps learn to correct the head's own
+      first guess (at inference they never see noised ground truth).
+    """
+    import torch
+
+    x_t, t, _ = denoising_inputs(x0, objective, noise_levels, sampler_times)
+    reps = x_t.shape[0] // x0.shape[0]
+    loss = motion_loss(head(x_t, t, cond.repeat(reps, *([1] * (cond.dim() - 1)))), reps)
+    parts = {"main": scalar(loss)}
+    if objective != "diffusion":
+        return loss, parts
+
+    def tensor_head(x: Any, t_now: float, c: Any) -> Any:
+        return head(x, torch.full((x.shape[0],), t_now, device=x.device), c)
+
+    def sampler_term(steps: int, temperature: float) -> Any:
+        start = torch.randn_like(x0) * temperature if temperature > 0 else torch.zeros_like(x0)
+        return motion_loss(sample(tensor_head, cond, None, start, objective, steps, 1.0), 1)
+
+    if first_step_weight > 0:
+        first = sampler_term(1, 0.0)
+        loss = loss + first_step_weight * first
+        parts["first"] = scalar(first)
+    if sampler_loss_weight > 0:
+        unrolled = sampler_term(sampler_loss_steps, sampler_loss_temperature)
+        loss = loss + sampler_loss_weight * unrolled
+        parts["sampler"] = scalar(unrolled)
+    return loss, parts

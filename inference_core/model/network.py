@@ -23,7 +23,6 @@ import torch
 from torch import nn
 
 from .config import ModelConfig
-from .diffusion import ddim_sample
 
 
 class AudioEncoder(nn.Module):
@@ -61,7 +60,10 @@ class AudioEncoder(nn.Module):
         x = mel.transpose(1, 2)
         for i, conv in enumerate(self.convs):
             y = conv(x)
-            # residual where lengths allow: crop the input to the output span
+            # Residual where the channel counts match (not the first conv, mel -> audio_dim).
+            # An undilated-padding conv shortens its input by (k-1)*d; the residual takes the
+            # input frames the output frames line up with, i.e. drops the first
+            # (k-1)*d - (k-1)*d // 2 frames and as many at the end (the output's centre).
             if i > 0:
                 conv1d = cast(nn.Conv1d, conv)  # self.convs holds only Conv1d
                 k, d = conv1d.kernel_size[0], conv1d.dilation[0]
@@ -113,6 +115,9 @@ def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
     """Sinusoidal embedding of continuous diffusion time t in [0, 1]."""
     half = dim // 2
     freqs = torch.exp(-math.log(10000.0) * torch.arange(half, device=t.device) / half)
+    # t in [0, 1] is scaled to [0, 1000], the range of the integer timesteps these
+    # frequencies (periods 2*pi .. 2*pi*10000) were designed for; unscaled, t would only
+    # reach the lowest-frequency part of the embedding.
     args = t.float().unsqueeze(-1) * 1000.0 * freqs
     return torch.cat([torch.sin(args), torch.cos(args)], dim=-1)
 
@@ -179,26 +184,6 @@ class StreamingTalker(nn.Module):
 
     def style_vector(self, style: torch.Tensor) -> torch.Tensor:
         return self.predictor.style(style)
-
-    def sample_next(self, audio: torch.Tensor, past: torch.Tensor, style_vec: torch.Tensor,
-                    noise: torch.Tensor, steps: int, guidance: float) -> torch.Tensor:
-        """The next C frames (B, C*K, normalised): the condition, then ``steps`` DDIM steps from
-        ``noise`` with classifier-free guidance on audio (1.0 = plain conditional).
-
-        The one sampler the streaming session and training's self-generated context share."""
-        b = audio.shape[0]
-        if guidance == 1.0:
-            cond = self.predictor(audio, past, style_vec, audio.new_ones(b))
-            return ddim_sample(lambda x, t: self.head(x, t, cond), noise, steps)
-        keep = torch.cat([audio.new_ones(b), audio.new_zeros(b)])
-        cond = self.predictor(torch.cat([audio, audio]), torch.cat([past, past]),
-                              torch.cat([style_vec, style_vec]), keep)
-
-        def denoise(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-            x0 = self.head(torch.cat([x, x]), torch.cat([t, t]), cond)
-            return x0[b:] + guidance * (x0[:b] - x0[b:])
-
-        return ddim_sample(denoise, noise, steps)
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())

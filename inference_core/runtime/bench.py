@@ -9,6 +9,8 @@ Figures (all on CPU, default settings unless overridden):
                            interleaved and the median taken, so machine-speed drift between
                            runs cancels out (the figure that says whether cost grows with length)
   rss_mb_*                 resident memory after the short and after the long stream
+  server_start_to_hello_s  starting ``python -m inference_core serve`` until its hello (model loaded)
+  backends                 the same figures per runtime (onnx, torch), measured in one run
 """
 
 from __future__ import annotations
@@ -20,10 +22,10 @@ import platform
 import resource
 import statistics
 import time
+from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
-import torch
 
 
 def _rss_mb() -> float:
@@ -73,7 +75,7 @@ def _stream_cost(bundle: Any, options: Any, seconds: float, chunk_s: float = 0.1
     """(compute seconds, frames) of one whole stream of ``seconds``, flush included."""
     from .session import StreamingSession
 
-    sr = bundle.model.cfg.sample_rate
+    sr = bundle.cfg.sample_rate
     sess = StreamingSession(bundle, options)
     busy, frames = _feed(sess, _speech_like(seconds, sr), math.ceil(seconds), int(chunk_s * sr))
     t = time.perf_counter()
@@ -89,7 +91,7 @@ def _aged_vs_fresh(bundle: Any, options: Any, long_seconds: float, rounds: int =
     Returns (compute seconds of the long stream, its frames, median cost ratio aged / fresh)."""
     from .session import StreamingSession
 
-    sr = bundle.model.cfg.sample_rate
+    sr = bundle.cfg.sample_rate
     step = int(chunk_s * sr)
     aged = StreamingSession(bundle, options)
     aged_blocks = _speech_like(long_seconds + 10 * rounds, sr)
@@ -105,7 +107,7 @@ def _aged_vs_fresh(bundle: Any, options: Any, long_seconds: float, rounds: int =
 def _first_frame(bundle: Any, options: Any) -> float:
     from .session import StreamingSession
 
-    sr = bundle.model.cfg.sample_rate
+    sr = bundle.cfg.sample_rate
     sess = StreamingSession(bundle, options)
     blocks = _speech_like(2.0, sr)
     hop = sr // 100  # 10 ms pushes, like a live microphone
@@ -118,31 +120,25 @@ def _first_frame(bundle: Any, options: Any) -> float:
     raise RuntimeError("no frame produced")
 
 
-def run(model: str | None = None, short_seconds: float = 10.0, long_seconds: float = 1800.0,
-        repeats: int = 3, threads: int | None = None, steps: int | None = None,
-        guidance: float | None = None) -> dict[str, Any]:
-    from ..model.checkpoint import ModelFileError
-    from ..shared.paths import DEFAULT_MODEL
-    from .server import default_threads
-    from .session import SessionOptions, load_bundle, random_bundle
+def _server_start(model: str, backend: str, threads: int | None, repeats: int = 3) -> float:
+    """Median seconds from starting ``python -m inference_core serve`` to its ``hello``."""
+    import sys
 
-    torch.set_num_threads(threads or default_threads())
-    source = "bundled"
-    try:
-        bundle = load_bundle(model)
-        source = model or str(DEFAULT_MODEL)
-    except ModelFileError:
-        if model:
-            raise
-        bundle = random_bundle()
-        source = "random-init (no trained checkpoint found)"
-    cfg = bundle.model.cfg
-    opts: dict[str, Any] = dict(bundle.card.get("defaults") or {})
-    if steps is not None:
-        opts["steps"] = steps
-    if guidance is not None:
-        opts["guidance"] = guidance
-    options = SessionOptions.from_dict(opts)
+    from ..shared.client import BridgeClient
+
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        client = BridgeClient.launch(sys.executable, model=model, threads=threads, backend=backend)
+        times.append(time.perf_counter() - t)
+        client.close()
+    return statistics.median(times)
+
+
+def measure(bundle: Any, options: Any, short_seconds: float, long_seconds: float, repeats: int
+            ) -> dict[str, Any]:
+    """The speed figures of one loaded model on its backend."""
+    cfg = bundle.cfg
     _stream_cost(bundle, options, 2.0)  # warm-up
     short = [_stream_cost(bundle, options, short_seconds)[0] / short_seconds for _ in range(repeats)]
     first = [_first_frame(bundle, options) for _ in range(max(5, repeats))]
@@ -152,15 +148,11 @@ def run(model: str | None = None, short_seconds: float = 10.0, long_seconds: flo
     rtf = statistics.median(short)
     latency = cfg.algorithmic_latency_ms + 1000 * statistics.median(first)
     return {
-        "model": source, "parameters": bundle.model.num_parameters(),
-        "steps": options.steps, "guidance": options.guidance,
-        "chunk_frames": cfg.chunk_frames, "fps": cfg.fps, "threads": torch.get_num_threads(),
-        "cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
+        "backend": bundle.backend.name, "device": bundle.backend.device,
         "rtf": round(rtf, 4), "rtf_runs": [round(v, 4) for v in short],
         "first_frame_latency_ms": round(latency, 1),
         "first_frame_algorithmic_ms": round(cfg.algorithmic_latency_ms, 1),
         "first_frame_compute_ms": round(1000 * statistics.median(first), 2),
-        "short_seconds": short_seconds, "long_seconds": long_seconds,
         "cost_per_second_short": round(rtf, 5),
         "cost_per_second_long": round(long_busy / long_seconds, 5),
         "cost_ratio_long_vs_short": round((long_busy / long_seconds) / rtf, 3),
@@ -171,8 +163,57 @@ def run(model: str | None = None, short_seconds: float = 10.0, long_seconds: flo
     }
 
 
+def run(model: str | None = None, short_seconds: float = 10.0, long_seconds: float = 1800.0,
+        repeats: int = 3, threads: int | None = None, steps: int | None = None,
+        guidance: float | None = None, backends: str = "both", server_start: bool = True) -> dict[str, Any]:
+    """Figures for each backend asked for, measured one after the other in this process.
+
+    The top level repeats the figures of the backend ``auto`` picks (ONNX when it can
+    run), so one run answers both "how fast is it" and "how do the runtimes compare"."""
+    from ..shared.model_card import ModelFileError
+    from ..shared.options import SessionOptions
+    from ..shared.paths import DEFAULT_MODEL
+    from .bundle import BackendUnavailable, load_bundle
+
+    path = model or str(DEFAULT_MODEL)
+    if not model and not Path(path).exists():
+        raise ModelFileError(f"the bundled model is missing: {path}")
+    names = ["onnx", "torch"] if backends == "both" else [backends]
+    results: dict[str, Any] = {}
+    card: dict[str, Any] = {}
+    options = None
+    for name in names:
+        try:
+            bundle = load_bundle(path, backend=name, threads=threads)
+        except BackendUnavailable as exc:
+            results[name] = {"unavailable": str(exc)}
+            continue
+        card = bundle.card
+        options = SessionOptions.resolve(card, {"steps": steps, "guidance": guidance})
+        results[name] = measure(bundle, options, short_seconds, long_seconds, repeats)
+        if server_start:
+            results[name]["server_start_to_hello_s"] = round(_server_start(path, name, threads), 3)
+        del bundle
+    measured = [n for n in names if "rtf" in results[n]]
+    if not measured or options is None:
+        raise BackendUnavailable("no backend could run the model: " + json.dumps(results))
+    cfg = card.get("architecture", {})
+    out: dict[str, Any] = {
+        "model": path, "parameters": card.get("parameters"),
+        "steps": options.steps, "guidance": options.guidance,
+        "chunk_frames": cfg.get("chunk_frames"), "fps": card.get("fps"), "threads": threads or 2,
+        "cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
+        "short_seconds": short_seconds, "long_seconds": long_seconds,
+    }
+    out.update(results[measured[0]])
+    out["backends"] = results
+    if len(measured) == 2:
+        out["rtf_ratio_onnx_vs_torch"] = round(results["onnx"]["rtf"] / results["torch"]["rtf"], 3)
+    return out
+
+
 def main(args: Any) -> int:
     result = run(args.model, args.short_seconds, args.long_seconds, args.repeats, args.threads,
-                 args.steps, args.guidance)
+                 args.steps, args.guidance, args.backend)
     print(json.dumps(result, indent=None if args.json else 2))
     return 0

@@ -13,7 +13,8 @@ import numpy as np
 
 from ..audio.features import rms_db
 from ..audio.io import probe, stream_file
-from .session import ModelBundle, SessionOptions, StreamingSession
+from .bundle import ModelBundle
+from .session import SessionOptions, StreamingSession
 
 SILENCE_DBFS = -60.0
 
@@ -33,7 +34,7 @@ class GenerationResult:
 def generate_file(bundle: ModelBundle, path: str | Path, options: SessionOptions,
                   progress: bool = False) -> GenerationResult:
     """Stream a file of any length through a fresh session (flat memory)."""
-    cfg = bundle.model.cfg
+    cfg = bundle.cfg
     info = probe(path)
     session = StreamingSession(bundle, options)
     chunks: list[np.ndarray] = []

@@ -86,8 +86,10 @@ class BridgeServer:
     # -- main loop -----------------------------------------------------
     def serve(self) -> int:
         card = dict(self.bundle.card)
+        runtime = {"backend": self.bundle.backend.name, "device": self.bundle.backend.device,
+                   "python": sys.executable, "python_version": sys.version.split()[0]}
         self.send("hello", protocol=PROTOCOL_VERSION, core_version=__version__, model=card,
-                  pid=os.getpid())
+                  pid=os.getpid(), runtime=runtime)
         threading.Thread(target=self._reader, name="stk-stdin", daemon=True).start()
         while True:
             kind, item = self.events.get()
@@ -144,8 +146,7 @@ class BridgeServer:
                        "send end or cancel first", session=sid)
             return False
         try:
-            # the model card's tuned defaults, then whatever the client set
-            options = SessionOptions.from_dict({**(self.bundle.card.get("defaults") or {}), **fields})
+            options = SessionOptions.resolve(self.bundle.card, fields)
             self.session = StreamingSession(self.bundle, options)
         except (SessionError, TypeError) as exc:
             self.error(protocol.E_BAD_REQUEST, str(exc), session=sid)
@@ -167,7 +168,7 @@ class BridgeServer:
 
         if not self._check_session(msg):
             return
-        sr = self.bundle.model.cfg.sample_rate
+        sr = self.bundle.cfg.sample_rate
         try:
             pcm = np.frombuffer(protocol.bytes_to_floats(msg.payload), dtype=np.float32)
         except protocol.ProtocolError as exc:
@@ -221,8 +222,8 @@ class BridgeServer:
             self.error(protocol.E_BAD_REQUEST, "this model has no vertex basis (it drives named "
                        f"{self.bundle.card.get('channel_space', 'arkit')} channels)")
             return
-        b = basis.numpy().astype("<f4")
-        t = template.numpy().astype("<f4")
+        b = basis.astype("<f4")
+        t = template.astype("<f4")
         self.send("basis", b.tobytes() + t.tobytes(), components=int(b.shape[0]),
                   vertices=int(b.shape[1]))
 
@@ -235,7 +236,7 @@ class BridgeServer:
             return
         if not self._open_session(LIVE_SESSION, msg.fields):
             return
-        sr = self.bundle.model.cfg.sample_rate
+        sr = self.bundle.cfg.sample_rate
         try:
             self._live = LiveCapture(msg.get("input", "microphone"), sr,
                                      on_audio=lambda pcm: self.events.put(("live_audio", pcm)),
@@ -306,19 +307,16 @@ def _protocol_streams() -> tuple[BinaryIO, BinaryIO]:
     return os.fdopen(out_fd, "wb", buffering=0), sys.stdin.buffer
 
 
-def main(model: str | None, device: str = "cpu", threads: int | None = None) -> int:
+def main(model: str | None, device: str = "cpu", threads: int | None = None, backend: str = "auto") -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="[inference_core %(levelname)s] %(message)s")
     out, inp = _protocol_streams()
     try:
-        import torch
+        from ..shared.model_card import ModelFileError
+        from .bundle import BackendUnavailable, load_bundle
 
-        torch.set_num_threads(threads or default_threads())
-        from ..model.checkpoint import ModelFileError
-        from .session import load_bundle
-
-        bundle = load_bundle(model, device)
-    except ModelFileError as exc:
+        bundle = load_bundle(model, device, backend, threads)
+    except (ModelFileError, BackendUnavailable) as exc:
         protocol.write_message(out, "error", code=protocol.E_MODEL, message=str(exc), fatal=True)
         return 3
     except Exception as exc:
@@ -326,14 +324,10 @@ def main(model: str | None, device: str = "cpu", threads: int | None = None) -> 
                                message=f"could not start the inference engine: {exc}",
                                detail=traceback.format_exc(limit=8))
         return 3
-    log.info("model %s loaded (%s), serving on stdio", bundle.card.get("name"), device)
+    log.info("model %s loaded (%s backend, %s), serving on stdio", bundle.card.get("name"),
+             bundle.backend.name, device)
     rc = BridgeServer(bundle, out, inp).serve()
     # The stdin reader thread may sit in a blocking read; a normal interpreter
     # shutdown would abort on its buffer lock, so leave without finalising.
     sys.stderr.flush()
     os._exit(rc)
-
-
-def default_threads() -> int:
-    """Small per-step tensors: 2 threads is the sweet spot; more only adds sync overhead."""
-    return max(1, min(2, os.cpu_count() or 1))

@@ -49,9 +49,9 @@ def core_root() -> Path:
 
 
 def server_command(python: str | os.PathLike, model: str | os.PathLike | None = None,
-                   device: str = "cpu", threads: int | None = None,
+                   device: str = "cpu", threads: int | None = None, backend: str = "auto",
                    extra: Iterable[str] = ()) -> list[str]:
-    cmd = [str(python), "-u", "-m", "inference_core", "serve", "--device", device]
+    cmd = [str(python), "-u", "-m", "inference_core", "serve", "--device", device, "--backend", backend]
     if model:
         cmd += ["--model", str(model)]
     if threads:
@@ -79,14 +79,17 @@ class BridgeClient:
     # -- life cycle -----------------------------------------------------
     @classmethod
     def launch(cls, python: str | os.PathLike = sys.executable, model: str | None = None,
-               device: str = "cpu", threads: int | None = None,
-               hello_timeout: float = 60.0, extra: Iterable[str] = ()) -> "BridgeClient":
+               device: str = "cpu", threads: int | None = None, backend: str = "auto",
+               hello_timeout: float = 60.0, extra: Iterable[str] = (),
+               site_dirs: Iterable[str] = ()) -> "BridgeClient":
         """Start a server and wait for its ``hello`` (model loaded) or fail clearly."""
         env = dict(os.environ)
-        root = str(core_root())
-        env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        path = [str(core_root()), *map(str, site_dirs)]
+        if env.get("PYTHONPATH"):
+            path.append(env["PYTHONPATH"])
+        env["PYTHONPATH"] = os.pathsep.join(path)
         env.setdefault("PYTHONUNBUFFERED", "1")
-        client = cls(server_command(python, model, device, threads, extra), env=env)
+        client = cls(server_command(python, model, device, threads, backend, extra), env=env)
         client.start(hello_timeout)
         return client
 

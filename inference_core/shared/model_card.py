@@ -14,7 +14,27 @@ from pathlib import Path
 from typing import Any
 
 CARD_KEY = "streamingtalker.card"
+FORMAT = "streamingtalker-checkpoint"
+FORMAT_VERSION = 1
 _MAX_HEADER = 100 * 2**20
+
+
+class ModelFileError(ValueError):
+    """The model file is missing, corrupt, tampered with or for another architecture."""
+
+
+def check_card(card: dict[str, Any], name: str) -> dict[str, Any]:
+    """``card`` if it is a StreamingTalker card this version can read, else ModelFileError."""
+    if card.get("format") != FORMAT:
+        raise ModelFileError(f"{name}: unknown checkpoint format {card.get('format')!r}")
+    try:
+        version = int(card.get("format_version", 0))
+    except (TypeError, ValueError):
+        version = FORMAT_VERSION + 1
+    if version > FORMAT_VERSION:
+        raise ModelFileError(f"{name} was written by a newer StreamingTalker "
+                             f"(format {card.get('format_version')}); update the add-on")
+    return card
 
 
 def read_header(path: str | Path) -> tuple[dict[str, Any], int]:

@@ -116,24 +116,17 @@ class Predictor:
         self.name, self.fn = name, fn
 
 
-def model_predictor(path: str, steps: int | None = None, guidance: float | None = None,
-                    temperature: float | None = None, smoothing: float | None = None) -> Predictor:
-    from ..runtime.session import SessionOptions, StreamingSession, load_bundle
+def model_predictor(path: str, backend: str = "auto", threads: int | None = None,
+                    **overrides: Any) -> Predictor:
+    """The model as users run it: a fresh streaming session per utterance, the card's tuned
+    defaults under ``overrides`` (None: keep the card's), the generic style."""
+    from ..runtime.bundle import load_bundle
+    from ..runtime.session import SessionOptions, StreamingSession
 
-    bundle = load_bundle(path)
-    defaults = dict(bundle.card.get("defaults") or {})
+    bundle = load_bundle(path, backend=backend, threads=threads)
 
     def run(utt: Utterance, seed: int) -> np.ndarray:
-        opts = dict(defaults, seed=seed, style=0)
-        if steps is not None:
-            opts["steps"] = steps
-        if guidance is not None:
-            opts["guidance"] = guidance
-        if temperature is not None:
-            opts["temperature"] = temperature
-        if smoothing is not None:
-            opts["smoothing"] = smoothing
-        s = StreamingSession(bundle, SessionOptions.from_dict(opts))
+        s = StreamingSession(bundle, SessionOptions.resolve(bundle.card, {**overrides, "seed": seed, "style": 0}))
         return np.concatenate([s.push(utt.audio), s.flush()])
 
     return Predictor(bundle.card.get("name", Path(path).stem), run)
@@ -316,17 +309,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, default=None)
     ap.add_argument("--guidance", type=float, default=None)
     ap.add_argument("--temperature", type=float, default=None)
+    ap.add_argument("--temperature-upper", type=float, default=None)
     ap.add_argument("--smoothing", type=float, default=None)
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--backend", choices=["auto", "onnx", "torch"], default="auto")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--out", default=None, help="also write the JSON here")
     args = ap.parse_args(argv)
-    import torch
-
     from ..shared.paths import DEFAULT_MODEL
-    from ..runtime.server import default_threads
 
-    torch.set_num_threads(args.threads or default_threads())
     ds = Dataset(args.data)
     if ds.channel_space != "arkit":
         print("error: eval currently scores ARKit-channel datasets", file=sys.stderr)
@@ -342,7 +333,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     face = ArkitFace(args.face) if args.face and Path(args.face).exists() else None
     model_path = args.model or str(DEFAULT_MODEL)
-    main_pred = model_predictor(model_path, args.steps, args.guidance, args.temperature, args.smoothing)
+    main_pred = model_predictor(model_path, args.backend, args.threads, steps=args.steps, guidance=args.guidance,
+                                temperature=args.temperature, temperature_upper=args.temperature_upper,
+                                smoothing=args.smoothing)
     result: dict[str, Any] = {
         "model": model_path, "data": str(args.data), "split": args.split, "val_utterances": len(utts),
         "val_speakers": sorted({u.speaker for u in utts}),
@@ -352,7 +345,8 @@ def main(argv: list[str] | None = None) -> int:
         "baselines": {"amplitude_jaw": score(fit_amplitude_baseline(fit_ds), utts, ds, face, 1)},
     }
     if args.regressor:
-        result["baselines"]["regressor"] = score(model_predictor(args.regressor), utts, ds, face, 1)
+        result["baselines"]["regressor"] = score(model_predictor(args.regressor, args.backend, args.threads),
+                                                       utts, ds, face, 1)
     if args.drift_minutes > 0:
         result["drift"] = drift(main_pred, utts, ds, args.drift_minutes)
         result["drift"]["clip_mouth_mae"] = result["model_scores"]["mouth_mae"]

@@ -31,24 +31,26 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import json
 import math
 import random
 import sys
 import time
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from ..audio.features import LogMel
-from ..shared.channels import MOUTH_CHANNELS
+from ..audio.torch_features import TorchLogMel
 from ..data.format import Dataset
 from ..model.checkpoint import base_card, save_checkpoint
 from ..model.config import ModelConfig
-from ..model.diffusion import T_MAX, ddim_sample, q_sample
+from ..model.diffusion import next_chunk, objective_loss, scalar
 from ..model.network import StreamingTalker
+from ..shared.channels import MOUTH_CHANNELS
 
 STD_FLOOR = 0.05
 
@@ -59,7 +61,7 @@ class TrainingData:
     def __init__(self, ds: Dataset, cfg: ModelConfig, split: str, speakers: list[str],
                  max_utts: int | None = None):
         self.cfg = cfg
-        mel = LogMel(cfg.sample_rate, cfg.hop, 400, 512, cfg.n_mels)
+        mel = TorchLogMel(cfg.sample_rate, cfg.hop, cfg.win_length, cfg.n_fft, cfg.n_mels)
         ctx_steps = math.ceil(cfg.context_frames / cfg.chunk_frames)
         lead_steps = math.ceil(cfg.left_context_mel / cfg.step_mels)
         self.pad_steps = ctx_steps + lead_steps       # silence prepended to every utterance
@@ -76,7 +78,7 @@ class TrainingData:
             audio = torch.from_numpy(np.concatenate([pad, utt.audio, tail]))
             n_mel = audio.numel() // cfg.hop
             with torch.no_grad():
-                self.mels.append(mel(audio, 0, n_mel).to(torch.float16))
+                self.mels.append(mel(audio, n_mel).to(torch.float16))
             t = utt.motion.shape[0]
             mpad = np.zeros((self.pad_steps * cfg.chunk_frames, utt.motion.shape[1]), np.float32)
             motion = np.concatenate([mpad, utt.motion])
@@ -127,92 +129,107 @@ class TrainingData:
         return torch.stack(mels), torch.stack(motions), torch.tensor(styles)
 
 
-def training_loss(model: StreamingTalker, mel: torch.Tensor, motion: torch.Tensor, style: torch.Tensor,
-                  ctx_steps: int, objective: str, mouth_mask: torch.Tensor, args: Any
-                  ) -> tuple[torch.Tensor, dict[str, float]]:
-    cfg = model.cfg
-    C, W, K = cfg.chunk_frames, cfg.context_frames, cfg.num_channels
-    audio = model.audio(mel)                         # (B, S*C, d)
-    x = model.normalise(motion)                      # (B, S*C, K)
+@dataclass
+class LossOptions:
+    """What the objective and its context treatments do (the ``train`` flags of the same names)."""
+    objective: str = "diffusion"
+    noise_levels: int = 4
+    mouth_weight: float = 2.0
+    velocity_weight: float = 2.0
+    context_noise: float = 0.5
+    context_drop: float = 0.1
+    context_gain: float = 0.0
+    context_swap: float = 0.0
+    audio_drop: float = 0.1
+    style_drop: float = 0.3
+    rollout_prob: float = 0.0
+    rollout_steps: int = 10
+    rollout_ddim: int = 2
+    rollout_guidance: float = 2.0
+    rollout_temperature: float = 0.3
+    sampler_times: list[float] = field(default_factory=list)
+    first_step_weight: float = 0.0
+    sampler_loss_weight: float = 0.0
+    sampler_loss_steps: int = 2
+    sampler_loss_temperature: float = 0.1
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> "LossOptions":
+        return cls(**{f.name: getattr(args, f.name) for f in fields(cls)})
+
+
+def target_windows(audio: torch.Tensor, x: torch.Tensor, x_ctx: torch.Tensor, ctx_steps: int, C: int, W: int
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One window per target step j of each segment: audio tokens [3j-W, 3j+C), the past W
+    frames (from ``x_ctx``, maybe self-generated) and the next C target frames (from ``x``)."""
     n_tgt = audio.shape[1] // C - ctx_steps
-    x_ctx = x
-    if args.rollout_prob > 0 and args.rollout_steps > 0:
-        rows = torch.rand(x.shape[0], device=x.device) < args.rollout_prob
-        if rows.any():
-            x_ctx = x.clone()
-            first = ctx_steps - args.rollout_steps
-            x_ctx[rows] = rollout(model, audio[rows].detach(), x[rows], style[rows], first,
-                                  args.rollout_steps, args)
-    # Build one window per target step: tokens [3j-W, 3j+C)
     starts = [(ctx_steps + j) * C - W for j in range(n_tgt)]
     a_win = torch.stack([audio[:, s:s + W + C] for s in starts], 1).flatten(0, 1)
     past = torch.stack([x_ctx[:, s:s + W] for s in starts], 1).flatten(0, 1)
     target = torch.stack([x[:, s + W:s + W + C] for s in starts], 1).flatten(0, 1)  # (N, C, K)
-    styles = style.repeat_interleave(n_tgt)
+    return a_win, past, target
+
+
+def corrupt_context(model: StreamingTalker, past: torch.Tensor, opt: LossOptions) -> torch.Tensor:
+    """The context the predictor sees: a random per-channel gain and offset, noise of random
+    strength, and sometimes nothing at all (the rest pose), so it is not trusted blindly."""
+    n, _, K = past.shape
+    dev = past.device
+    if opt.context_gain > 0:
+        gain = 1 + opt.context_gain * (2 * torch.rand(n, 1, K, device=dev) - 1)
+        offset = 0.5 * opt.context_gain * torch.randn(n, 1, K, device=dev)
+        past = past * gain + offset
+    sigma = torch.rand(n, 1, 1, device=dev) * opt.context_noise
+    past = past + sigma * torch.randn_like(past)
+    drop = (torch.rand(n, 1, 1, device=dev) < opt.context_drop).float()
+    rest = model.normalise(torch.zeros(K, device=dev))
+    return past * (1 - drop) + rest * drop
+
+
+def training_loss(model: StreamingTalker, mel: torch.Tensor, motion: torch.Tensor, style: torch.Tensor,
+                  ctx_steps: int, objective: str, mouth_mask: torch.Tensor, opt: LossOptions
+                  ) -> tuple[torch.Tensor, dict[str, float]]:
+    """The loss on one batch of segments: encode the audio once, build a window per target
+    step, treat the contexts, then the model's objective (:func:`~inference_core.model.diffusion.objective_loss`)."""
+    cfg = model.cfg
+    C, W, K = cfg.chunk_frames, cfg.context_frames, cfg.num_channels
+    dev = mel.device
+    audio = model.audio(mel)                         # (B, S*C, d)
+    x = model.normalise(motion)                      # (B, S*C, K)
+    x_ctx = x
+    if opt.rollout_prob > 0 and opt.rollout_steps > 0:
+        rows = torch.rand(x.shape[0], device=dev) < opt.rollout_prob
+        if rows.any():
+            x_ctx = x.clone()
+            x_ctx[rows] = rollout(model, audio[rows].detach(), x[rows], style[rows], ctx_steps - opt.rollout_steps,
+                                  opt.rollout_steps, opt)
+    a_win, past, target = target_windows(audio, x, x_ctx, ctx_steps, C, W)
     n = past.shape[0]
-    past = swap_contexts(past, args.context_swap)
-    # Context corruption: per-channel gain and offset, noise of random strength,
-    # sometimes the whole context dropped.
-    if args.context_gain > 0:
-        gain = 1 + args.context_gain * (2 * torch.rand(n, 1, K, device=past.device) - 1)
-        offset = 0.5 * args.context_gain * torch.randn(n, 1, K, device=past.device)
-        past_in = past * gain + offset
-    else:
-        past_in = past
-    sigma = torch.rand(n, 1, 1, device=past.device) * args.context_noise
-    past_in = past_in + sigma * torch.randn_like(past)
-    drop_ctx = (torch.rand(n, 1, 1) < args.context_drop).float()
-    rest = model.normalise(torch.zeros(K))
-    past_in = past_in * (1 - drop_ctx) + rest * drop_ctx
+    styles = style.repeat_interleave(n // style.shape[0])
+    past = swap_contexts(past, opt.context_swap)
+    past_in = corrupt_context(model, past, opt)
     # Style dropout → generic style 0 (what unseen voices use); audio dropout for CFG.
-    styles = torch.where(torch.rand(n) < args.style_drop, torch.zeros_like(styles), styles)
-    keep = (torch.rand(n) >= args.audio_drop).float() if objective == "diffusion" else torch.ones(n)
+    styles = torch.where(torch.rand(n, device=dev) < opt.style_drop, torch.zeros_like(styles), styles)
+    keep = (torch.rand(n, device=dev) >= opt.audio_drop).float() if objective == "diffusion" \
+        else torch.ones(n, device=dev)
     cond = model.predictor(a_win, past_in, model.style_vector(styles), keep)   # (N, C, d)
-    x0 = target.flatten(1)
-    reps = args.noise_levels if objective == "diffusion" else 1
-    cond_r = cond.repeat(reps, 1, 1)
-    x0_r = x0.repeat(reps, 1)
-    if objective == "diffusion":
-        t = torch.rand(x0_r.shape[0]) * T_MAX
-        grid = args.sampler_times
-        if grid:  # half of the noise levels at the few times the DDIM sampler actually visits
-            on_grid = torch.rand(t.shape[0]) < 0.5
-            pick = torch.tensor(grid)[torch.randint(len(grid), (t.shape[0],))]
-            jitter = (torch.rand(t.shape[0]) - 0.5) * 0.02
-            t = torch.where(on_grid, (pick + jitter).clamp(0.0, T_MAX), t)
-        x_t = q_sample(x0_r, t, torch.randn_like(x0_r))
-    else:
-        t = torch.full((x0_r.shape[0],), T_MAX)
-        x_t = torch.zeros_like(x0_r)
-    pred = model.head(x_t, t, cond_r).reshape(-1, C, K)
-    w = 1.0 + (args.mouth_weight - 1.0) * mouth_mask
+    w = 1.0 + (opt.mouth_weight - 1.0) * mouth_mask
     prev = past[:, -1:]  # the frame the model saw last (its own, if rolled out)
-    loss_pos, loss_vel = _motion_loss(pred, x0_r.reshape(-1, C, K), prev.repeat(reps, 1, 1), w)
-    loss = loss_pos + args.velocity_weight * loss_vel
-    parts = {"pos": loss_pos.item(), "vel": loss_vel.item()}
+    parts: dict[str, float] = {}
 
-    def sampler_loss(steps: int, temperature: float) -> torch.Tensor:
-        """Loss of what the DDIM sampler outputs from noise at ``temperature``, with gradient
-        through every step."""
-        start = torch.randn_like(x0) * temperature if temperature > 0 else torch.zeros_like(x0)
-        out = ddim_sample(lambda x_, t_: model.head(x_, t_, cond), start, steps).reshape(-1, C, K)
-        s_pos, s_vel = _motion_loss(out, target, prev, w)
-        return s_pos + args.velocity_weight * s_vel
+    def motion_loss(pred: torch.Tensor, reps: int) -> torch.Tensor:
+        pos, vel = _motion_loss(pred.reshape(-1, C, K), target.repeat(reps, 1, 1), prev.repeat(reps, 1, 1), w)
+        parts.setdefault("pos", scalar(pos))
+        parts.setdefault("vel", scalar(vel))
+        return pos + opt.velocity_weight * vel
 
-    if objective == "diffusion" and args.first_step_weight > 0:
-        # The sampler's first step at temperature 0 (x_T = 0, t = T): every sample starts
-        # from this prediction, and uniform noise levels give it little training.
-        first_loss = sampler_loss(1, 0.0)
-        loss = loss + args.first_step_weight * first_loss
-        parts["first"] = first_loss.item()
-    if objective == "diffusion" and args.sampler_loss_weight > 0:
-        # The whole few-step sampler as shipped (its steps, its temperature), unrolled: the
-        # later steps see the head's own first guess at inference, not noised ground truth,
-        # and learn to correct it.
-        unrolled = sampler_loss(args.sampler_loss_steps, args.sampler_loss_temperature)
-        loss = loss + args.sampler_loss_weight * unrolled
-        parts["sampler"] = unrolled.item()
-    return loss, {"loss": loss.item(), **parts}
+    loss, obj_parts = objective_loss(
+        model.head, cond, target.flatten(1), objective, motion_loss, noise_levels=opt.noise_levels,
+        sampler_times=opt.sampler_times, first_step_weight=opt.first_step_weight,
+        sampler_loss_weight=opt.sampler_loss_weight, sampler_loss_steps=opt.sampler_loss_steps,
+        sampler_loss_temperature=opt.sampler_loss_temperature)
+    obj_parts.pop("main", None)
+    return loss, {"loss": scalar(loss), **parts, **obj_parts}
 
 
 def swap_contexts(past: torch.Tensor, prob: float) -> torch.Tensor:
@@ -241,25 +258,25 @@ def _motion_loss(pred: torch.Tensor, tgt: torch.Tensor, prev: torch.Tensor, w: t
 
 @torch.no_grad()
 def rollout(model: StreamingTalker, audio: torch.Tensor, x: torch.Tensor, style: torch.Tensor,
-            first_step: int, n_steps: int, args: Any) -> torch.Tensor:
+            first_step: int, n_steps: int, opt: LossOptions) -> torch.Tensor:
     """Motion ``x`` (B, S*C, K, normalised) with steps ``first_step .. +n_steps`` replaced by
     the model's own samples, generated one step at a time with the streaming session's
-    sampler (:meth:`StreamingTalker.sample_next`) from the ground truth before them."""
+    sampler (:func:`~inference_core.model.diffusion.next_chunk`) from the ground truth before them."""
     cfg = model.cfg
     C, W, K = cfg.chunk_frames, cfg.context_frames, cfg.num_channels
     out = x.clone()
     b = x.shape[0]
     style_vec = model.style_vector(style)
-    regression = args.objective == "regression"  # its inference: one pass from a zero input
+
+    def head(x_t: torch.Tensor, t: float, cond: torch.Tensor) -> torch.Tensor:
+        return model.head(x_t, torch.full((b,), t, device=x.device), cond)
+
     for step in range(first_step, first_step + n_steps):
         s = step * C
-        if regression:
-            noise = torch.zeros(b, C * K, device=x.device)
-        else:
-            noise = torch.randn(b, C * K, device=x.device) * args.rollout_temperature
-        x0 = model.sample_next(audio[:, s - W:s + C], out[:, s - W:s], style_vec, noise,
-                               1 if regression else args.rollout_ddim,
-                               1.0 if regression else args.rollout_guidance)
+        a, past = audio[:, s - W:s + C], out[:, s - W:s]
+        noise = torch.randn(b, C * K, device=x.device) * opt.rollout_temperature
+        x0 = next_chunk(lambda keep: model.predictor(a, past, style_vec, torch.full((b,), keep, device=x.device)),
+                        head, noise, opt.objective, opt.rollout_ddim, opt.rollout_guidance)
         out[:, s:s + C] = x0.reshape(b, C, K)
     return out
 
@@ -333,6 +350,7 @@ def main(argv: list[str] | None = None) -> int:
     speakers = ds.speakers("train")
     overrides = json.loads(args.arch) if args.arch else {}
     cfg = ModelConfig(fps=int(round(ds.fps)), sample_rate=ds.sample_rate, num_channels=len(ds.channels),
+                      objective=args.objective,
                       num_styles=len(speakers) + 1, **overrides)
     data = TrainingData(ds, cfg, "train", speakers, args.max_utts)
     model = StreamingTalker(cfg)
@@ -345,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
         from ..model.checkpoint import load_checkpoint
 
         init, _, _ = load_checkpoint(args.init)
-        if init.cfg != cfg:
+        if dataclasses.replace(init.cfg, objective=cfg.objective) != cfg:  # a regressor may start a diffusion run
             print(f"error: {args.init} has another architecture than this dataset needs "
                   f"({init.cfg} vs {cfg})", file=sys.stderr)
             return 2
@@ -369,6 +387,7 @@ def main(argv: list[str] | None = None) -> int:
         rng = np.random.default_rng(args.seed + start_it)
     ctx_steps = math.ceil(cfg.context_frames / cfg.chunk_frames)
     roll_steps = args.rollout_steps if args.rollout_prob > 0 else 0
+    loss_opt = LossOptions.from_args(args)
     log: list[dict[str, float]] = []
     t0 = time.time()
     from tqdm import tqdm
@@ -384,7 +403,7 @@ def main(argv: list[str] | None = None) -> int:
         model.train()
         loss, parts = training_loss(model, mel.to(args.device), motion.to(args.device),
                                     style.to(args.device), ctx_steps + roll_steps, args.objective,
-                                    mouth_mask.to(args.device), args)
+                                    mouth_mask.to(args.device), loss_opt)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -1,0 +1,172 @@
+"""The ONNX Runtime backend: the exported per-step graphs, numpy in and out, no torch.
+
+Files beside a checkpoint ``M.safetensors`` (written by ``export-onnx``)::
+
+    M.audio_encoder.onnx  M.condition.onnx  M.head.onnx   the graphs (structure only, ~100 KB)
+    M.onnx.json                                          manifest: weights digest, file hashes
+
+The graphs hold no copy of the weights: their initializers are ONNX *external
+data* pointing at byte ranges of ``M.safetensors`` itself (both store raw
+little-endian float32), so a model ships once and the graphs cannot drift from
+its weights. What is read here: the checkpoint (card, motion normalisation,
+style table, with numpy by :mod:`.weights`; the weights' checksum is verified
+as the torch loader does) and the manifest, whose ``weights_sha256`` must be
+the checkpoint's and whose file hashes must match. Anything missing, damaged or
+not importable raises :class:`BackendUnavailable` with the reason, so ``auto``
+can fall back to torch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..model.config import ModelConfig, config_from_card
+from .bundle import BackendUnavailable
+from .weights import WeightsError, read_tensors, weights_digest
+
+FORMAT = "streamingtalker-onnx"
+#: graph name -> (file suffix, input names, output name)
+GRAPHS: dict[str, tuple[str, tuple[str, ...], str]] = {
+    "audio": ("audio_encoder.onnx", ("mel",), "features"),
+    "condition": ("condition.onnx", ("audio", "past", "style_vec", "keep"), "cond"),
+    "head": ("head.onnx", ("x_t", "t", "cond"), "x0"),
+}
+
+
+def graph_path(model_path: str | Path, key: str) -> Path:
+    """``M.<graph>.onnx`` beside ``M.safetensors``."""
+    p = Path(model_path)
+    return p.with_name(f"{p.stem}.{GRAPHS[key][0]}")
+
+
+def manifest_path(model_path: str | Path) -> Path:
+    p = Path(model_path)
+    return p.with_name(p.stem + ".onnx.json")
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def check_export(model_path: Path, weights_sha256: str | None) -> dict[str, Any]:
+    """The manifest of the model's ONNX export if it belongs to these weights and no graph
+    was altered; BackendUnavailable saying what is wrong otherwise."""
+    mpath = manifest_path(model_path)
+    try:
+        manifest = json.loads(mpath.read_text())
+    except (OSError, ValueError) as exc:
+        raise BackendUnavailable(f"{mpath} is unreadable: {exc}") from None
+    if manifest.get("format") != FORMAT:
+        raise BackendUnavailable(f"{mpath} is not a StreamingTalker ONNX manifest")
+    if weights_sha256 and manifest.get("weights_sha256") != weights_sha256:
+        raise BackendUnavailable(f"the ONNX graphs of {model_path.name} were exported from other weights; "
+                                 "export them again (python -m inference_core export-onnx MODEL)")
+    for key in GRAPHS:
+        entry = (manifest.get("files") or {}).get(key) or {}
+        f = graph_path(model_path, key)
+        if not f.is_file():
+            raise BackendUnavailable(f"{f} is missing")
+        if entry.get("sha256") != file_sha256(f):
+            raise BackendUnavailable(f"{f.name} does not match its checksum in {mpath.name} (damaged or replaced)")
+    return manifest
+
+
+def providers_for(device: str) -> list[str]:
+    import onnxruntime as ort
+
+    if device.startswith("cuda"):
+        if "CUDAExecutionProvider" not in ort.get_available_providers():
+            raise BackendUnavailable("device cuda was asked for, but this onnxruntime has no CUDA "
+                                     "provider (install onnxruntime-gpu, or use the torch runtime)")
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    return ["CPUExecutionProvider"]
+
+
+class OnnxBackend:
+    name = "onnx"
+
+    def __init__(self, cfg: ModelConfig, tensors: dict[str, np.ndarray], model_path: Path,
+                 device: str = "cpu", threads: int | None = None):
+        try:
+            import onnxruntime as ort
+        except Exception as exc:  # ImportError, or a broken wheel raising OSError at import
+            raise BackendUnavailable(f"onnxruntime does not import ({exc})") from None
+        self.cfg = cfg
+        self.device = device
+        self.motion_mean = np.asarray(tensors["motion_mean"], np.float32)
+        self.motion_std = np.asarray(tensors["motion_std"], np.float32)
+        self.style_table = np.asarray(tensors["predictor.style.weight"], np.float32)
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads or 1  # tiny per-step graphs: a second thread only adds sync
+        opts.inter_op_num_threads = 1
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.log_severity_level = 3  # errors only: constant-folding notes are not for users
+        providers = providers_for(device)
+        try:
+            self._sessions = {k: ort.InferenceSession(str(graph_path(model_path, k)), opts, providers=providers)
+                              for k in GRAPHS}
+        except Exception as exc:  # onnxruntime raises its own exception types for bad graphs
+            raise BackendUnavailable(f"onnxruntime cannot load the graphs of {model_path.name}: {exc}") from None
+        self._inputs = {k: [i.name for i in s.get_inputs()] for k, s in self._sessions.items()}
+
+    def _run(self, key: str, *arrays: np.ndarray) -> np.ndarray:
+        feeds = {n: np.ascontiguousarray(a, dtype=np.float32) for n, a in zip(self._inputs[key], arrays)}
+        return self._sessions[key].run(None, feeds)[0]
+
+    def style_vector(self, index: int) -> np.ndarray:
+        return self.style_table[int(index)][None].copy()
+
+    def audio(self, mel: np.ndarray) -> np.ndarray:
+        return self._run("audio", mel)
+
+    def condition(self, audio: np.ndarray, past: np.ndarray, style_vec: np.ndarray, keep: float) -> np.ndarray:
+        return self._run("condition", audio, past, style_vec, np.full((audio.shape[0],), keep, np.float32))
+
+    def head(self, x_t: np.ndarray, t: float, cond: np.ndarray) -> np.ndarray:
+        return self._run("head", x_t, np.full((x_t.shape[0],), t, np.float32), cond)
+
+
+def load_onnx(path: Path, device: str = "cpu", threads: int | None = None
+              ) -> tuple[OnnxBackend, dict[str, Any], ModelConfig, dict[str, np.ndarray]]:
+    """(backend, card, config, extra tensors) for a checkpoint with its ONNX export.
+
+    The cheap reasons not to use ONNX (no onnxruntime, no export) are checked before
+    the weights are read, so ``auto`` falls back to torch without reading them twice."""
+    from ..shared.model_card import ModelFileError, check_card
+
+    if not path.is_file():
+        raise ModelFileError(f"Model file not found: {path}")
+    try:
+        import onnxruntime  # noqa: F401
+    except Exception as exc:  # ImportError, or a broken wheel raising OSError at import
+        raise BackendUnavailable(f"onnxruntime does not import ({exc})") from None
+    if not manifest_path(path).is_file():
+        raise BackendUnavailable(f"no ONNX export of this model ({manifest_path(path).name} is missing; run "
+                                 "`python -m inference_core export-onnx MODEL`)")
+    try:
+        tensors, card = read_tensors(path)
+    except WeightsError as exc:
+        raise ModelFileError(str(exc)) from None
+    check_card(card, path.name)
+    if card.get("weights_sha256") and weights_digest(tensors) != card["weights_sha256"]:
+        raise ModelFileError(f"{path.name}: the weights do not match the checksum in the model card "
+                             "(the file was modified or damaged after it was written)")
+    try:
+        cfg = config_from_card(card)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelFileError(f"{path.name}: the model card's architecture is invalid: {exc}") from None
+    check_export(path, card.get("weights_sha256"))
+    backend = OnnxBackend(cfg, tensors, path, device, threads)
+    extra = {k: np.asarray(v, np.float32) for k, v in tensors.items() if k.startswith("motion.")}
+    return backend, card, cfg, extra

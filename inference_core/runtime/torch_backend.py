@@ -1,0 +1,68 @@
+"""The torch backend: the checkpoint's modules behind the numpy :class:`~.bundle.Backend` interface.
+
+Every input is moved to the model's device at this one boundary and every
+output comes back to numpy here, so nothing else in the runtime creates a
+tensor: a CUDA model cannot meet a CPU tensor (``to_numpy`` is a seam the
+device test replaces to run a step on torch's ``meta`` device).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..model.network import StreamingTalker
+
+
+def default_threads() -> int:
+    """Small per-step tensors: 2 threads is the sweet spot; more only adds sync overhead."""
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+def set_threads(threads: int | None) -> None:
+    torch.set_num_threads(threads or default_threads())
+
+
+class TorchBackend:
+    name = "torch"
+
+    def __init__(self, model: StreamingTalker):
+        self.model = model.eval()
+        self.cfg = model.cfg
+        self.device = str(model.motion_mean.device)
+        self.motion_mean = model.motion_mean.detach().cpu().numpy() if self.device != "meta" else \
+            np.zeros(model.cfg.num_channels, np.float32)
+        self.motion_std = model.motion_std.detach().cpu().numpy() if self.device != "meta" else \
+            np.ones(model.cfg.num_channels, np.float32)
+
+    def _in(self, a: Any) -> torch.Tensor:
+        t = a if isinstance(a, torch.Tensor) else torch.as_tensor(np.ascontiguousarray(a, dtype=np.float32))
+        return t.to(self.model.motion_mean.device)
+
+    def _batch(self, value: float, like: torch.Tensor) -> torch.Tensor:
+        return torch.full((like.shape[0],), float(value), device=like.device)
+
+    def to_numpy(self, t: torch.Tensor) -> Any:
+        return t.detach().cpu().numpy()
+
+    def style_vector(self, index: int) -> np.ndarray:
+        with torch.inference_mode():
+            idx = torch.tensor([int(index)], device=self.model.motion_mean.device)
+            return self.to_numpy(self.model.style_vector(idx))
+
+    def audio(self, mel: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return self.to_numpy(self.model.audio(self._in(mel)))
+
+    def condition(self, audio: np.ndarray, past: np.ndarray, style_vec: np.ndarray, keep: float) -> np.ndarray:
+        with torch.inference_mode():
+            a = self._in(audio)
+            return self.to_numpy(self.model.predictor(a, self._in(past), self._in(style_vec), self._batch(keep, a)))
+
+    def head(self, x_t: np.ndarray, t: float, cond: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            x = self._in(x_t)
+            return self.to_numpy(self.model.head(x, self._batch(t, x), self._in(cond)))

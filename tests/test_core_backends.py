@@ -1,0 +1,217 @@
+"""The two runtimes: ONNX Runtime (numpy only) and torch must compute the same motion.
+
+Features, one step of each network, and a whole streamed file are compared; the
+torch-free path is run with torch made unimportable; a damaged, missing or
+foreign export is refused and ``auto`` falls back to torch; every tensor of the
+torch runtime follows the model's device.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from fixtures import syllable_audio, write_wav
+from inference_core.audio.features import LogMel
+from inference_core.audio.torch_features import TorchLogMel
+from inference_core.model.onnx_export import export_onnx
+from inference_core.runtime.bundle import BackendUnavailable, load_bundle
+from inference_core.runtime.onnx_backend import graph_path, manifest_path
+from inference_core.runtime.session import SessionOptions, StreamingSession
+
+ROOT = Path(__file__).resolve().parents[1]
+
+#: Makes ``import torch`` (and anything below it) fail in the child, as in Blender's Python.
+BLOCK_TORCH = """
+import sys
+class _NoTorch:
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" or name.startswith("torch."):
+            raise ImportError("torch is blocked in this test")
+        return None
+sys.meta_path.insert(0, _NoTorch())
+"""
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory, random_model) -> Path:
+    """A copy of the random test model with its ONNX export beside it."""
+    d = tmp_path_factory.mktemp("onnx")
+    manifest = export_onnx(random_model, d)
+    assert manifest == manifest_path(d / random_model.name)
+    return d / random_model.name
+
+
+def _stream(bundle, audio, sizes, **opts):
+    s = StreamingSession(bundle, SessionOptions.resolve(bundle.card, opts))
+    out, i, k = [], 0, 0
+    while i < audio.size:
+        n = sizes[k % len(sizes)]
+        out.append(s.push(audio[i:i + n]))
+        i, k = i + n, k + 1
+    out.append(s.flush())
+    return np.concatenate(out)
+
+
+def test_numpy_log_mel_matches_torch_features():
+    audio = syllable_audio(2.0, seed=3)[0].astype(np.float32)
+    n = audio.size // 160
+    ref = TorchLogMel()(torch.from_numpy(audio), n).numpy()
+    got = LogMel()(audio, 0, n)
+    assert got.shape == ref.shape == (n, 80)
+    assert np.abs(got - ref).max() < 1e-4
+    # a stream read frame range by frame range gives the same frames
+    parts = [LogMel()(audio[max(0, k * 160 - 400):], k, 7, max(0, k * 160 - 400)) for k in range(0, n - 7, 7)]
+    np.testing.assert_allclose(np.concatenate(parts), got[: len(parts) * 7], atol=1e-6)
+
+
+def test_export_references_the_checkpoint_and_matches_torch(exported):
+    manifest = json.loads(manifest_path(exported).read_text())
+    for key, entry in manifest["files"].items():
+        assert entry["weights_in_checkpoint"] > 0, key
+        assert manifest["max_abs_diff_vs_torch"][key] < 1e-4, key
+        # structure only: the weights are read from the checkpoint, not copied
+        assert graph_path(exported, key).stat().st_size < exported.stat().st_size / 4
+    r = subprocess.run([sys.executable, "-m", "inference_core", "info", str(exported), "--verify"],
+                       capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert r.returncode == 0, r.stderr
+    verified = json.loads(r.stdout)["verified"]
+    assert verified["onnx"]["max_abs_diff_stream"] < 1e-3
+
+
+def test_backends_agree_on_one_step(exported):
+    onnx_b, torch_b = load_bundle(exported, backend="onnx"), load_bundle(exported, backend="torch")
+    assert (onnx_b.backend.name, torch_b.backend.name) == ("onnx", "torch")
+    cfg = onnx_b.cfg
+    rng = np.random.default_rng(0)
+    mel = rng.standard_normal((1, cfg.step_mels + cfg.receptive_field_mel - 1, cfg.n_mels)).astype(np.float32)
+    audio = rng.standard_normal((1, cfg.context_frames + cfg.chunk_frames, cfg.model_dim)).astype(np.float32)
+    past = rng.standard_normal((1, cfg.context_frames, cfg.num_channels)).astype(np.float32)
+    x = rng.standard_normal((1, cfg.chunk_frames * cfg.num_channels)).astype(np.float32)
+    for a, b in ((onnx_b.backend, torch_b.backend),):
+        np.testing.assert_allclose(a.audio(mel), b.audio(mel), atol=1e-4)
+        np.testing.assert_allclose(a.style_vector(1), b.style_vector(1), atol=1e-6)
+        for keep in (1.0, 0.0):
+            c_a = a.condition(audio, past, a.style_vector(1), keep)
+            np.testing.assert_allclose(c_a, b.condition(audio, past, b.style_vector(1), keep), atol=1e-4)
+        np.testing.assert_allclose(a.head(x, 0.6, c_a), b.head(x, 0.6, c_a), atol=1e-4)
+
+
+def test_backends_agree_on_a_whole_file_and_stream_exactly(exported):
+    audio = syllable_audio(4.0, seed=9)[0].astype(np.float32)
+    opts = {"seed": 4, "temperature": 1.0, "guidance": 1.5, "steps": 3}  # noise and guidance matter here
+    onnx_b, torch_b = load_bundle(exported, backend="onnx"), load_bundle(exported, backend="torch")
+    a = _stream(onnx_b, audio, [audio.size], **opts)
+    b = _stream(torch_b, audio, [audio.size], **opts)
+    assert a.shape == b.shape == (120, 52)
+    assert np.abs(a - b).max() < 1e-3                       # the same noise, the same networks
+    assert np.abs(a - _stream(onnx_b, audio, [audio.size], **dict(opts, seed=5))).max() > 1e-3
+    np.testing.assert_array_equal(a, _stream(onnx_b, audio, [160, 777, 3001], **opts))  # streaming == offline
+
+
+def test_torch_free_path_generates_with_torch_blocked(exported, tmp_path):
+    wav = write_wav(tmp_path / "line.wav", syllable_audio(2.0, seed=1)[0], 16000)
+    code = BLOCK_TORCH + f"""
+import numpy as np
+from inference_core.cli import main
+rc = main(["generate", {str(wav)!r}, "-o", {str(tmp_path / 'out.npz')!r}, "--model", {str(exported)!r},
+           "--backend", "onnx", "--quiet"])
+assert rc == 0, rc
+assert "torch" not in sys.modules and not any(m.startswith("torch.") for m in sys.modules)
+print(np.load({str(tmp_path / 'out.npz')!r})["weights"].shape)
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "(60, 52)" in r.stdout
+
+
+def test_auto_falls_back_to_torch_and_refuses_a_bad_export(exported, tmp_path):
+    d = tmp_path / "m"
+    d.mkdir()
+    for f in exported.parent.glob(exported.stem + ".*"):
+        shutil.copy(f, d / f.name)
+    model = d / exported.name
+    assert load_bundle(model).backend.name == "onnx"          # auto prefers ONNX when it can run
+    head = graph_path(model, "head")
+    head.write_bytes(head.read_bytes()[:-40] + b"\0" * 40)  # damaged graph
+    with pytest.raises(BackendUnavailable, match="checksum"):
+        load_bundle(model, backend="onnx")
+    assert load_bundle(model).backend.name == "torch"
+    manifest_path(model).unlink()                            # no export at all
+    with pytest.raises(BackendUnavailable, match="export-onnx"):
+        load_bundle(model, backend="onnx")
+    assert load_bundle(model).backend.name == "torch"
+
+
+def test_export_of_other_weights_is_refused(exported, tmp_path, random_model):
+    from inference_core.model.checkpoint import load_checkpoint, save_checkpoint
+
+    d = tmp_path / "m"
+    d.mkdir()
+    for f in exported.parent.glob(exported.stem + ".*"):
+        shutil.copy(f, d / f.name)
+    model, card, _ = load_checkpoint(random_model)
+    with torch.no_grad():
+        model.head.out.bias.add_(0.01)                       # retrained weights, old graphs kept
+    save_checkpoint(d / exported.name, model, card)
+    with pytest.raises(BackendUnavailable, match="other weights"):
+        load_bundle(d / exported.name, backend="onnx")
+
+
+def test_no_backend_at_all_says_what_to_install(random_model):
+    code = BLOCK_TORCH + f"""
+from inference_core.runtime.bundle import BackendUnavailable, load_bundle
+try:
+    load_bundle({str(random_model)!r})
+except BackendUnavailable as exc:
+    print("MSG", exc)
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "MSG" in r.stdout and "export-onnx" in r.stdout and "install torch" in r.stdout
+
+
+def test_torch_runtime_keeps_every_tensor_on_the_model_device(random_model):
+    """A CUDA model must never meet a CPU tensor: run each network call and a training loss
+    with the model on torch's meta device, where mixing devices raises."""
+    from inference_core.model.checkpoint import load_checkpoint
+    from inference_core.runtime.torch_backend import TorchBackend
+    from inference_core.training.train import LossOptions, rollout, training_loss
+
+    model, _, _ = load_checkpoint(random_model)
+    model = model.to("meta")
+    backend = TorchBackend(model)
+    backend.to_numpy = lambda t: t  # type: ignore[method-assign]  # meta tensors hold no values
+    cfg = model.cfg
+    mel = np.zeros((1, cfg.step_mels + cfg.receptive_field_mel - 1, cfg.n_mels), np.float32)
+    feat = backend.audio(mel)
+    assert feat.device.type == "meta"
+    audio = np.zeros((1, cfg.context_frames + cfg.chunk_frames, cfg.model_dim), np.float32)
+    past = np.zeros((1, cfg.context_frames, cfg.num_channels), np.float32)
+    cond = backend.condition(audio, past, backend.style_vector(0), 0.0)
+    assert cond.device.type == "meta"
+    x0 = backend.head(np.zeros((1, cfg.chunk_frames * cfg.num_channels), np.float32), 0.5, np.zeros(cond.shape, np.float32))
+    assert x0.device.type == "meta"
+
+    steps = 10 + 3
+    mel_b = torch.zeros(2, steps * cfg.step_mels + cfg.receptive_field_mel - 1, cfg.n_mels, device="meta")
+    motion = torch.zeros(2, steps * cfg.chunk_frames, cfg.num_channels, device="meta")
+    style = torch.zeros(2, dtype=torch.long, device="meta")
+    opt = LossOptions(context_gain=0.3, context_swap=0.5, sampler_times=[0.995, 0.4975],
+                      first_step_weight=1.0, sampler_loss_weight=1.0)
+    loss, _ = training_loss(model.train(), mel_b, motion, style, 10, "diffusion",
+                            torch.zeros(cfg.num_channels, device="meta"), opt)
+    assert loss.device.type == "meta"
+    # self-generated context (whether a row rolls out is data, so rollout is called directly)
+    long = 10 + 4 + 3
+    with torch.no_grad():
+        a = model.audio(torch.zeros(2, long * cfg.step_mels + cfg.receptive_field_mel - 1, cfg.n_mels, device="meta"))
+        x = model.normalise(torch.zeros(2, long * cfg.chunk_frames, cfg.num_channels, device="meta"))
+    assert rollout(model, a, x, style, 10, 4, LossOptions()).device.type == "meta"
