@@ -40,7 +40,7 @@ def test_oversized_lengths_rejected_before_reading():
     data = struct.pack("<4sII", protocol.MAGIC, 10, protocol.MAX_PAYLOAD_BYTES + 1)
     with pytest.raises(protocol.ProtocolError) as e:
         roundtrip(data)
-    assert e.value.code == protocol.E_AUDIO_TOO_LARGE
+    assert e.value.code == protocol.Err.AUDIO_TOO_LARGE
 
 
 def test_bad_json_header_is_recoverable_and_stream_continues():

@@ -77,29 +77,29 @@ def test_cancel_mid_run_then_new_session(server):
 
 def test_errors_keep_server_alive(server):
     server.send("frobnicate")
-    assert server.poll(10).get("code") == protocol.E_UNKNOWN_TYPE
+    assert server.poll(10).get("code") == protocol.Err.UNKNOWN_TYPE
     server.send("audio", b"\0" * 16, session="none")
-    assert server.poll(10).get("code") == protocol.E_NO_SESSION
+    assert server.poll(10).get("code") == protocol.Err.NO_SESSION
     server.send("start", session="a", steps=500)
-    assert server.poll(10).get("code") == protocol.E_BAD_REQUEST
+    assert server.poll(10).get("code") == protocol.Err.BAD_REQUEST
     server.send("start", session="a")
     server.wait_for({"started"}, 10)
     server.send("start", session="b")
-    assert server.poll(10).get("code") == protocol.E_SESSION_ACTIVE
+    assert server.poll(10).get("code") == protocol.Err.SESSION_ACTIVE
     big = np.zeros(16000 * 61, "<f4").tobytes()
     server.send("audio", big, session="a")
-    assert server.poll(10).get("code") == protocol.E_AUDIO_TOO_LARGE
+    assert server.poll(10).get("code") == protocol.Err.AUDIO_TOO_LARGE
     nan = np.full(1600, np.nan, "<f4").tobytes()
     server.send("audio", nan, session="a")
-    assert server.poll(10).get("code") == protocol.E_BAD_AUDIO
+    assert server.poll(10).get("code") == protocol.Err.BAD_AUDIO
     server.send("audio", b"\0\0\0", session="a")
-    assert server.poll(10).get("code") == protocol.E_MALFORMED
+    assert server.poll(10).get("code") == protocol.Err.MALFORMED
     # raw bad JSON header: recoverable
     raw = b"{oops"
     server.proc.stdin.write(protocol._PREFIX.pack(protocol.MAGIC, len(raw), 0) + raw)
     server.proc.stdin.flush()
     err = server.poll(10)
-    assert err.get("code") == protocol.E_MALFORMED and err.get("fatal") is False
+    assert err.get("code") == protocol.Err.MALFORMED and err.get("fatal") is False
     server.send("ping")
     assert server.wait_for({"pong"}, 10)
     assert server.alive
@@ -166,7 +166,7 @@ def test_live_from_file_streams_in_real_time(server, tmp_path):
 def test_live_microphone_missing_device_is_clear_error(server):
     server.send("live_start", input="microphone", device="no-such-device-xyz")
     msg = server.poll(20)
-    assert msg.type == "error" and msg.get("code") == protocol.E_DEVICE
+    assert msg.type == "error" and msg.get("code") == protocol.Err.DEVICE
     server.send("ping")
     assert server.wait_for({"pong"}, 10)
 

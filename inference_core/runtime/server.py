@@ -23,14 +23,17 @@ import numpy as np
 
 from .. import PROTOCOL_VERSION, __version__
 from ..shared import protocol
-from ..shared.protocol import Message
+from ..shared.protocol import LIVE_SESSION, Err, Message, Msg
 
 log = logging.getLogger("inference_core.runtime.server")
 
 #: Audio is processed in slices of this length so that cancel and progress
 #: messages are handled promptly even when a client sends a minute at once.
 SLICE_SECONDS = 0.5
-LIVE_SESSION = "live"
+
+
+# Kinds of the server's own event queue (not protocol messages).
+_MSG, _BAD, _EOF, _LIVE_AUDIO, _LIVE_ERROR = "msg", "bad", "eof", "live_audio", "live_error"
 
 
 class _Cancelled(Exception):
@@ -57,7 +60,7 @@ class BridgeServer:
 
     def error(self, code: str, message: str, fatal: bool = False, **extra: Any) -> None:
         log.warning("error %s: %s", code, message)
-        self.send("error", code=code, message=message, fatal=fatal, **extra)
+        self.send(Msg.ERROR, code=code, message=message, fatal=fatal, **extra)
 
     # -- input ---------------------------------------------------------
     def _reader(self) -> None:
@@ -65,19 +68,19 @@ class BridgeServer:
             try:
                 msg = protocol.read_message(self.inp)
             except protocol.ProtocolError as exc:
-                self.events.put(("bad", exc))
+                self.events.put((_BAD, exc))
                 if exc.recoverable:
                     continue
                 return
             except (OSError, ValueError):
                 msg = None
             if msg is None:
-                self.events.put(("eof", None))
+                self.events.put((_EOF, None))
                 return
-            if msg.type == "cancel":
+            if msg.type == Msg.CANCEL:
                 with self._cancel_lock:
                     self._cancel_ids.add(str(msg.get("session", self.session_id)))
-            self.events.put(("msg", msg))
+            self.events.put((_MSG, msg))
 
     def _cancel_requested(self, session_id: str | None) -> bool:
         with self._cancel_lock:
@@ -88,35 +91,35 @@ class BridgeServer:
         card = dict(self.bundle.card)
         runtime = {"backend": self.bundle.backend.name, "device": self.bundle.backend.device,
                    "python": sys.executable, "python_version": sys.version.split()[0]}
-        self.send("hello", protocol=PROTOCOL_VERSION, core_version=__version__, model=card,
+        self.send(Msg.HELLO, protocol=PROTOCOL_VERSION, core_version=__version__, model=card,
                   pid=os.getpid(), runtime=runtime)
         threading.Thread(target=self._reader, name="stk-stdin", daemon=True).start()
         while True:
             kind, item = self.events.get()
-            if kind == "eof":
+            if kind == _EOF:
                 self._stop_live(send=False)
                 return 0
-            if kind == "bad":
+            if kind == _BAD:
                 self.error(item.code, f"malformed message: {item}", fatal=not item.recoverable)
                 if not item.recoverable:
                     self._stop_live(send=False)
                     return 2
                 continue
-            if kind == "live_audio":
+            if kind == _LIVE_AUDIO:
                 self._live_audio(item)
                 continue
-            if kind == "live_error":
-                self.error(protocol.E_DEVICE, item)
+            if kind == _LIVE_ERROR:
+                self.error(Err.DEVICE, item)
                 self._stop_live(send=True)
                 continue
             msg: Message = item
-            if msg.type == "shutdown":
+            if msg.type == Msg.SHUTDOWN:
                 self._stop_live(send=False)
-                self.send("bye")
+                self.send(Msg.BYE)
                 return 0
             handler = getattr(self, f"on_{msg.type}", None)
             if msg.type not in protocol.CLIENT_TYPES or handler is None:
-                self.error(protocol.E_UNKNOWN_TYPE, f"unknown message type {msg.type!r}")
+                self.error(Err.UNKNOWN_TYPE, f"unknown message type {msg.type!r}")
                 continue
             try:
                 handler(msg)
@@ -126,30 +129,30 @@ class BridgeServer:
                 log.exception("handler %s failed", msg.type)
                 sid = self.session_id
                 self._drop_session()
-                self.error(protocol.E_MODEL, f"inference failed: {exc}", session=sid,
+                self.error(Err.MODEL, f"inference failed: {exc}", session=sid,
                            detail=traceback.format_exc(limit=8))
 
     # -- handlers ------------------------------------------------------
     def on_ping(self, msg: Message) -> None:
-        self.send("pong", time=time.time())
+        self.send(Msg.PONG, time=time.time())
 
     def on_start(self, msg: Message) -> None:
         sid = str(msg.get("session", "default"))
         if self._open_session(sid, msg.fields):
-            self.send("started", session=sid, options=self.session.options.to_dict())
+            self.send(Msg.STARTED, session=sid, options=self.session.options.to_dict())
 
     def _open_session(self, sid: str, fields: dict[str, Any]) -> bool:
         from .session import SessionError, SessionOptions, StreamingSession
 
         if self.session is not None:
-            self.error(protocol.E_SESSION_ACTIVE, f"session {self.session_id!r} is still running; "
+            self.error(Err.SESSION_ACTIVE, f"session {self.session_id!r} is still running; "
                        "send end or cancel first", session=sid)
             return False
         try:
             options = SessionOptions.resolve(self.bundle.card, fields)
             self.session = StreamingSession(self.bundle, options)
         except (SessionError, TypeError) as exc:
-            self.error(protocol.E_BAD_REQUEST, str(exc), session=sid)
+            self.error(Err.BAD_REQUEST, str(exc), session=sid)
             return False
         with self._cancel_lock:
             self._cancel_ids.discard(sid)
@@ -159,7 +162,7 @@ class BridgeServer:
     def _check_session(self, msg: Message) -> bool:
         sid = str(msg.get("session", self.session_id))
         if self.session is None or sid != self.session_id:
-            self.error(protocol.E_NO_SESSION, f"no active session {sid!r}; send start first", session=sid)
+            self.error(Err.NO_SESSION, f"no active session {sid!r}; send start first", session=sid)
             return False
         return True
 
@@ -172,15 +175,15 @@ class BridgeServer:
         try:
             pcm = np.frombuffer(protocol.bytes_to_floats(msg.payload), dtype=np.float32)
         except protocol.ProtocolError as exc:
-            self.error(protocol.E_MALFORMED, str(exc), session=self.session_id)
+            self.error(Err.MALFORMED, str(exc), session=self.session_id)
             return
         if pcm.size > protocol.MAX_AUDIO_CHUNK_SECONDS * sr:
-            self.error(protocol.E_AUDIO_TOO_LARGE,
+            self.error(Err.AUDIO_TOO_LARGE,
                        f"audio chunk of {pcm.size / sr:.1f} s exceeds {protocol.MAX_AUDIO_CHUNK_SECONDS:.0f} s;"
                        " send it in smaller chunks", session=self.session_id)
             return
         if not np.isfinite(pcm).all():
-            self.error(protocol.E_BAD_AUDIO, "audio chunk contains NaN or infinite samples; chunk ignored",
+            self.error(Err.BAD_AUDIO, "audio chunk contains NaN or infinite samples; chunk ignored",
                        session=self.session_id)
             return
         sid = self.session_id
@@ -192,9 +195,9 @@ class BridgeServer:
                     raise _Cancelled
                 self._emit(sid, self.session.push(pcm[i:i + step]))
         except SessionError as exc:
-            self.error(protocol.E_BAD_AUDIO, str(exc), session=sid)
+            self.error(Err.BAD_AUDIO, str(exc), session=sid)
             return
-        self.send("progress", session=sid, audio_seconds=self.session.audio_seconds,
+        self.send(Msg.PROGRESS, session=sid, audio_seconds=self.session.audio_seconds,
                   frames=self.session.frames_emitted)
 
     def on_end(self, msg: Message) -> None:
@@ -205,7 +208,7 @@ class BridgeServer:
         self._emit(sid, self.session.flush())
         total = self.session.frames_emitted
         self._drop_session()
-        self.send("done", session=sid, frames=total)
+        self.send(Msg.DONE, session=sid, frames=total)
 
     def on_cancel(self, msg: Message) -> None:
         sid = str(msg.get("session", self.session_id))
@@ -213,18 +216,18 @@ class BridgeServer:
             self._drop_session()
         with self._cancel_lock:
             self._cancel_ids.discard(sid)
-        self.send("cancelled", session=sid)
+        self.send(Msg.CANCELLED, session=sid)
 
     def on_get_basis(self, msg: Message) -> None:
         basis = self.bundle.extra.get("motion.basis")
         template = self.bundle.extra.get("motion.template")
         if basis is None or template is None:
-            self.error(protocol.E_BAD_REQUEST, "this model has no vertex basis (it drives named "
+            self.error(Err.BAD_REQUEST, "this model has no vertex basis (it drives named "
                        f"{self.bundle.card.get('channel_space', 'arkit')} channels)")
             return
         b = basis.astype("<f4")
         t = template.astype("<f4")
-        self.send("basis", b.tobytes() + t.tobytes(), components=int(b.shape[0]),
+        self.send(Msg.BASIS, b.tobytes() + t.tobytes(), components=int(b.shape[0]),
                   vertices=int(b.shape[1]))
 
     # -- live ----------------------------------------------------------
@@ -232,23 +235,23 @@ class BridgeServer:
         from .live import LiveCapture, LiveError
 
         if self._live is not None or self.session is not None:
-            self.error(protocol.E_SESSION_ACTIVE, "a session or live capture is already running")
+            self.error(Err.SESSION_ACTIVE, "a session or live capture is already running")
             return
         if not self._open_session(LIVE_SESSION, msg.fields):
             return
         sr = self.bundle.cfg.sample_rate
         try:
             self._live = LiveCapture(msg.get("input", "microphone"), sr,
-                                     on_audio=lambda pcm: self.events.put(("live_audio", pcm)),
-                                     on_error=lambda text: self.events.put(("live_error", text)),
+                                     on_audio=lambda pcm: self.events.put((_LIVE_AUDIO, pcm)),
+                                     on_error=lambda text: self.events.put((_LIVE_ERROR, text)),
                                      device=msg.get("device"))
             self._live.start()
         except LiveError as exc:
             self._live = None
             self._drop_session()
-            self.error(protocol.E_DEVICE, str(exc))
+            self.error(Err.DEVICE, str(exc))
             return
-        self.send("live_started", session=LIVE_SESSION, input=self._live.description)
+        self.send(Msg.LIVE_STARTED, session=LIVE_SESSION, input=self._live.description)
 
     def _live_audio(self, pcm: np.ndarray) -> None:
         if self._live is None or self.session is None:
@@ -259,12 +262,12 @@ class BridgeServer:
         try:
             self._emit(LIVE_SESSION, self.session.push(pcm))
         except Exception as exc:
-            self.error(protocol.E_MODEL, f"live inference failed: {exc}")
+            self.error(Err.MODEL, f"live inference failed: {exc}")
             self._stop_live(send=True)
 
     def on_live_stop(self, msg: Message) -> None:
         if self._live is None:
-            self.send("live_stopped", session=LIVE_SESSION, frames=0)
+            self.send(Msg.LIVE_STOPPED, session=LIVE_SESSION, frames=0)
             return
         self._stop_live(send=True)
 
@@ -280,14 +283,14 @@ class BridgeServer:
             total = self.session.frames_emitted
             self._drop_session()
         if send:
-            self.send("live_stopped", session=LIVE_SESSION, frames=total)
+            self.send(Msg.LIVE_STOPPED, session=LIVE_SESSION, frames=total)
 
     # -- helpers -------------------------------------------------------
     def _emit(self, sid: str, frames: np.ndarray) -> None:
         if len(frames) == 0:
             return
         start = self.session.frames_emitted - len(frames)
-        self.send("frames", np.ascontiguousarray(frames, dtype="<f4").tobytes(), session=sid,
+        self.send(Msg.FRAMES, np.ascontiguousarray(frames, dtype="<f4").tobytes(), session=sid,
                   start=int(start), count=int(frames.shape[0]), channels=int(frames.shape[1]))
 
     def _drop_session(self) -> None:
@@ -317,10 +320,10 @@ def main(model: str | None, device: str = "cpu", threads: int | None = None, bac
 
         bundle = load_bundle(model, device, backend, threads)
     except (ModelFileError, BackendUnavailable) as exc:
-        protocol.write_message(out, "error", code=protocol.E_MODEL, message=str(exc), fatal=True)
+        protocol.write_message(out, Msg.ERROR, code=Err.MODEL, message=str(exc), fatal=True)
         return 3
     except Exception as exc:
-        protocol.write_message(out, "error", code=protocol.E_MODEL, fatal=True,
+        protocol.write_message(out, Msg.ERROR, code=Err.MODEL, fatal=True,
                                message=f"could not start the inference engine: {exc}",
                                detail=traceback.format_exc(limit=8))
         return 3

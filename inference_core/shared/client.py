@@ -21,16 +21,16 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from . import protocol
-from .protocol import Message
+from .protocol import Err, Message, Msg
 
 #: Pseudo-message type the reader thread queues when the child's stdout closes.
-EXIT = "_exit"
+EXIT = Msg.EXIT
 
 
 class BridgeError(RuntimeError):
     """The inference process failed; the message is meant for the user."""
 
-    def __init__(self, message: str, code: str = protocol.E_INTERNAL, detail: str = ""):
+    def __init__(self, message: str, code: str = Err.INTERNAL, detail: str = ""):
         super().__init__(message)
         self.code = code
         self.detail = detail
@@ -40,7 +40,7 @@ class BridgeTimeout(BridgeError):
     """The inference process did not answer within the allotted time."""
 
     def __init__(self, message: str):
-        super().__init__(message, code="timeout")
+        super().__init__(message, code=Err.TIMEOUT)
 
 
 def core_root() -> Path:
@@ -101,10 +101,10 @@ class BridgeClient:
             )
         except OSError as exc:
             raise BridgeError(f"Could not start the inference runtime {self.command[0]!r}: {exc}",
-                              code="launch_failed") from None
+                              code=Err.LAUNCH_FAILED) from None
         threading.Thread(target=self._read_stdout, name="stk-bridge-reader", daemon=True).start()
         threading.Thread(target=self._read_stderr, name="stk-bridge-stderr", daemon=True).start()
-        msg = self.wait_for({"hello"}, timeout=hello_timeout)
+        msg = self.wait_for({Msg.HELLO}, timeout=hello_timeout)
         self.hello = msg
         return msg
 
@@ -114,7 +114,7 @@ class BridgeClient:
             return None
         if self.proc.poll() is None:
             try:
-                self.send("shutdown")
+                self.send(Msg.SHUTDOWN)
             except BridgeError:
                 pass
             try:
@@ -158,7 +158,7 @@ class BridgeClient:
     def send(self, msg_type: str, payload: bytes = b"", **fields: Any) -> None:
         proc = self.proc
         if not self.alive or proc is None or proc.stdin is None:
-            raise BridgeError(self._death_message(), code="process_exited")
+            raise BridgeError(self._death_message(), code=Err.PROCESS_EXITED)
         stdin = proc.stdin
         data = protocol.encode(msg_type, payload, **fields)
         try:
@@ -166,7 +166,7 @@ class BridgeClient:
                 stdin.write(data)
                 stdin.flush()
         except (BrokenPipeError, OSError, ValueError):
-            raise BridgeError(self._death_message(), code="process_exited") from None
+            raise BridgeError(self._death_message(), code=Err.PROCESS_EXITED) from None
 
     def poll(self, timeout: float | None = 0.0) -> Message | None:
         """Next message, or None if none arrives within ``timeout`` (0 = don't wait)."""
@@ -217,11 +217,11 @@ class BridgeClient:
 
     def raise_for(self, msg: Message) -> None:
         """Raise :class:`BridgeError` for ``error`` and exit messages; ignore others."""
-        if msg.type == "error":
-            raise BridgeError(msg.get("message", "inference error"), msg.get("code", protocol.E_INTERNAL),
+        if msg.type == Msg.ERROR:
+            raise BridgeError(msg.get("message", "inference error"), msg.get("code", Err.INTERNAL),
                               msg.get("detail", ""))
         if msg.type == EXIT:
-            raise BridgeError(self._death_message(), code="process_exited")
+            raise BridgeError(self._death_message(), code=Err.PROCESS_EXITED)
 
     def _death_message(self) -> str:
         code = self.proc.poll() if self.proc else None
@@ -240,8 +240,8 @@ class BridgeClient:
                 try:
                     msg = protocol.read_message(stream)
                 except protocol.ProtocolError as exc:
-                    self._queue.put(Message("error", {
-                        "code": protocol.E_MALFORMED, "fatal": not exc.recoverable,
+                    self._queue.put(Message(Msg.ERROR, {
+                        "code": Err.MALFORMED, "fatal": not exc.recoverable,
                         "message": f"Unreadable reply from the inference process: {exc}"}))
                     self._arrived.set()
                     if exc.recoverable:
@@ -249,11 +249,14 @@ class BridgeClient:
                     break
                 if msg is None:
                     break
+                if msg.type not in protocol.SERVER_TYPES:  # a newer server's message: not ours to act on
+                    self._stderr_tail.append(f"[client] ignored unknown message type {msg.type!r}")
+                    continue
                 self.last_message_time = time.monotonic()
                 self._queue.put(msg)
                 self._arrived.set()
         except (OSError, ValueError) as exc:
-            self._queue.put(Message("error", {"code": protocol.E_MALFORMED, "fatal": True,
+            self._queue.put(Message(Msg.ERROR, {"code": Err.MALFORMED, "fatal": True,
                                               "message": f"Lost the inference process's output: {exc}"}))
         finally:
             rc: int | None

@@ -14,7 +14,9 @@ parsing. Lengths come first so a reader never guesses where a message ends,
 and both are bounded so a corrupt stream is reported, not allocated.
 
 Messages (client → server):
-    start    {seed, steps, guidance, style, intensity, session}   open a session
+    start    {session, + any SessionOptions field: seed, steps, guidance, temperature,
+              temperature_upper, style, intensity, smoothing}   open a session (the model
+              card's tuned defaults fill what is not given)
     audio    {session} + float32 mono PCM at the model's sample rate
     end      {session}                    flush; server answers frames..., done
     cancel   {session}                    drop the session; server answers cancelled
@@ -27,7 +29,8 @@ Messages (client → server):
     shutdown {}                           server answers bye and exits 0
 
 Messages (server → client):
-    hello    {protocol, core_version, model: <model card>}    sent once at start-up
+    hello    {protocol, core_version, model: <model card>, pid,
+              runtime: {backend, device, python, python_version}}   sent once at start-up
     started  {session}                    answer to start
     frames   {session, start, count, channels: K} + count*K float32, row-major
     progress {session, audio_seconds, frames}
@@ -58,31 +61,75 @@ MAX_PAYLOAD_BYTES = 64 << 20
 #: stream longer audio in several messages.
 MAX_AUDIO_CHUNK_SECONDS = 60.0
 
-# Error codes carried in ``error`` messages.
-E_MALFORMED = "malformed_message"
-E_UNKNOWN_TYPE = "unknown_type"
-E_BAD_REQUEST = "bad_request"
-E_AUDIO_TOO_LARGE = "audio_too_large"
-E_BAD_AUDIO = "bad_audio"
-E_NO_SESSION = "no_session"
-E_SESSION_ACTIVE = "session_active"
-E_MODEL = "model_error"
-E_DEVICE = "audio_device_error"
-E_INTERNAL = "internal_error"
+class Msg:
+    """Every message type (the header's ``type``); both sides use these, never literals."""
+    # client -> server
+    START = "start"
+    AUDIO = "audio"
+    END = "end"
+    CANCEL = "cancel"
+    PING = "ping"
+    LIVE_START = "live_start"
+    LIVE_STOP = "live_stop"
+    GET_BASIS = "get_basis"
+    SHUTDOWN = "shutdown"
+    # server -> client
+    HELLO = "hello"
+    STARTED = "started"
+    FRAMES = "frames"
+    PROGRESS = "progress"
+    DONE = "done"
+    CANCELLED = "cancelled"
+    BASIS = "basis"
+    ERROR = "error"
+    PONG = "pong"
+    BYE = "bye"
+    LIVE_STARTED = "live_started"
+    LIVE_STOPPED = "live_stopped"
+    LOG = "log"
+    #: not on the wire: what the client's reader queues when the child's stdout closes
+    EXIT = "_exit"
 
-CLIENT_TYPES = frozenset(
-    {"start", "audio", "end", "cancel", "ping", "live_start", "live_stop", "get_basis", "shutdown"}
-)
-SERVER_TYPES = frozenset(
-    {"hello", "started", "frames", "progress", "done", "cancelled", "basis", "error", "pong", "bye",
-     "live_started", "live_stopped", "log"}
-)
+
+CLIENT_TYPES = frozenset({Msg.START, Msg.AUDIO, Msg.END, Msg.CANCEL, Msg.PING, Msg.LIVE_START,
+                          Msg.LIVE_STOP, Msg.GET_BASIS, Msg.SHUTDOWN})
+SERVER_TYPES = frozenset({Msg.HELLO, Msg.STARTED, Msg.FRAMES, Msg.PROGRESS, Msg.DONE, Msg.CANCELLED,
+                          Msg.BASIS, Msg.ERROR, Msg.PONG, Msg.BYE, Msg.LIVE_STARTED, Msg.LIVE_STOPPED,
+                          Msg.LOG})
+
+
+class Err:
+    """Error codes: in ``error`` messages (server side) and on client-side failures."""
+    MALFORMED = "malformed_message"
+    UNKNOWN_TYPE = "unknown_type"
+    BAD_REQUEST = "bad_request"
+    AUDIO_TOO_LARGE = "audio_too_large"
+    BAD_AUDIO = "bad_audio"
+    NO_SESSION = "no_session"
+    SESSION_ACTIVE = "session_active"
+    MODEL = "model_error"
+    DEVICE = "audio_device_error"
+    INTERNAL = "internal_error"
+    # raised by the client and the add-on, never sent
+    TIMEOUT = "timeout"
+    LAUNCH_FAILED = "launch_failed"
+    PROCESS_EXITED = "process_exited"
+    PROTOCOL = "protocol"
+    NO_RUNTIME = "no_runtime"
+    NO_MODEL = "no_model"
+    BAD_INPUT = "bad_input"
+    #: after one of these the inference process cannot be trusted: discard it
+    BROKEN = frozenset({PROCESS_EXITED, TIMEOUT, PROTOCOL})
+
+
+#: The live-capture session's id (frames of live input carry it).
+LIVE_SESSION = "live"
 
 
 class ProtocolError(Exception):
     """The byte stream does not hold a valid message; ``code`` is an error code above."""
 
-    def __init__(self, message: str, code: str = E_MALFORMED, recoverable: bool = False):
+    def __init__(self, message: str, code: str = Err.MALFORMED, recoverable: bool = False):
         super().__init__(message)
         self.code = code
         #: True when the frame was consumed whole (only its header was bad), so
@@ -109,7 +156,7 @@ def encode(msg_type: str, payload: bytes = b"", **fields: Any) -> bytes:
         raise ProtocolError(f"header of {len(raw)} bytes exceeds {MAX_HEADER_BYTES}")
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise ProtocolError(f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD_BYTES}",
-                            E_AUDIO_TOO_LARGE)
+                            Err.AUDIO_TOO_LARGE)
     return _PREFIX.pack(MAGIC, len(raw), len(payload)) + raw + bytes(payload)
 
 
@@ -151,7 +198,7 @@ def read_message(stream: IO[bytes]) -> Message | None:
         raise ProtocolError(f"header length {header_len} exceeds {MAX_HEADER_BYTES}")
     if payload_len > MAX_PAYLOAD_BYTES:
         raise ProtocolError(f"payload length {payload_len} exceeds {MAX_PAYLOAD_BYTES}",
-                            E_AUDIO_TOO_LARGE)
+                            Err.AUDIO_TOO_LARGE)
     raw = _read_exact(stream, header_len)
     payload = _read_exact(stream, payload_len) if payload_len else b""
     if len(raw) < header_len or len(payload) < payload_len:
