@@ -151,3 +151,54 @@ def test_score_of_the_reference_itself_has_no_error_and_the_reference_contrasts(
 
     res = score(Predictor("muted", muted), utts, ds, None, seeds=1)
     assert 0.3 < res["jaw_std_ratio"] < 0.5 and res["mouth_speed_ratio"] < 0.8
+
+
+def test_blink_and_upper_face_scores_tell_a_stare_from_blinks():
+    from inference_core.training.evaluate import blinks, upper_face_scores
+
+    ch = list(ARKIT_52)
+    fps, n = 30, 30 * 60
+    ref = np.zeros((n, 52), np.float32)
+    for start in range(15, n - 10, 90):  # 20 blinks a minute, each closing fully
+        ref[start:start + 6, [ch.index("eyeBlinkLeft"), ch.index("eyeBlinkRight")]] = [[0.5], [0.9], [1], [1], [0.6], [0.3]]
+    half = ref * 0.6                      # the same blinks, never reaching 0.8
+    stare = np.zeros_like(ref)
+    assert len(blinks(ref, ch)) == 20 and min(blinks(ref, ch)) >= 0.8
+    s = upper_face_scores([ref], [ref], ch, fps)
+    assert s["blinks_per_minute"] == pytest.approx(20) and s["blink_completeness"] == 1.0 and s["upper_fdd"] == 0
+    h = upper_face_scores([half], [ref], ch, fps)
+    assert h["blinks_per_minute"] == pytest.approx(20) and h["blink_completeness"] == 0.0
+    z = upper_face_scores([stare], [ref], ch, fps)
+    assert z["blinks_per_minute"] == 0 and z["upper_std_ratio"] == 0 and z["upper_fdd"] > h["upper_fdd"] > 0
+
+
+LIP_METRICS = ICT_DEFAULT.parents[2] / "tools" / "lip_metrics.py"
+
+
+@pytest.mark.skipif(not LIP_METRICS.exists(), reason="lip_metrics.py is not beside the checkout")
+def test_lipsync_report_on_phone_aligned_speech(tmp_path, random_model):
+    """eval --lipsync runs lip_metrics.py for each predictor and group; the teacher (the rules on
+    the true phones) closes the lips on /p b m/ and a random model does not match it."""
+    import soundfile as sf
+
+    from inference_core.data.corpus.tts import speak_espeak
+
+    folder = tmp_path / "real"
+    folder.mkdir()
+    lines = [("a", "Bob made a map of the bay.", "en-us+m3", "M"), ("b", "Pam bought more apples.", "en-us+f2", "F")]
+    for name, text, voice, sex in lines:
+        sp = speak_espeak(voice, text, 160, 50, 50)
+        sf.write(folder / f"{name}.wav", sp.audio, 16000, subtype="PCM_16")
+        (folder / f"{name}.json").write_text(json.dumps({"phones": [list(p) for p in sp.phones], "speaker": voice,
+                                                         "language": "en", "sex": sex}))
+    r = subprocess.run([sys.executable, "-m", "inference_core", "eval", "--model", str(random_model),
+                        "--lipsync", str(folder), "--lip-metrics", str(LIP_METRICS), "--json"],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    rs = json.loads(r.stdout)["real_speech"]
+    assert set(rs["predictors"]) == {"model", "amplitude_jaw", "teacher"}
+    teacher = rs["predictors"]["teacher"]
+    assert set(teacher) == {"all", "speaker:en-us+m3", "speaker:en-us+f2", "language:en", "sex:M", "sex:F"}
+    assert teacher["all"]["bilabial_closure_rate"] >= 0.8 and teacher["all"]["n_bilabial"] >= 6
+    assert rs["predictors"]["amplitude_jaw"]["all"]["bilabial_closure_rate"] < teacher["all"]["bilabial_closure_rate"]
+    assert set(rs["sex_gap"]["teacher"]) >= {"bilabial_closure_rate", "rounding_ratio"}

@@ -14,6 +14,11 @@ streaming engine users run:
 * ``diversity``          mean std across seeds (a deterministic model gives 0)
 * ``drift``              mouth error per minute over a 10-minute stream, and its ratio
                          to the same utterances generated as separate clips
+* ``blinks_per_minute``, ``blink_completeness`` (share of blinks whose lids reach 0.8),
+  ``upper_fdd`` (upper-face dynamics deviation: |std over time - the reference's| per
+  upper-face channel) and ``upper_std_ratio``, for every predictor and the reference
+
+``--lipsync DIR`` adds the lip_metrics.py figures on real recordings (:mod:`.lipsync`).
 
 Baselines in the same run: ``amplitude_jaw`` (an audio-envelope jaw, what
 Blender's *Bake Sound to F-Curves* gives, with scale fitted on the training
@@ -154,6 +159,62 @@ def fit_amplitude_baseline(ds: Dataset, max_utts: int = 200) -> Predictor:
     return Predictor("amplitude_jaw", run)
 
 
+#: A blink starts when the lids pass this closure and ends when they fall below the second;
+#: complete blinks reach the third.
+BLINK_ON, BLINK_OFF, BLINK_COMPLETE = 0.4, 0.2, 0.8
+
+
+def blinks(motion: np.ndarray, channels: list[str]) -> list[float]:
+    """The peak lid closure of each blink in ``motion`` (T, K): mean of eyeBlinkLeft/Right,
+    an episode above ``BLINK_ON`` that ends below ``BLINK_OFF`` (hysteresis, so jitter
+    around one threshold is not many blinks)."""
+    idx = [channels.index(c) for c in ("eyeBlinkLeft", "eyeBlinkRight") if c in channels]
+    if not idx:
+        return []
+    lid = motion[:, idx].mean(1)
+    peaks, inside, peak = [], False, 0.0
+    for v in lid:
+        if not inside and v > BLINK_ON:
+            inside, peak = True, float(v)
+        elif inside:
+            peak = max(peak, float(v))
+            if v < BLINK_OFF:
+                peaks.append(peak)
+                inside = False
+    if inside:
+        peaks.append(peak)
+    return peaks
+
+
+def upper_face_scores(preds: list[np.ndarray], refs: list[np.ndarray], channels: list[str], fps: float
+                      ) -> dict[str, Any]:
+    """Blink rate and completeness, and upper-face dynamics against the reference.
+
+    ``upper_fdd``: FDD-style upper-face dynamics deviation, the mean over upper-face
+    channels (not jaw/mouth/cheekPuff/tongue) of |std over time of the prediction -
+    that of the reference|, each per utterance, averaged over utterances;
+    ``upper_std_ratio``: mean predicted std / mean reference std (1 = as lively,
+    a regressor that averages blinks away gives far less)."""
+    upper = [i for i, c in enumerate(channels) if c not in MOUTH_CHANNELS]
+    minutes = sum(len(p) for p in preds) / fps / 60
+    peaks_p = [b for p in preds for b in blinks(p, channels)]
+    peaks_t = [b for t in refs for b in blinks(t, channels)]
+    fdd, std_p, std_t = [], [], []
+    for p, t in zip(preds, refs):
+        sp, st = p[:, upper].std(0), t[:, upper].std(0)
+        fdd.append(float(np.abs(sp - st).mean()))
+        std_p.append(float(sp.mean()))
+        std_t.append(float(st.mean()))
+    return {
+        "blinks_per_minute": len(peaks_p) / minutes if minutes > 0 else None,
+        "blink_completeness": float(np.mean([b >= BLINK_COMPLETE for b in peaks_p])) if peaks_p else None,
+        "blinks_per_minute_reference": len(peaks_t) / minutes if minutes > 0 else None,
+        "blink_completeness_reference": float(np.mean([b >= BLINK_COMPLETE for b in peaks_t])) if peaks_t else None,
+        "upper_fdd": float(np.mean(fdd)) if fdd else None,
+        "upper_std_ratio": float(np.mean(std_p) / np.mean(std_t)) if std_t and np.mean(std_t) > 0 else None,
+    }
+
+
 def _contrast(values: list[np.ndarray], in_class: list[np.ndarray]) -> float | None:
     """Mean of ``values`` over the class's frames minus their mean over the other frames
     (None: no frames on one side)."""
@@ -173,11 +234,14 @@ def score(pred_fn: Predictor, utts: list[Utterance], ds: Dataset, face: ArkitFac
     mouth_err: list[np.ndarray] = []
     speed_p, speed_t = [], []  # frame-to-frame change of the mouth channels
     open_gap_ref = []
+    whole_p, whole_t = [], []
     for u in utts:
         preds = [pred_fn.fn(u, seed) for seed in range(seeds)]
         p = preds[0]
         t = u.motion[: len(p)]
         p = p[: len(t)]
+        whole_p.append(p)
+        whole_t.append(t)
         mouth_err.append(np.abs(p[:, mouth] - t[:, mouth]))
         speed_p.append(np.abs(np.diff(p[:, mouth], axis=0)).sum(1))
         speed_t.append(np.abs(np.diff(t[:, mouth], axis=0)).sum(1))
@@ -214,6 +278,7 @@ def score(pred_fn: Predictor, utts: list[Utterance], ds: Dataset, face: ArkitFac
         "rounding_contrast_reference": _contrast(rnd_t, is_rnd),
         "spread_contrast_reference": _contrast(spr_t, is_spr),
         "mouth_mae_per_channel": {ch[c]: round(float(e), 5) for c, e in zip(mouth, all_mouth_err.mean(0))},
+        **upper_face_scores(whole_p, whole_t, ch, ds.fps),
     }
     if face is not None and closed:
         ref_open = float(np.median(np.concatenate(open_gap_ref))) if open_gap_ref else 10.0
@@ -297,10 +362,14 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m inference_core eval", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default=None, help="checkpoint (default: bundled)")
-    ap.add_argument("--data", required=True, help="dataset folder with a held-out split")
+    ap.add_argument("--data", default=None, help="dataset folder with a held-out split")
     ap.add_argument("--split", default="val", help="held-out split to score (val, or tune)")
     ap.add_argument("--train-data", default=None,
                     help="dataset whose train split fits the amplitude baseline (default: --data)")
+    ap.add_argument("--lipsync", default=None, metavar="DIR",
+                    help="real speech in the lip_metrics format (NAME.wav + NAME.json): its figures for "
+                         "the model, --regressor, the amplitude jaw and the teacher, per speaker/language/sex")
+    ap.add_argument("--lip-metrics", default=None, help="path of lip_metrics.py (default: ../shared/tools)")
     ap.add_argument("--regressor", default=None, help="deterministic baseline checkpoint")
     ap.add_argument("--face", default=str(ICT_DEFAULT), help="ICT FaceKit ARKit npz (lip metrics)")
     ap.add_argument("--max-utts", type=int, default=40)
@@ -318,6 +387,38 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     from ..shared.paths import DEFAULT_MODEL
 
+    if not args.data and not args.lipsync:
+        ap.error("give --data (a dataset with a held-out split), --lipsync (real speech), or both")
+    model_path = args.model or str(DEFAULT_MODEL)
+    overrides = {"steps": args.steps, "guidance": args.guidance, "temperature": args.temperature,
+                 "temperature_upper": args.temperature_upper, "smoothing": args.smoothing}
+    result: dict[str, Any] = {"model": model_path}
+    if args.data:
+        code = _score_dataset(args, model_path, overrides, result)
+        if code:
+            return code
+    if args.lipsync:
+        from . import lipsync
+
+        predictors: dict[str, Any] = {
+            "model": lipsync.model_weights(model_path, args.backend, args.threads, **overrides)}
+        if args.regressor:
+            predictors["regressor"] = lipsync.model_weights(args.regressor, args.backend, args.threads)
+        predictors["amplitude_jaw"] = None
+        predictors["teacher"] = lipsync.teacher_weights()
+        result["real_speech"] = lipsync.report(args.lipsync, predictors,
+                                               args.lip_metrics or lipsync.LIP_METRICS_DEFAULT,
+                                               progress=not args.json)
+    text = json.dumps(result, indent=None if args.json else 2)
+    if args.out:
+        Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    print(text)
+    return 0
+
+
+def _score_dataset(args: argparse.Namespace, model_path: str, overrides: dict[str, Any],
+                   result: dict[str, Any]) -> int:
+    """The dataset part of ``eval``: scores on the held-out split, baselines, drift (into ``result``)."""
     ds = Dataset(args.data)
     if ds.channel_space != "arkit":
         print("error: eval currently scores ARKit-channel datasets", file=sys.stderr)
@@ -332,26 +433,19 @@ def main(argv: list[str] | None = None) -> int:
               "(pass --train-data CORPUS)", file=sys.stderr)
         return 2
     face = ArkitFace(args.face) if args.face and Path(args.face).exists() else None
-    model_path = args.model or str(DEFAULT_MODEL)
-    main_pred = model_predictor(model_path, args.backend, args.threads, steps=args.steps, guidance=args.guidance,
-                                temperature=args.temperature, temperature_upper=args.temperature_upper,
-                                smoothing=args.smoothing)
-    result: dict[str, Any] = {
-        "model": model_path, "data": str(args.data), "split": args.split, "val_utterances": len(utts),
+    main_pred = model_predictor(model_path, args.backend, args.threads, **overrides)
+    result.update({
+        "data": str(args.data), "split": args.split, "val_utterances": len(utts),
         "val_speakers": sorted({u.speaker for u in utts}),
         "val_seconds": round(sum(u.audio.size for u in utts) / ds.sample_rate, 1),
         "face": str(args.face) if face else None,
         "model_scores": score(main_pred, utts, ds, face, args.seeds),
         "baselines": {"amplitude_jaw": score(fit_amplitude_baseline(fit_ds), utts, ds, face, 1)},
-    }
+    })
     if args.regressor:
         result["baselines"]["regressor"] = score(model_predictor(args.regressor, args.backend, args.threads),
-                                                       utts, ds, face, 1)
+                                                 utts, ds, face, 1)
     if args.drift_minutes > 0:
         result["drift"] = drift(main_pred, utts, ds, args.drift_minutes)
         result["drift"]["clip_mouth_mae"] = result["model_scores"]["mouth_mae"]
-    text = json.dumps(result, indent=None if args.json else 2)
-    if args.out:
-        Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
-    print(text)
     return 0
