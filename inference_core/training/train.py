@@ -44,90 +44,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..audio.torch_features import TorchLogMel
 from ..data.format import Dataset
 from ..model.checkpoint import base_card, save_checkpoint
 from ..model.config import ModelConfig
 from ..model.diffusion import next_chunk, objective_loss, scalar
 from ..model.network import StreamingTalker
+from .data import PHONE_INDEX, TrainingData, augment_features
 from ..shared.channels import MOUTH_CHANNELS
-
-STD_FLOOR = 0.05
-
-
-class TrainingData:
-    """All utterances of a split as padded log-mel + motion, ready for segment sampling."""
-
-    def __init__(self, ds: Dataset, cfg: ModelConfig, split: str, speakers: list[str],
-                 max_utts: int | None = None):
-        self.cfg = cfg
-        mel = TorchLogMel(cfg.sample_rate, cfg.hop, cfg.win_length, cfg.n_fft, cfg.n_mels)
-        ctx_steps = math.ceil(cfg.context_frames / cfg.chunk_frames)
-        lead_steps = math.ceil(cfg.left_context_mel / cfg.step_mels)
-        self.pad_steps = ctx_steps + lead_steps       # silence prepended to every utterance
-        self.tail_steps = math.ceil(cfg.lookahead_mel / cfg.step_mels) + 1
-        self.mels: list[torch.Tensor] = []
-        self.motions: list[torch.Tensor] = []
-        self.styles: list[int] = []
-        self.valid_steps: list[int] = []
-        entries = ds.entries(split)[: max_utts or None]
-        for entry in entries:
-            utt = ds.load(entry)
-            pad = np.zeros(self.pad_steps * cfg.step_samples, np.float32)
-            tail = np.zeros(self.tail_steps * cfg.step_samples, np.float32)
-            audio = torch.from_numpy(np.concatenate([pad, utt.audio, tail]))
-            n_mel = audio.numel() // cfg.hop
-            with torch.no_grad():
-                self.mels.append(mel(audio, n_mel).to(torch.float16))
-            t = utt.motion.shape[0]
-            mpad = np.zeros((self.pad_steps * cfg.chunk_frames, utt.motion.shape[1]), np.float32)
-            motion = np.concatenate([mpad, utt.motion])
-            steps_total = self.pad_steps + math.ceil(t / cfg.chunk_frames)
-            need = steps_total * cfg.chunk_frames - motion.shape[0]
-            if need > 0:  # repeat the last frame to fill the final step (masked anyway: tiny)
-                motion = np.concatenate([motion, np.repeat(motion[-1:], need, 0)])
-            self.motions.append(torch.from_numpy(motion))
-            self.valid_steps.append(steps_total)
-            self.styles.append(speakers.index(utt.speaker) + 1 if utt.speaker in speakers else 0)
-        if not self.mels:
-            raise ValueError(f"no utterances in split {split!r}")
-        self.weights = np.array(self.valid_steps, np.float64)
-        self.weights /= self.weights.sum()
-
-    def motion_stats(self) -> tuple[torch.Tensor, torch.Tensor]:
-        allm = torch.cat([m[self.pad_steps * self.cfg.chunk_frames:] for m in self.motions])
-        return allm.mean(0), allm.std(0).clamp_min(STD_FLOOR)
-
-    def batch(self, rng: np.random.Generator, batch: int, ctx_steps: int, tgt_steps: int
-              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(mel windows (B, M, n_mels), motion (B, (ctx+tgt)*C, K), style (B,))."""
-        cfg = self.cfg
-        rf = cfg.receptive_field_mel
-        lead = cfg.left_context_mel
-        mels, motions, styles = [], [], []
-        idx = rng.choice(len(self.mels), size=batch, p=self.weights)
-        first_ok = math.ceil(lead / cfg.step_mels)  # encoder needs left context inside the array
-        for i in idx:
-            n_steps = self.valid_steps[i]
-            lo = first_ok
-            hi = max(lo, n_steps - ctx_steps - tgt_steps)
-            s0 = int(rng.integers(lo, hi + 1))
-            s1 = s0 + ctx_steps + tgt_steps
-            m0 = s0 * cfg.step_mels - lead
-            m1 = s1 * cfg.step_mels + cfg.lookahead_mel
-            mel = self.mels[i][m0:m1].float()
-            if mel.shape[0] < m1 - m0:
-                mel = torch.cat([mel, mel.new_full((m1 - m0 - mel.shape[0], mel.shape[1]),
-                                                   float(self.mels[i][0, 0]))])
-            mot = self.motions[i][s0 * cfg.chunk_frames: s1 * cfg.chunk_frames]
-            if mot.shape[0] < (s1 - s0) * cfg.chunk_frames:
-                mot = torch.cat([mot, mot[-1:].expand((s1 - s0) * cfg.chunk_frames - mot.shape[0], -1)])
-            mels.append(mel)
-            motions.append(mot)
-            styles.append(self.styles[i])
-        assert mels[0].shape[0] == (ctx_steps + tgt_steps) * cfg.step_mels + rf - 1
-        return torch.stack(mels), torch.stack(motions), torch.tensor(styles)
-
 
 @dataclass
 class LossOptions:
@@ -152,6 +75,7 @@ class LossOptions:
     sampler_loss_weight: float = 0.0
     sampler_loss_steps: int = 2
     sampler_loss_temperature: float = 0.1
+    phone_weight: float = 0.0
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> "LossOptions":
@@ -186,11 +110,29 @@ def corrupt_context(model: StreamingTalker, past: torch.Tensor, opt: LossOptions
     return past * (1 - drop) + rest * drop
 
 
+class PhoneProbe(torch.nn.Module):
+    """A linear read-out of the phone class from the audio features (training only).
+
+    Its loss makes the encoder's features say which phone is being spoken, in any
+    voice, beyond what the motion targets alone ask for (a /p/ and a /b/ look alike,
+    but both must be heard as lips closing). It is not part of the checkpoint."""
+
+    def __init__(self, dim: int, classes: int):
+        super().__init__()
+        self.out = torch.nn.Linear(dim, classes)
+
+    def loss(self, audio: torch.Tensor, phones: torch.Tensor) -> torch.Tensor:
+        logits = self.out(audio)
+        return torch.nn.functional.cross_entropy(logits.flatten(0, 1), phones.flatten(), ignore_index=-100)
+
+
 def training_loss(model: StreamingTalker, mel: torch.Tensor, motion: torch.Tensor, style: torch.Tensor,
-                  ctx_steps: int, objective: str, mouth_mask: torch.Tensor, opt: LossOptions
+                  ctx_steps: int, objective: str, mouth_mask: torch.Tensor, opt: LossOptions,
+                  phones: torch.Tensor | None = None, probe: PhoneProbe | None = None
                   ) -> tuple[torch.Tensor, dict[str, float]]:
     """The loss on one batch of segments: encode the audio once, build a window per target
-    step, treat the contexts, then the model's objective (:func:`~inference_core.model.diffusion.objective_loss`)."""
+    step, treat the contexts, then the model's objective (:func:`~inference_core.model.diffusion.objective_loss`),
+    plus the auxiliary phone loss when a probe and per-frame ``phones`` are given."""
     cfg = model.cfg
     C, W, K = cfg.chunk_frames, cfg.context_frames, cfg.num_channels
     dev = mel.device
@@ -229,6 +171,11 @@ def training_loss(model: StreamingTalker, mel: torch.Tensor, motion: torch.Tenso
         sampler_loss_weight=opt.sampler_loss_weight, sampler_loss_steps=opt.sampler_loss_steps,
         sampler_loss_temperature=opt.sampler_loss_temperature)
     obj_parts.pop("main", None)
+    if probe is not None and phones is not None and opt.phone_weight > 0:
+        phone_loss = probe.loss(audio, phones)
+        if (phones != -100).any():  # a batch of utterances without phone timings adds nothing
+            loss = loss + opt.phone_weight * phone_loss
+            obj_parts["phone"] = scalar(phone_loss)
     return loss, {"loss": scalar(loss), **parts, **obj_parts}
 
 
@@ -284,7 +231,14 @@ def rollout(model: StreamingTalker, audio: torch.Tensor, x: torch.Tensor, style:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m inference_core train", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", required=True, help="dataset folder (inference_core.data.format)")
+    p.add_argument("--data", required=True, nargs="+",
+                   help="dataset folder(s) (inference_core.data.format); several are mixed by --data-weight")
+    p.add_argument("--data-weight", default=None, metavar="W1,W2",
+                   help="how often each --data folder is sampled, relative (default: equally)")
+    p.add_argument("--phone-weight", type=float, default=0.0,
+                   help="auxiliary loss: the phone class read linearly from the audio features")
+    p.add_argument("--feature-aug", type=float, default=0.0,
+                   help="share of segments whose log-mel is perturbed (VTLP, band limit, tilt, level)")
     p.add_argument("--out", required=True, help="output checkpoint (.safetensors)")
     p.add_argument("--objective", choices=["diffusion", "regression"], default="diffusion")
     p.add_argument("--iters", type=int, default=3000)
@@ -339,6 +293,30 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def _init_from(model: StreamingTalker, path: str, speakers: list[str]) -> str | None:
+    """Load a checkpoint's weights into ``model``; None, or why it does not fit.
+
+    The style table may grow: speakers the checkpoint knew keep their rows (matched by
+    name), new ones start from its generic style, so a model can be fine-tuned on data
+    with further speakers."""
+    from ..model.checkpoint import load_checkpoint
+
+    init, card, _ = load_checkpoint(path)
+    cfg = model.cfg
+    if dataclasses.replace(init.cfg, objective=cfg.objective, num_styles=cfg.num_styles) != cfg:
+        return f"{path} has another architecture than this dataset needs ({init.cfg} vs {cfg})"
+    state = init.state_dict()
+    key = "predictor.style.weight"
+    old_rows, old_names = state[key], list(card.get("styles") or [])
+    table = old_rows[0:1].repeat(cfg.num_styles, 1).clone()
+    for i, name in enumerate(["generic"] + speakers):
+        if name in old_names and old_names.index(name) < len(old_rows):
+            table[i] = old_rows[old_names.index(name)]
+    state[key] = table
+    model.load_state_dict(state)  # its normalisation stats too: same data space
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.threads:
@@ -346,13 +324,23 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     random.seed(args.seed)
-    ds = Dataset(args.data)
-    speakers = ds.speakers("train")
+    sources = [Dataset(d) for d in args.data]
+    ds = sources[0]
+    for other in sources[1:]:
+        if (other.channels, other.fps, other.sample_rate) != (ds.channels, ds.fps, ds.sample_rate):
+            print(f"error: {other.root} has other channels or rates than {ds.root}", file=sys.stderr)
+            return 2
+    weights = [float(w) for w in args.data_weight.split(",")] if args.data_weight else [1.0] * len(sources)
+    if len(weights) != len(sources):
+        print("error: --data-weight needs one weight per --data folder", file=sys.stderr)
+        return 2
+    args.weights = weights
+    speakers = sorted({s for d in sources for s in d.speakers("train")})
     overrides = json.loads(args.arch) if args.arch else {}
     cfg = ModelConfig(fps=int(round(ds.fps)), sample_rate=ds.sample_rate, num_channels=len(ds.channels),
                       objective=args.objective,
                       num_styles=len(speakers) + 1, **overrides)
-    data = TrainingData(ds, cfg, "train", speakers, args.max_utts)
+    data = TrainingData(sources, cfg, "train", speakers, args.max_utts, weights)
     model = StreamingTalker(cfg)
     mean, std = data.motion_stats()
     if ds.channel_space != "arkit":
@@ -360,19 +348,17 @@ def main(argv: list[str] | None = None) -> int:
     model.motion_mean.copy_(mean)
     model.motion_std.copy_(std)
     if args.init:
-        from ..model.checkpoint import load_checkpoint
-
-        init, _, _ = load_checkpoint(args.init)
-        if dataclasses.replace(init.cfg, objective=cfg.objective) != cfg:  # a regressor may start a diffusion run
-            print(f"error: {args.init} has another architecture than this dataset needs "
-                  f"({init.cfg} vs {cfg})", file=sys.stderr)
+        problem = _init_from(model, args.init, speakers)
+        if problem:
+            print(f"error: {problem}", file=sys.stderr)
             return 2
-        model.load_state_dict(init.state_dict())  # its normalisation stats too: same data space
     model.to(args.device)
+    probe = PhoneProbe(cfg.model_dim, len(PHONE_INDEX)).to(args.device) if args.phone_weight > 0 else None
     ema = copy.deepcopy(model).eval()
     for p_ in ema.parameters():
         p_.requires_grad_(False)
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
+    params = list(model.parameters()) + (list(probe.parameters()) if probe is not None else [])
+    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
     mouth_mask = torch.tensor([1.0 if c in MOUTH_CHANNELS else 0.0 for c in ds.channels])
     if ds.channel_space != "arkit":
         mouth_mask = torch.ones(len(ds.channels))
@@ -383,6 +369,8 @@ def main(argv: list[str] | None = None) -> int:
         model.load_state_dict(st["model"])
         ema.load_state_dict(st["ema"])
         opt.load_state_dict(st["opt"])
+        if probe is not None and "probe" in st:
+            probe.load_state_dict(st["probe"])
         start_it = int(st["iter"])
         rng = np.random.default_rng(args.seed + start_it)
     ctx_steps = math.ceil(cfg.context_frames / cfg.chunk_frames)
@@ -399,14 +387,16 @@ def main(argv: list[str] | None = None) -> int:
         lr = args.lr * min(1.0, (it + 1) / args.warmup) * 0.5 * (1 + math.cos(math.pi * it / args.iters))
         for g in opt.param_groups:
             g["lr"] = lr
-        mel, motion, style = data.batch(rng, args.batch, ctx_steps + roll_steps, args.tgt_steps)
+        mel, motion, style, phones = data.batch(rng, args.batch, ctx_steps + roll_steps, args.tgt_steps)
+        if args.feature_aug > 0:
+            mel = augment_features(mel, rng, args.feature_aug, cfg.sample_rate)
         model.train()
         loss, parts = training_loss(model, mel.to(args.device), motion.to(args.device),
                                     style.to(args.device), ctx_steps + roll_steps, args.objective,
-                                    mouth_mask.to(args.device), loss_opt)
+                                    mouth_mask.to(args.device), loss_opt, phones.to(args.device), probe)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         with torch.no_grad():
             decay = min(args.ema, (1 + it) / (10 + it))
@@ -419,9 +409,11 @@ def main(argv: list[str] | None = None) -> int:
         if it % 50 == 0:
             log.append({"iter": it, "lr": lr, **parts})
         if (it + 1) % args.save_every == 0 or it + 1 == args.iters:
-            _save(args, ds, cfg, ema, speakers, log, it + 1, time.time() - t0)
-            torch.save({"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(),
-                        "iter": it + 1}, state_path)
+            _save(args, sources, cfg, ema, speakers, log, it + 1, time.time() - t0)
+            state = {"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(), "iter": it + 1}
+            if probe is not None:
+                state["probe"] = probe.state_dict()
+            torch.save(state, state_path)
     if start_it >= args.iters:  # nothing left: rewrite the checkpoint (card) from the state
         prev: dict[str, Any] = {}
         if Path(args.out).exists():
@@ -431,32 +423,40 @@ def main(argv: list[str] | None = None) -> int:
                 prev = read_card(args.out).get("training") or {}
             except ModelFileError:
                 prev = {}
-        _save(args, ds, cfg, ema, speakers, list(prev.get("loss_log_tail") or []), args.iters,
+        _save(args, sources, cfg, ema, speakers, list(prev.get("loss_log_tail") or []), args.iters,
               float(prev.get("seconds") or 0.0))
     print(args.out)
     return 0
 
 
-def _save(args: argparse.Namespace, ds: Dataset, cfg: ModelConfig, ema: StreamingTalker,
+def _save(args: argparse.Namespace, sources: list[Dataset], cfg: ModelConfig, ema: StreamingTalker,
           speakers: list[str], log: list[dict[str, float]], iters: int, seconds: float) -> None:
+    ds = sources[0]
     value_range = (0.0, 1.0) if ds.channel_space == "arkit" else None
     card = base_card(cfg, ds.channels, ds.channel_space, args.name or Path(args.out).stem,
                      ["generic"] + speakers, value_range)
     card["objective"] = args.objective
     if args.objective == "regression":
         card["defaults"] = dict(card["defaults"], steps=1, guidance=1.0)
-    hours = sum(u["seconds"] for u in ds.entries("train")) / 3600
+    hours = sum(u["seconds"] for d in sources for u in d.entries("train")) / 3600
     card["training"] = {
-        "trained": True, "data": ds.meta.get("source", str(args.data)),
-        "dataset": str(Path(args.data).name), "train_hours": round(hours, 3),
-        "train_utterances": len(ds.entries("train")), "train_speakers": len(speakers),
-        "val_speakers": ds.speakers("val"), "iterations": iters, "batch": args.batch,
+        "trained": True, "data": " + ".join(d.meta.get("source", str(d.root)) for d in sources),
+        "dataset": " + ".join(Path(d.root).name for d in sources), "train_hours": round(hours, 3),
+        "datasets": [{"dataset": Path(d.root).name, "weight": w,
+                      "train_hours": round(sum(u["seconds"] for u in d.entries("train")) / 3600, 3),
+                      "train_speakers": len(d.speakers("train")), "held_out_speakers": sorted(
+                          {s for split in ("val", "tune") for s in d.speakers(split)})}
+                     for d, w in zip(sources, args.weights)],
+        "train_utterances": sum(len(d.entries("train")) for d in sources), "train_speakers": len(speakers),
+        "val_speakers": sorted({s for d in sources for s in d.speakers("val")}),
+        "iterations": iters, "batch": args.batch, "seed": args.seed,
         "objective": args.objective, "seconds": round(seconds, 1), "loss_log_tail": log[-5:],
         "sampler_times": args.sampler_times,
         "first_step_weight": args.first_step_weight,
         "sampler_loss": ({"weight": args.sampler_loss_weight, "steps": args.sampler_loss_steps,
                           "temperature": args.sampler_loss_temperature}
                          if args.sampler_loss_weight > 0 else None),
+        "phone_weight": args.phone_weight, "feature_aug": args.feature_aug,
         "context": {"noise": args.context_noise, "drop": args.context_drop, "gain": args.context_gain,
                     "swap": args.context_swap,
                     "self_generated_prob": args.rollout_prob, "self_generated_steps": args.rollout_steps},

@@ -1,0 +1,170 @@
+"""Training batches: segments of utterances from one or more datasets, as log-mel + motion.
+
+* Every utterance is padded with silence in front (the encoder's left context and a
+  full motion context of rest pose), its log-mel computed once (float16 in memory).
+* Several datasets mix by weight (``train --data A B --data-weight 1 2``): a batch
+  element picks a dataset by weight, then an utterance by length, then a segment.
+  Real recordings are few beside the synthetic corpus; their weight says how often
+  they are seen, whatever their share of the hours.
+* Per-frame phone classes (from the utterances' phone timings) for the auxiliary
+  phone loss; frames of utterances without timings are ignored (-100).
+* :func:`augment_features`: augmentation on the log-mel itself, cheap enough for
+  every batch: vocal-tract-length perturbation (a warp of the frequency axis, so
+  formants and pitch move as in a shorter or longer vocal tract), telephone or
+  codec band limits, a random spectral tilt and a level change.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..audio.features import LOG_FLOOR, _LOG_SCALE, _LOG_SHIFT, _hz_to_mel, _mel_to_hz
+from ..audio.torch_features import TorchLogMel
+from ..data.format import Dataset
+from ..data.phonemes import INVENTORY, frame_labels
+from ..model.config import ModelConfig
+
+STD_FLOOR = 0.05
+IGNORE = -100
+PHONE_INDEX = {p: i for i, p in enumerate(INVENTORY)}
+SILENCE = PHONE_INDEX["sil"]
+
+
+@dataclass
+class _Utt:
+    source: int
+    mel: torch.Tensor      # (M, n_mels) float16, silence-padded
+    motion: torch.Tensor   # (S*C, K) float32, rest-padded
+    phones: torch.Tensor   # (S*C,) int64 phone class per frame, IGNORE where unknown
+    style: int
+    steps: int
+
+
+class TrainingData:
+    """All utterances of a split of the given datasets, ready for segment sampling."""
+
+    def __init__(self, sources: list[Dataset], cfg: ModelConfig, split: str, speakers: list[str],
+                 max_utts: int | None = None, weights: list[float] | None = None):
+        self.cfg = cfg
+        mel = TorchLogMel(cfg.sample_rate, cfg.hop, cfg.win_length, cfg.n_fft, cfg.n_mels)
+        ctx_steps = math.ceil(cfg.context_frames / cfg.chunk_frames)
+        lead_steps = math.ceil(cfg.left_context_mel / cfg.step_mels)
+        self.pad_steps = ctx_steps + lead_steps       # silence prepended to every utterance
+        self.tail_steps = math.ceil(cfg.lookahead_mel / cfg.step_mels) + 1
+        self.utts: list[_Utt] = []
+        for k, ds in enumerate(sources):
+            for entry in ds.entries(split)[: max_utts or None]:
+                self.utts.append(self._prepare(ds.load(entry), k, mel, speakers, ds.fps))
+        if not self.utts:
+            raise ValueError(f"no utterances in split {split!r}")
+        w = np.array(weights if weights else [1.0] * len(sources), np.float64)
+        present = sorted({u.source for u in self.utts})
+        self.source_p = np.array([w[k] if k in present else 0.0 for k in range(len(sources))])
+        self.source_p /= self.source_p.sum()
+        self.by_source = {k: [i for i, u in enumerate(self.utts) if u.source == k] for k in present}
+        self.within_p = {}
+        for k, ids in self.by_source.items():
+            lengths = np.array([self.utts[i].steps for i in ids], np.float64)
+            self.within_p[k] = lengths / lengths.sum()
+
+    def _prepare(self, utt, source: int, mel: TorchLogMel, speakers: list[str], fps: float) -> _Utt:  # type: ignore[no-untyped-def]
+        cfg = self.cfg
+        pad = np.zeros(self.pad_steps * cfg.step_samples, np.float32)
+        tail = np.zeros(self.tail_steps * cfg.step_samples, np.float32)
+        audio = torch.from_numpy(np.concatenate([pad, utt.audio, tail]))
+        with torch.no_grad():
+            feats = mel(audio, audio.numel() // cfg.hop).to(torch.float16)
+        t = utt.motion.shape[0]
+        n_pad = self.pad_steps * cfg.chunk_frames
+        motion = np.concatenate([np.zeros((n_pad, utt.motion.shape[1]), np.float32), utt.motion])
+        steps_total = self.pad_steps + math.ceil(t / cfg.chunk_frames)
+        need = steps_total * cfg.chunk_frames - motion.shape[0]
+        if need > 0:  # repeat the last frame to fill the final step (tiny)
+            motion = np.concatenate([motion, np.repeat(motion[-1:], need, 0)])
+        phones = np.full(steps_total * cfg.chunk_frames, IGNORE, np.int64)
+        if "phonemes" in utt.extra:
+            labels = frame_labels(list(utt.extra["phonemes"]), utt.extra["phonemes_start"],
+                                  utt.extra["phonemes_end"], t, fps)
+            phones[:n_pad] = SILENCE
+            phones[n_pad:n_pad + t] = [PHONE_INDEX.get(lab, IGNORE) for lab in labels]
+        style = speakers.index(utt.speaker) + 1 if utt.speaker in speakers else 0
+        return _Utt(source, feats, torch.from_numpy(motion), torch.from_numpy(phones), style, steps_total)
+
+    def motion_stats(self) -> tuple[torch.Tensor, torch.Tensor]:
+        allm = torch.cat([u.motion[self.pad_steps * self.cfg.chunk_frames:] for u in self.utts])
+        return allm.mean(0), allm.std(0).clamp_min(STD_FLOOR)
+
+    def batch(self, rng: np.random.Generator, batch: int, ctx_steps: int, tgt_steps: int
+              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(mel windows (B, M, n_mels), motion (B, (ctx+tgt)*C, K), style (B,), phones (B, (ctx+tgt)*C))."""
+        cfg = self.cfg
+        lead = cfg.left_context_mel
+        first_ok = math.ceil(lead / cfg.step_mels)  # encoder needs left context inside the array
+        mels, motions, styles, phones = [], [], [], []
+        sources = rng.choice(len(self.source_p), size=batch, p=self.source_p)
+        for k in sources:
+            ids = self.by_source[int(k)]
+            u = self.utts[ids[int(rng.choice(len(ids), p=self.within_p[int(k)]))]]
+            hi = max(first_ok, u.steps - ctx_steps - tgt_steps)
+            s0 = int(rng.integers(first_ok, hi + 1))
+            s1 = s0 + ctx_steps + tgt_steps
+            m0, m1 = s0 * cfg.step_mels - lead, s1 * cfg.step_mels + cfg.lookahead_mel
+            mel = u.mel[m0:m1].float()
+            if mel.shape[0] < m1 - m0:
+                mel = torch.cat([mel, mel.new_full((m1 - m0 - mel.shape[0], mel.shape[1]), float(u.mel[0, 0]))])
+            f0, f1 = s0 * cfg.chunk_frames, s1 * cfg.chunk_frames
+            mot, ph = u.motion[f0:f1], u.phones[f0:f1]
+            if mot.shape[0] < f1 - f0:
+                mot = torch.cat([mot, mot[-1:].expand(f1 - f0 - mot.shape[0], -1)])
+                ph = torch.cat([ph, ph.new_full((f1 - f0 - ph.shape[0],), IGNORE)])
+            mels.append(mel)
+            motions.append(mot)
+            styles.append(u.style)
+            phones.append(ph)
+        assert mels[0].shape[0] == (ctx_steps + tgt_steps) * cfg.step_mels + cfg.receptive_field_mel - 1
+        return torch.stack(mels), torch.stack(motions), torch.tensor(styles), torch.stack(phones)
+
+
+def _mel_centres(n_mels: int, sample_rate: int, fmin: float = 40.0) -> np.ndarray:
+    """Centre frequencies (Hz) of the filterbank's bands (as :func:`.features.mel_filterbank`)."""
+    mels = np.linspace(_hz_to_mel(np.array(fmin)), _hz_to_mel(np.array(sample_rate / 2)), n_mels + 2)
+    return _mel_to_hz(mels)[1:-1]
+
+
+def augment_features(mel: torch.Tensor, rng: np.random.Generator, prob: float, sample_rate: int = 16000
+                     ) -> torch.Tensor:
+    """A copy of ``mel`` (B, M, n_mels, normalised log-mel) where each element, with
+    probability ``prob``, is perturbed as another voice and channel would be heard.
+
+    * VTLP: band i takes the value the spectrum had at ``f_i / alpha``, alpha in
+      [0.88, 1.12] (alpha > 1: formants and pitch move up, a shorter vocal tract);
+    * band limit (a third of the perturbed elements): everything above 3.4-7 kHz drops
+      to the silence floor, as through a telephone line or a low-bit-rate codec;
+    * spectral tilt up to ±4 dB across the band, and a level change of ±8 dB.
+    """
+    b, _, n = mel.shape
+    out = mel.clone()
+    centres = _mel_centres(n, sample_rate)
+    floor = (math.log(LOG_FLOOR) + _LOG_SHIFT) / _LOG_SCALE
+    db = math.log(10) / 10 / _LOG_SCALE  # one dB of power in normalised log-mel units
+    for i in range(b):
+        if rng.random() >= prob:
+            continue
+        alpha = rng.uniform(0.88, 1.12)
+        pos = np.interp(centres / alpha, centres, np.arange(n))   # fractional source band
+        lo = np.floor(pos).astype(np.int64)
+        hi = np.minimum(lo + 1, n - 1)
+        frac = torch.from_numpy((pos - lo).astype(np.float32)).to(mel.device)
+        x = out[i]
+        x = x[:, lo] * (1 - frac) + x[:, hi] * frac
+        tilt = rng.uniform(-4, 4) * db * torch.linspace(-1, 1, n, device=mel.device)
+        x = x + tilt + rng.uniform(-8, 8) * db
+        if rng.random() < 1 / 3:
+            cut = int(np.searchsorted(centres, rng.uniform(3400, 7000)))
+            x[:, cut:] = floor
+        out[i] = torch.clamp(x, min=floor)
+    return out
