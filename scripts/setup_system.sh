@@ -5,7 +5,8 @@
 #   festival + festvox-kallpc16k, festvox-kdlpc16k, festvox-us-slt-hts: optional corpus voices
 #     (`corpus --festival`; free voices from Debian main, no MBROLA)
 #   libportaudio2: microphone capture (sounddevice) for Live mode
-#   ffmpeg: muxing audio into the demo preview video
+#   ffmpeg: muxing audio into the demo preview video; decoding G.722 / GSM voice prompts (realspeech)
+#   (dpkg-deb, which unpacks the voice prompt packages and builds the tests' small ones, is in dpkg)
 set -euo pipefail
 need=()
 for pkg in libespeak-ng1 espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts \
