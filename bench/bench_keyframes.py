@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import bpy  # noqa: E402
 import numpy as np  # noqa: E402
 
-from streamingtalker_addon import keyframes  # noqa: E402
+from streamingtalker_addon.blender import keyframes  # noqa: E402
 
 
 def make_obj(k: int):

@@ -30,7 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     import bpy
 
     from inference_core.shared import paths
-    from streamingtalker_addon import operators, runtime
+    from streamingtalker_addon import state
+    from streamingtalker_addon.blender import fbx_export, preview
 
     audio = (args.audio or paths.DEMO_SPEECH).resolve()
     model = (args.model or paths.DEFAULT_MODEL).resolve()
@@ -38,10 +39,6 @@ def main(argv: list[str] | None = None) -> int:
         if not p.is_file():
             print(f"demo: the {what} is missing: {p}", file=sys.stderr)
             return 2
-    missing = [m for m in ("demo_head", "fbx_export", "preview") if operators.optional_module(m) is None]
-    if missing:
-        print(f"demo: add-on modules missing from this checkout: {', '.join(missing)}", file=sys.stderr)
-        return 2
     args.out.mkdir(parents=True, exist_ok=True)
 
     bpy.ops.wm.read_factory_settings(use_empty=True)
@@ -62,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.monotonic()
     result = bpy.ops.streamingtalker.generate(timeout=args.timeout)
     gen_s = time.monotonic() - t0
-    job = operators.LAST_JOB
+    job = state.get().last_job
     if result != {"FINISHED"} or job.driver.state != "done":
         print(f"demo: generation failed: {st.status}", file=sys.stderr)
         return 1
@@ -71,18 +68,19 @@ def main(argv: list[str] | None = None) -> int:
 
     blend = args.out / "demo.blend"
     bpy.ops.wm.save_as_mainfile(filepath=str(blend))
-    fbx_mod = operators.optional_module("fbx_export")
-    fbx_info = fbx_mod.export_fbx(bpy.context, head, str(args.out / "demo.fbx"))
-    preview_mod = operators.optional_module("preview")
-    preview = preview_mod.render_preview(scene, args.out / "demo_preview", audio_path=str(audio))
-    runtime.SERVER.shutdown()
+    fbx_info = fbx_export.export_fbx(bpy.context, head, str(args.out / "demo.fbx"))
+    preview_report: dict = {}
+    preview_file = preview.render_preview(scene, args.out / "demo_preview", audio_path=str(audio),
+                                          report=preview_report)
+    runtime = state.get().runtime_lines()
+    state.get().server.shutdown()
     summary = {
         "audio": str(audio), "audio_seconds": round(job.driver.duration, 3), "scene_fps": args.fps,
         "frames_keyed": job.written, "channels_bound": len(job.binding.pairs) if job.binding else 0,
         "generate_seconds_incl_model_load": round(gen_s, 3),
         "click_to_first_keys_seconds": round(job.first_motion_seconds or -1, 3),
         "blend": str(blend), "fbx": str(args.out / "demo.fbx"), "fbx_info": fbx_info,
-        "preview": str(preview),
+        "preview": str(preview_file), "preview_report": preview_report, "runtime": runtime,
     }
     print(json.dumps(summary, indent=2, default=str))
     return 0

@@ -1,14 +1,26 @@
 """StreamingTalker for Blender: speech → facial animation on ARKit shape keys.
 
-Blender side only (no torch): the model runs in a separate Python started by
-the add-on (see :mod:`.runtime`). Works as an extension (``bl_ext.<repo>.streamingtalker``)
-and as a plain add-on from a checkout; nothing here hard-codes the module name.
+Blender side only (no torch): the model runs in a child process the add-on starts,
+by default with Blender's own Python and the bundled ONNX Runtime wheel. Works as
+an extension (``bl_ext.<repo>.streamingtalker``) and as a plain add-on from a
+checkout; nothing here hard-codes the module name.
+
+Layers, each a package (lower ones never import higher ones):
+
+* ``client/`` and ``logic/`` — no bpy: the bridge to the inference process (the one
+  loader of ``inference_core``, the streaming/live drivers, which Python runs the
+  server) and the pure logic (binding, frame-rate resampling, audio checks,
+  vertex-basis maths).
+* ``blender/`` — bpy glue: keyframe writer, shape-key writer, strips shim, audio
+  decoding with ``aud``, FBX export, preview render.
+* ``jobs/`` — generation, live and follow-playback jobs, stepped on the main thread.
+* ``ui/`` and ``flame/`` — properties, preferences, panel, operators.
+* ``demo_head/`` — the procedural demo head (numpy data + its bpy glue).
+* ``state.py`` — :class:`~.state.AddonState`, the one owner of the server, the
+  running job and the last model card, created here in :func:`register`.
 """
 
 from __future__ import annotations
-
-import importlib
-from typing import Any
 
 bl_info = {  # read only by Blender < 4.2 style loaders; the manifest is authoritative
     "name": "StreamingTalker",
@@ -21,47 +33,27 @@ bl_info = {  # read only by Blender < 4.2 style loaders; the manifest is authori
 }
 
 
-def _optional(name: str) -> Any:
-    try:
-        return importlib.import_module(f"{__package__}.{name}")
-    except ImportError:
-        return None
-
-
-def _modules() -> list[Any]:
-    from . import operators, panel, prefs, props
-
-    return [props, prefs, operators, panel]
-
-
 def register() -> None:
     import bpy
 
-    from . import props
+    from . import state, ui
+    from .blender.user_data import user_dir
 
-    props.register()
-    for mod in _modules()[1:]:
-        for cls in mod.CLASSES:
-            bpy.utils.register_class(cls)
-    flame = _optional("flame_ops")
-    if flame is not None and hasattr(flame, "register"):
-        flame.register()
+    for cls in ui.classes():
+        bpy.utils.register_class(cls)
+    for owner, attr, group in ui.pointers():
+        setattr(owner, attr, bpy.props.PointerProperty(type=group))
+    state.start(user_dir())
 
 
 def unregister() -> None:
     import bpy
 
-    from . import jobs, props, runtime
+    from . import state, ui
 
-    flame = _optional("flame_ops")
-    if flame is not None and hasattr(flame, "unregister"):
-        flame.unregister()
-    job = jobs.CURRENT
-    if job is not None:
-        job.cancel()
-        jobs.CURRENT = None
-    runtime.SERVER.shutdown()
-    for mod in reversed(_modules()[1:]):
-        for cls in reversed(mod.CLASSES):
-            bpy.utils.unregister_class(cls)
-    props.unregister()
+    state.stop()
+    for owner, attr, _ in reversed(ui.pointers()):
+        if hasattr(owner, attr):
+            delattr(owner, attr)
+    for cls in reversed(ui.classes()):
+        bpy.utils.unregister_class(cls)

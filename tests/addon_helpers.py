@@ -56,10 +56,14 @@ def reset_blender(model: Path, stall_timeout: float = 30.0):
     """Factory-fresh Blender with the add-on enabled and pointed at ``model``."""
     import bpy
 
-    from streamingtalker_addon import jobs
-    if jobs.CURRENT is not None:
-        jobs.CURRENT.cancel()
-        jobs.CURRENT = None
+    from streamingtalker_addon import state
+    try:
+        st = state.get()
+    except RuntimeError:
+        st = None
+    if st is not None and st.job is not None:
+        st.job.cancel()
+        st.job = None
     bpy.ops.wm.read_factory_settings(use_empty=True)
     bpy.ops.preferences.addon_enable(module=ADDON)
     p = bpy.context.preferences.addons[ADDON].preferences
@@ -73,7 +77,7 @@ def arkit_mesh(name: str = "Face", names=None, extra=("Smile_custom",)):
     """A small mesh with ARKit-named shape keys (plus unrelated ones)."""
     import bpy
 
-    from streamingtalker_addon.core import ARKIT_52
+    from streamingtalker_addon.client.core import ARKIT_52
     mesh = bpy.data.meshes.new(name)
     verts = [(x, y, 0.0) for x in range(4) for y in range(4)]
     mesh.from_pydata(verts, [], [])
@@ -88,7 +92,7 @@ def arkit_mesh(name: str = "Face", names=None, extra=("Smile_custom",)):
 
 def curve_values(obj) -> dict[str, np.ndarray]:
     """shape key name → (n, 2) keyframe co array of the action animating its shape keys."""
-    from streamingtalker_addon import keyframes
+    from streamingtalker_addon.blender import keyframes
     out = {}
     for path, fc in keyframes.find_fcurves(obj.data.shape_keys).items():
         n = len(fc.keyframe_points)

@@ -12,7 +12,13 @@ import pytest
 bpy = pytest.importorskip("bpy")
 pytestmark = [pytest.mark.blender, pytest.mark.timeout(300)]
 
-from streamingtalker_addon import audio, jobs, motion, operators, prefs, runtime  # noqa: E402
+from streamingtalker_addon import state as addon_state  # noqa: E402
+from streamingtalker_addon.blender import audio  # noqa: E402
+from streamingtalker_addon.jobs.follow import FollowController  # noqa: E402
+from streamingtalker_addon.jobs.generation import GenerationJob  # noqa: E402
+from streamingtalker_addon.logic import framerate as motion  # noqa: E402
+from streamingtalker_addon.ui.prefs import runtime_settings  # noqa: E402
+from streamingtalker_addon.ui.props import session_options  # noqa: E402
 
 from addon_helpers import (arkit_mesh, curve_values, make_model, make_speech, reference_frames,  # noqa: E402
                            reset_blender, write_wav)
@@ -40,7 +46,7 @@ def scene(model):
     sc = bpy.context.scene
     sc.render.fps = 24
     yield sc
-    runtime.SERVER.shutdown()
+    addon_state.get().server.shutdown()
 
 
 def _setup(scene, audio_path, obj=None):
@@ -60,13 +66,13 @@ def _refused(needle):
 
 
 def _options(st):
-    return jobs.session_options(st)
+    return session_options(st)
 
 
 def test_generate_writes_keys_matching_server_output(scene, model, speech):
     st = _setup(scene, speech)
     assert bpy.ops.streamingtalker.generate() == {"FINISHED"}
-    job = operators.LAST_JOB
+    job = addon_state.get().last_job
     assert job.driver.state == "done", st.status
     assert st.status.startswith("Done")
     pcm = audio.decode_file(speech)
@@ -80,7 +86,7 @@ def test_generate_writes_keys_matching_server_output(scene, model, speech):
     # values: an independent client on the same audio and options, resampled 30 -> 24 fps
     ref = motion.resample(reference_frames(model, pcm, _options(st)), 30.0, 24.0)
     assert len(ref) == n
-    from streamingtalker_addon.core import ARKIT_52
+    from streamingtalker_addon.client.core import ARKIT_52
     for name in ("jawOpen", "mouthClose", "eyeBlinkLeft", "tongueOut"):
         np.testing.assert_allclose(curves[name][:, 1], ref[:, ARKIT_52.index(name)], atol=1e-5)
     assert job.driver.frames_reported == job.driver.frames_received
@@ -119,7 +125,7 @@ def test_cancel_mid_run_keeps_consistent_partial_take(scene, model, long_speech)
     st = _setup(scene, long_speech)
     st.take_mode = "NEW"
     pcm = audio.decode_file(long_speech)
-    job = jobs.GenerationJob(scene, st.target, pcm, 7, _options(st), "NEW", prefs.settings())
+    job = GenerationJob(addon_state.get(), scene, st.target, pcm, 7, _options(st), "NEW", runtime_settings())
     state = job.run_sync(120, cancel_after_frames=30)
     assert state == "cancelled"
     curves = curve_values(st.target)
@@ -127,17 +133,17 @@ def test_cancel_mid_run_keeps_consistent_partial_take(scene, model, long_speech)
     assert 0 < n < len(pcm) / 16000 * 24 - 5
     assert all(len(c) == n for c in curves.values())  # every curve stops at the same frame
     ref = motion.resample(reference_frames(model, pcm, _options(st)), 30.0, 24.0)
-    from streamingtalker_addon.core import ARKIT_52
+    from streamingtalker_addon.client.core import ARKIT_52
     np.testing.assert_allclose(curves["jawOpen"][:, 1], ref[:n, ARKIT_52.index("jawOpen")], atol=1e-5)
     # the server is still usable afterwards
-    job2 = jobs.GenerationJob(scene, st.target, pcm[:16000], 7, _options(st), "NEW", prefs.settings())
+    job2 = GenerationJob(addon_state.get(), scene, st.target, pcm[:16000], 7, _options(st), "NEW", runtime_settings())
     assert job2.run_sync(60) == "done"
 
 
 def test_crashed_server_is_reported_and_partial_keys_kept(scene, long_speech):
     st = _setup(scene, long_speech)
     pcm = audio.decode_file(long_speech)
-    job = jobs.GenerationJob(scene, st.target, pcm, 7, _options(st), "REPLACE", prefs.settings())
+    job = GenerationJob(addon_state.get(), scene, st.target, pcm, 7, _options(st), "REPLACE", runtime_settings())
 
     def kill_after_frames(d):
         if d.frames_received >= 20 and d.client is not None and d.client.alive:
@@ -152,7 +158,7 @@ def test_crashed_server_is_reported_and_partial_keys_kept(scene, long_speech):
     assert n > 0
     assert all(len(c) == n for c in curve_values(st.target).values())
     # the next run starts a fresh server by itself
-    job2 = jobs.GenerationJob(scene, st.target, pcm[:16000], 7, _options(st), "REPLACE", prefs.settings())
+    job2 = GenerationJob(addon_state.get(), scene, st.target, pcm[:16000], 7, _options(st), "REPLACE", runtime_settings())
     assert job2.run_sync(60) == "done"
 
 
@@ -162,7 +168,7 @@ def test_hung_server_times_out_without_freezing(scene, model, long_speech):
     sc.render.fps = 24
     st = _setup(sc, long_speech)
     pcm = audio.decode_file(long_speech)
-    job = jobs.GenerationJob(sc, st.target, pcm, 7, _options(st), "REPLACE", prefs.settings())
+    job = GenerationJob(addon_state.get(), sc, st.target, pcm, 7, _options(st), "REPLACE", runtime_settings())
     stopped = []
     longest_step = [0.0]
 
@@ -219,7 +225,7 @@ def test_bad_audio_is_reported_clearly(scene, tmp_path, kind, needle):
     _refused(needle)
     assert needle in st.status
     assert curve_values(st.target) == {}
-    assert jobs.CURRENT is None
+    assert addon_state.get().job is None
 
 
 def test_bad_meshes_are_refused_clearly(scene, speech):
@@ -267,7 +273,7 @@ def test_live_from_file_input_updates_and_records(scene, speech):
     t0 = time.monotonic()
     assert bpy.ops.streamingtalker.live() == {"FINISHED"}
     elapsed = time.monotonic() - t0
-    job = operators.LAST_JOB
+    job = addon_state.get().last_job
     assert job.driver.state == "stopped", st.status
     duration = len(audio.decode_file(speech)) / 16000
     assert elapsed > duration * 0.8  # the file was played in real time, not batch-processed
@@ -278,10 +284,10 @@ def test_live_from_file_input_updates_and_records(scene, speech):
     # without recording, live frames set the shape-key values directly
     st.live_record = False
     assert bpy.ops.streamingtalker.live(max_seconds=1.0) == {"FINISHED"}
-    job = operators.LAST_JOB
+    job = addon_state.get().last_job
     assert job.frames > 0 and job.latest is not None
     kb = st.target.data.shape_keys.key_blocks["jawOpen"]
-    from streamingtalker_addon.core import ARKIT_52
+    from streamingtalker_addon.client.core import ARKIT_52
     assert kb.value == pytest.approx(float(np.clip(job.latest[ARKIT_52.index("jawOpen")], kb.slider_min,
                                                    kb.slider_max)), abs=1e-6)
 
@@ -290,7 +296,7 @@ def test_follow_playback_stays_just_ahead_of_the_playhead(scene, long_speech):
     st = _setup(scene, long_speech)
     pcm = audio.decode_file(long_speech)
     scene.frame_current = 7
-    ctl = operators.FollowController(scene, st.target, pcm, 7, _options(st), prefs.settings(), ahead=1.0)
+    ctl = FollowController(addon_state.get(), scene, st.target, pcm, 7, _options(st), runtime_settings(), ahead=1.0)
     deadline = time.monotonic() + 60
     while ctl.job.writer is None or not ctl.job.writer.written:  # runtime start-up, playhead parked
         ctl.step(0.01)

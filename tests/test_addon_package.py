@@ -26,9 +26,10 @@ assert hasattr(bpy.types.Scene, "streamingtalker")
 assert bpy.ops.streamingtalker.generate.get_rna_type().name == "Generate from audio"
 import importlib
 ext = importlib.import_module(mod)
-assert ext.core.inference_core.__name__ == mod + ".inference_core", ext.core.inference_core.__name__
-from bl_ext.user_default.streamingtalker import runtime
-user = runtime.user_dir()
+core = importlib.import_module(mod + ".client.core")
+assert core.inference_core.__name__ == mod + ".inference_core", core.inference_core.__name__
+from bl_ext.user_default.streamingtalker import state
+user = state.get().user_dir
 assert "extensions" in str(user) and user.is_dir(), user
 print("USER_DIR", user)
 bpy.ops.preferences.addon_disable(module=mod)
@@ -51,7 +52,7 @@ def built_zip(tmp_path_factory) -> Path:
 
 def test_zip_contents(built_zip):
     names = zipfile.ZipFile(built_zip).namelist()
-    assert "blender_manifest.toml" in names and "__init__.py" in names and "operators.py" in names
+    assert "blender_manifest.toml" in names and "__init__.py" in names and "ui/operators.py" in names
     assert "inference_core/shared/protocol.py" in names and "inference_core/shared/client.py" in names
     assert "requirements_core.txt" in names
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc") or n.startswith("tests/")]

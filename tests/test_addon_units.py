@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from streamingtalker_addon import audio, binding, motion
-from streamingtalker_addon.core import ARKIT_52
+from streamingtalker_addon.client.core import ARKIT_52
+from streamingtalker_addon.logic import audio_checks as audio
+from streamingtalker_addon.logic import binding
+from streamingtalker_addon.logic import framerate as motion
 
 
 # -- frame-rate conversion -------------------------------------------------------

@@ -10,7 +10,7 @@ import pytest
 bpy = pytest.importorskip("bpy")
 pytestmark = pytest.mark.blender
 
-from streamingtalker_addon import keyframes  # noqa: E402
+from streamingtalker_addon.blender import keyframes  # noqa: E402
 
 from addon_helpers import arkit_mesh, curve_values  # noqa: E402
 

@@ -8,7 +8,8 @@ import pytest
 bpy = pytest.importorskip("bpy")
 pytestmark = pytest.mark.blender
 
-from streamingtalker_addon import demo_head, fbx_export, keyframes  # noqa: E402
+from streamingtalker_addon.blender import fbx_export, keyframes  # noqa: E402
+from streamingtalker_addon.demo_head import blender as demo_head  # noqa: E402
 
 #: FBX stores animation as float32 in percent; the round trip must agree to this
 TOLERANCE = 1e-4

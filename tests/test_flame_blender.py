@@ -123,8 +123,8 @@ def test_bind_arkit_and_vertex_count_refused(fresh, flame_file):
     assert {"jawOpen", "jawLeft", "eyeBlinkLeft", "eyeLookUpRight"} <= names
     assert "13 ARKit keys" in fresh.stk_flame.report
     # the add-on's by-name binding now finds the FLAME head's ARKit keys
-    from streamingtalker_addon import binding
-    from streamingtalker_addon.core import ARKIT_52
+    from streamingtalker_addon.client.core import ARKIT_52
+    from streamingtalker_addon.logic import binding
     b = binding.auto_bind(ARKIT_52, names)
     assert ("jawOpen" in [c for _, c, _ in b.pairs]) and len(b.pairs) == 13
     # a mesh of another topology is refused with a clear message and keeps its data
@@ -156,7 +156,7 @@ def test_fbx_round_trip_of_bound_animated_head(fresh, flame_file, tmp_path):
         o.select_set(False)
     obj.select_set(True)
     try:
-        from streamingtalker_addon import fbx_export  # the add-on's exporter, when present
+        from streamingtalker_addon.blender import fbx_export  # the add-on's exporter, when present
         fbx_export.export_fbx(bpy.context, obj, str(out))
     except ImportError:
         bpy.ops.export_scene.fbx(filepath=str(out), use_selection=True, bake_anim=True,
@@ -211,7 +211,8 @@ def _to16k(pcm, sr):
 
 
 def test_bind_vertex_model_then_generate(flame_file, vertex_model):
-    from streamingtalker_addon import flame_binding, runtime
+    from streamingtalker_addon import state
+    from streamingtalker_addon.logic import vertex_basis as flame_binding
     model_path, wav, report = vertex_model
     print(f"fixture PCA: {report['components']} components keep {report['train']['energy_kept']:.5f} of the energy")
     reset_blender(model_path)
@@ -253,4 +254,4 @@ def test_bind_vertex_model_then_generate(flame_file, vertex_model):
         moved = _evaluated(head) - rest
         assert np.linalg.norm(moved, axis=1).max() > 0
     finally:
-        runtime.SERVER.shutdown()
+        state.get().server.shutdown()

@@ -9,7 +9,8 @@ bpy = pytest.importorskip("bpy")
 pytestmark = pytest.mark.blender
 
 from inference_core.shared.channels import ARKIT_52  # noqa: E402
-from streamingtalker_addon import demo_head, head_geometry  # noqa: E402
+from streamingtalker_addon.demo_head import blender as demo_head  # noqa: E402
+from streamingtalker_addon.demo_head import geometry as head_geometry  # noqa: E402
 
 
 def _evaluated_co(obj) -> np.ndarray:

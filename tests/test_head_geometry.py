@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from inference_core.shared.channels import ARKIT_52
-from streamingtalker_addon import head_geometry as hg
+from streamingtalker_addon.demo_head import geometry as hg
 
 MM = 0.001
 FLIP = np.array([-1.0, 1.0, 1.0])

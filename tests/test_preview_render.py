@@ -12,7 +12,8 @@ import pytest
 bpy = pytest.importorskip("bpy")
 pytestmark = pytest.mark.blender
 
-from streamingtalker_addon import demo_head, preview  # noqa: E402
+from streamingtalker_addon.blender import preview  # noqa: E402
+from streamingtalker_addon.demo_head import blender as demo_head  # noqa: E402
 
 from addon_helpers import make_speech  # noqa: E402
 
@@ -42,7 +43,9 @@ def test_video_with_audio(tmp_path):
     scene, head = _scene_with_head(12)
     speech = make_speech(tmp_path / "speech.wav", "Preview test.")
     before = (scene.render.engine, scene.render.filepath, scene.render.resolution_x, scene.frame_end)
-    out = preview.render_preview(scene, tmp_path / "preview", audio_path=str(speech), resolution=(160, 160))
+    report: dict = {}
+    out = preview.render_preview(scene, tmp_path / "preview", audio_path=str(speech), resolution=(160, 160),
+                                 report=report)
     assert out.suffix == ".mp4" and out.is_file()
     info = _probe(out)
     assert int(info["video"]["nb_read_frames"]) == 12
@@ -52,7 +55,7 @@ def test_video_with_audio(tmp_path):
     assert (scene.render.engine, scene.render.filepath, scene.render.resolution_x, scene.frame_end) == before
     assert scene.sequence_editor is None or len(scene.sequence_editor.strips) == 0
     assert scene.camera is not None  # the framing camera stays for the user
-    assert preview.LAST_REPORT["method"] == "blender-ffmpeg"
+    assert report["method"] == "blender-ffmpeg"
 
 
 @pytest.mark.skipif(shutil.which("ffprobe") is None, reason="needs ffprobe to read the video back")

@@ -23,9 +23,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-#: how the last call went: method, engine, frames, seconds per frame (for reports)
-LAST_REPORT: dict[str, Any] = {}
-
+from . import strips
 
 class _Restore:
     """Snapshot attributes (dotted paths on the scene) and put them back on exit."""
@@ -102,7 +100,7 @@ def _ensure_camera(scene: Any) -> Any:
     """Use the scene camera, or frame the largest shape-keyed mesh like the demo does."""
     if scene.camera is not None:
         return None
-    from . import demo_head
+    from ..demo_head import blender as demo_head
 
     faces = [o for o in scene.objects if o.type == "MESH" and o.data.shape_keys is not None]
     if not faces:
@@ -113,38 +111,12 @@ def _ensure_camera(scene: Any) -> Any:
     return demo_head.setup_preview_camera(SimpleNamespace(scene=scene), target)
 
 
-def _strip_collections(ed: Any) -> tuple[Any, Any]:
-    """(top-level strips, all strips); Blender 5.0 renamed ``sequences`` to ``strips``."""
-    if hasattr(ed, "strips"):
-        return ed.strips, ed.strips_all
-    return ed.sequences, ed.sequences_all
-
-
 def _add_sound(scene: Any, audio_path: str, frame: int) -> Any:
     """A sound strip at ``frame`` (unless the scene already plays this file)."""
-    import bpy
-
-    ed = scene.sequence_editor or scene.sequence_editor_create()
-    strips, everything = _strip_collections(ed)
     target = str(Path(audio_path).resolve())
-    for s in everything:
-        if s.type == "SOUND" and s.sound is not None and Path(bpy.path.abspath(s.sound.filepath)).resolve() == Path(target):
-            return None
-    used = {s.channel for s in strips}
-    channel = next(c for c in range(1, 128) if c not in used)
-    return strips.new_sound("StreamingTalker preview audio", target, channel, frame)
-
-
-def _remove_strip(scene: Any, strip: Any) -> None:
-    if strip is None or scene.sequence_editor is None:
-        return
-    strips, _ = _strip_collections(scene.sequence_editor)
-    sound = strip.sound
-    strips.remove(strip)
-    if sound is not None and sound.users == 0:
-        import bpy
-
-        bpy.data.sounds.remove(sound)
+    if strips.find_sound(scene, target) is not None:
+        return None
+    return strips.add_sound(scene, "StreamingTalker preview audio", target, frame)
 
 
 def _render_animation(scene: Any) -> None:
@@ -242,11 +214,12 @@ def contact_sheet(frames: list[Path], out: Path, max_tiles: int = 16) -> Path:
 
 def render_preview(scene: Any, out_path: str | Path, audio_path: str | None = None,
                    resolution: tuple[int, int] = (480, 480),
-                   frame_range: tuple[int, int] | None = None) -> Path:
+                   frame_range: tuple[int, int] | None = None, report: dict[str, Any] | None = None) -> Path:
     """Render ``scene``'s animation to ``out_path`` (.mp4, or .png contact sheet); returns the file.
 
     The audio (if given) starts at the first rendered frame, as in the add-on's
-    default of a sound strip at the scene's start frame.
+    default of a sound strip at the scene's start frame. ``report``, when given, is
+    filled with how it went: method, engine, frames, seconds per frame.
     """
     out = Path(out_path).expanduser().resolve()
     if audio_path is not None and not Path(audio_path).is_file():
@@ -262,7 +235,9 @@ def render_preview(scene: Any, out_path: str | Path, audio_path: str | None = No
     cam = None
     world = None
     t0 = time.monotonic()
-    report: dict[str, Any] = {"frames": end - start + 1}
+    report = {} if report is None else report
+    report.clear()
+    report["frames"] = end - start + 1
     try:
         cam = _ensure_camera(scene)
         world = _ensure_world(scene)
@@ -300,7 +275,7 @@ def render_preview(scene: Any, out_path: str | Path, audio_path: str | None = No
                     result = contact_sheet(frames, out.with_suffix(".png"))
                     report["method"] = "contact-sheet"
     finally:
-        _remove_strip(scene, strip)
+        strips.remove(scene, strip)
         restore.restore()
         if world is not None:
             import bpy
@@ -312,8 +287,6 @@ def render_preview(scene: Any, out_path: str | Path, audio_path: str | None = No
     seconds = time.monotonic() - t0
     report.update(path=str(result), seconds=round(seconds, 3),
                   seconds_per_frame=round(seconds / report["frames"], 4), audio=audio_path is not None)
-    LAST_REPORT.clear()
-    LAST_REPORT.update(report)
     return result
 
 

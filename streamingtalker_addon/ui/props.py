@@ -1,10 +1,27 @@
-"""Scene and object settings shown in the panel (bpy property groups)."""
+"""Scene and object settings shown in the panel (bpy property groups).
+
+Generation defaults and their ranges come from the core's ``SessionOptions`` and
+``LIMITS`` (stdlib-only), the same source the server, the CLI and new model cards
+read, so the panel cannot disagree with them.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 import bpy
 from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProperty, IntProperty,
                        PointerProperty, StringProperty)
+
+from ..client.core import LIMITS, SessionOptions
+from ..jobs.inputs import AudioChoice
+
+_D = SessionOptions()
+
+
+def _range(name: str) -> dict[str, Any]:
+    lo, hi = LIMITS[name]
+    return {"min": lo, "max": hi}
 
 
 def _is_mesh(self: object, obj: bpy.types.Object) -> bool:
@@ -40,20 +57,30 @@ class STK_SceneSettings(bpy.types.PropertyGroup):
                              description="Frame of the first key (file source)")  # type: ignore[valid-type]
     add_strip: BoolProperty(name="Add sound strip", default=True,
                             description="Add the file as a sound strip at the start frame")  # type: ignore[valid-type]
-    intensity: FloatProperty(name="Intensity", default=1.0, min=0.0, soft_max=2.0)  # type: ignore[valid-type]
-    smoothing: FloatProperty(name="Smoothing", default=0.0, min=0.0, max=1.0)  # type: ignore[valid-type]
-    seed: IntProperty(name="Seed", default=0, min=0)  # type: ignore[valid-type]
+    intensity: FloatProperty(name="Intensity", default=_D.intensity, soft_max=min(2.0, LIMITS["intensity"][1]),
+                             **_range("intensity"))  # type: ignore[valid-type]
+    smoothing: FloatProperty(name="Smoothing", default=_D.smoothing, **_range("smoothing"))  # type: ignore[valid-type]
+    seed: IntProperty(name="Seed", default=_D.seed, min=0)  # type: ignore[valid-type]
     use_model_defaults: BoolProperty(
         name="Model's tuned sampling", default=True,
-        description="Use the steps, guidance and temperature the model card was tuned with; "
+        description="Use the steps, guidance and temperatures the model card was tuned with; "
                     "off: set them here")  # type: ignore[valid-type]
-    steps: IntProperty(name="Steps", default=2, min=1, max=50,
+    steps: IntProperty(name="Steps", default=_D.steps, min=int(LIMITS["steps"][0]), max=int(LIMITS["steps"][1]),
                        description="Denoising steps per frame chunk (more = slower)")  # type: ignore[valid-type]
-    guidance: FloatProperty(name="Guidance", default=1.0, min=0.0, soft_max=5.0,
-                            description="How strongly the audio drives the motion (1 = plain conditional)")  # type: ignore[valid-type]
-    temperature: FloatProperty(name="Temperature", default=0.1, min=0.0, soft_max=1.0,
-                               description="Sampling noise: 0 = the same take for every seed")  # type: ignore[valid-type]
-    style: IntProperty(name="Style", default=0, min=0)  # type: ignore[valid-type]
+    guidance: FloatProperty(name="Guidance", default=_D.guidance, soft_max=min(5.0, LIMITS["guidance"][1]),
+                            description="How strongly the audio drives the motion (1 = plain conditional)",
+                            **_range("guidance"))  # type: ignore[valid-type]
+    temperature: FloatProperty(name="Temperature", default=_D.temperature, soft_max=1.0,
+                               description="Sampling noise on the mouth: 0 = the same take for every seed",
+                               **_range("temperature"))  # type: ignore[valid-type]
+    use_temperature_upper: BoolProperty(
+        name="Upper face", default=False,
+        description="A separate temperature for the upper face (blinks, gaze, brows: not in the audio, "
+                    "so low noise stills them); off: the same as Temperature")  # type: ignore[valid-type]
+    temperature_upper: FloatProperty(name="Upper-face temperature", default=_D.upper_temperature, soft_max=1.0,
+                                     description="Sampling noise on the eyes, brows, cheeks and nose",
+                                     **_range("temperature_upper"))  # type: ignore[valid-type]
+    style: IntProperty(name="Style", default=int(_D.style), min=0)  # type: ignore[valid-type]
     take_mode: EnumProperty(name="Take", items=[
         ("REPLACE", "Replace", "Re-running replaces the previous take's curves"),
         ("NEW", "New action", "Each run writes a new action; older takes are kept"),
@@ -72,18 +99,23 @@ class STK_SceneSettings(bpy.types.PropertyGroup):
     running: StringProperty(default="")  # type: ignore[valid-type]
 
 
+def session_options(props: Any) -> dict[str, Any]:
+    """Options for a session; sampling settings only when the user overrides the model card's."""
+    opts = {"seed": props.seed, "style": props.style, "intensity": props.intensity,
+            "smoothing": props.smoothing}
+    if not props.use_model_defaults:
+        upper = props.temperature_upper if props.use_temperature_upper else props.temperature
+        opts.update(steps=props.steps, guidance=props.guidance, temperature=props.temperature,
+                    temperature_upper=upper)
+    return opts
+
+
+def audio_choice(props: Any) -> AudioChoice:
+    return AudioChoice(props.audio_source, bpy.path.abspath(props.audio_file) if props.audio_file else "",
+                       props.strip_name, props.frame_start)
+
+
 CLASSES = (STK_MappingItem, STK_ObjectSettings, STK_SceneSettings)
-
-
-def register() -> None:
-    for cls in CLASSES:
-        bpy.utils.register_class(cls)
-    bpy.types.Scene.streamingtalker = PointerProperty(type=STK_SceneSettings)  # type: ignore[attr-defined]
-    bpy.types.Object.streamingtalker = PointerProperty(type=STK_ObjectSettings)  # type: ignore[attr-defined]
-
-
-def unregister() -> None:
-    del bpy.types.Object.streamingtalker  # type: ignore[attr-defined]
-    del bpy.types.Scene.streamingtalker  # type: ignore[attr-defined]
-    for cls in reversed(CLASSES):
-        bpy.utils.unregister_class(cls)
+#: (owner, attribute, property group) set by register()
+POINTERS = ((bpy.types.Scene, "streamingtalker", STK_SceneSettings),
+            (bpy.types.Object, "streamingtalker", STK_ObjectSettings))

@@ -1,4 +1,4 @@
-"""The 3D View sidebar tab *StreamingTalker*."""
+"""The 3D View sidebar tab *StreamingTalker* (draws state; runs nothing itself)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ from typing import Any
 
 import bpy
 
-from . import jobs
-from .operators import optional_module
+from .. import state
+from ..blender import strips
+from ..flame.panel import draw_panel as draw_flame
 
 
 class STK_UL_mapping(bpy.types.UIList):
@@ -26,18 +27,24 @@ class STK_UL_mapping(bpy.types.UIList):
             row.prop(item, "shape_key", text="")
 
 
-class STK_PT_main(bpy.types.Panel):
-    bl_idname = "STK_PT_main"
-    bl_label = "StreamingTalker"
+class _Sidebar(bpy.types.Panel):
+    """Where the add-on's panels live: the 3D View's sidebar (N), tab StreamingTalker."""
+
     bl_space_type = "VIEW_3D"
     bl_region_type = "UI"
     bl_category = "StreamingTalker"
+
+
+class STK_PT_main(_Sidebar):
+    bl_idname = "STK_PT_main"
+    bl_label = "StreamingTalker"
 
     def draw(self, context: Any) -> None:
         layout = self.layout
         assert layout is not None
         props = context.scene.streamingtalker
-        running = jobs.CURRENT is not None
+        st = state.get()
+        running = st.job is not None
         col = layout.column()
         col.enabled = not running
         col.prop(props, "target")
@@ -51,8 +58,7 @@ class STK_PT_main(bpy.types.Panel):
         else:
             sed = context.scene.sequence_editor
             if sed is not None:
-                col.prop_search(props, "strip_name", sed, "strips_all" if hasattr(sed, "strips_all")
-                                else "sequences_all", text="Strip")
+                col.prop_search(props, "strip_name", sed, strips.all_strips_attr(sed), text="Strip")
             else:
                 col.label(text="The scene has no sound strips", icon="INFO")
         sub = col.column(align=True)
@@ -65,9 +71,14 @@ class STK_PT_main(bpy.types.Panel):
         sampling.prop(props, "steps")
         sampling.prop(props, "guidance")
         sampling.prop(props, "temperature")
+        row = sampling.row(align=True)
+        row.prop(props, "use_temperature_upper")
+        sub_t = row.row(align=True)
+        sub_t.enabled = props.use_temperature_upper
+        sub_t.prop(props, "temperature_upper", text="")
         row = sub.row(align=True)
         row.prop(props, "style")
-        styles = jobs.LAST_CARD.get("styles") or []
+        styles = st.card.get("styles") or []
         if 0 <= props.style < len(styles):
             row.label(text=str(styles[props.style]))
         col.prop(props, "take_mode", expand=True)
@@ -93,19 +104,14 @@ class STK_PT_main(bpy.types.Panel):
             layout.label(text=lines[0], icon="ERROR" if error else "INFO")
             for line in lines[1:]:
                 layout.label(text=line, icon="BLANK1")
-
-        flame = optional_module("flame_ops")
-        if flame is not None and hasattr(flame, "draw_panel"):
-            fbox = layout.box()
-            flame.draw_panel(fbox, context)
+        for line in st.runtime_lines()[:3]:
+            layout.label(text=line[:160], icon="SETTINGS")
+        draw_flame(layout.box(), context)
 
 
-class STK_PT_mapping(bpy.types.Panel):
+class STK_PT_mapping(_Sidebar):
     bl_idname = "STK_PT_mapping"
     bl_label = "Channel mapping"
-    bl_space_type = "VIEW_3D"
-    bl_region_type = "UI"
-    bl_category = "StreamingTalker"
     bl_parent_id = "STK_PT_main"
     bl_options = {"DEFAULT_CLOSED"}
 

@@ -1,4 +1,4 @@
-"""Blender glue for the demo head: turns :mod:`.head_geometry` data into objects.
+"""Blender glue for the demo head: turns :mod:`.geometry` data into objects.
 
 Kept thin on purpose: every shape and deformation lives in the numpy module (tested
 without Blender); here we only create the mesh, its 52 ARKit shape keys, materials
@@ -8,11 +8,21 @@ that read well in Workbench and EEVEE, the eyeballs (children whose gaze follows
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from . import head_geometry
+from ..blender.shape_keys import write_shape_keys
+from . import geometry as head_geometry
+
+@dataclass
+class _Key:
+    name: str
+    offsets: np.ndarray
+    slider_min: float = 0.0
+    slider_max: float = 1.0
+
 
 _ROUGHNESS = {"Skin": 0.55, "MouthInside": 0.6, "Teeth": 0.25, "EyeSocket": 0.6,
               "Sclera": 0.15, "Iris": 0.1, "Pupil": 0.05}
@@ -118,11 +128,7 @@ def add_demo_head(context: Any, name: str = "StreamingTalker Head",
     if len(me.vertices) != len(base):  # validate() must not have changed the topology
         raise RuntimeError("demo head mesh lost vertices during validation")
     basis.data.foreach_set("co", base.ravel())
-    for key_name in head_geometry.ARKIT_52:
-        kb = obj.shape_key_add(name=key_name, from_mix=False)
-        kb.data.foreach_set("co", (base + data.shape_keys[key_name]).ravel())
-        kb.slider_min, kb.slider_max = 0.0, 1.0
-        kb.value = 0.0  # Blender 5.0 adds new keys at 1.0: the head would pull every face at once
+    write_shape_keys(obj, [_Key(n, data.shape_keys[n]) for n in head_geometry.ARKIT_52])
     me.shape_keys.use_relative = True
     me.shape_keys.name = f"{name} Keys"
 

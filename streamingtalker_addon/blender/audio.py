@@ -1,4 +1,4 @@
-"""Audio input for the add-on: decode with Blender's ``aud``, validate, 16 kHz mono.
+"""Audio input for the add-on: decode with Blender's ``aud`` to 16 kHz mono, then validate.
 
 ``aud`` reads whatever Blender's sound strips read (WAV, FLAC, OGG, MP3, AAC,
 video soundtracks…), so users can pick any file Blender plays. Resampling is
@@ -9,30 +9,26 @@ a power-preserving mix (√2 gain for stereo → mono) that would clip speech.
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-#: Peak amplitude below which audio counts as silent (about −80 dBFS).
-SILENCE_PEAK = 1e-4
+from ..logic.audio_checks import AudioError, validate_pcm
 
 
-class AudioError(ValueError):
-    """The audio cannot drive an animation; the message is for the user."""
+def sound_path(sound: Any) -> str:
+    """A readable file for a sound datablock (packed sounds are written to a temp file)."""
+    import bpy
 
-
-def validate_pcm(pcm: np.ndarray, sample_rate: int, label: str) -> np.ndarray:
-    """Check decoded samples (pure numpy, shared with the tests)."""
-    pcm = np.asarray(pcm, dtype=np.float32).reshape(-1)
-    if pcm.size == 0:
-        raise AudioError(f"{label} contains no audio samples.")
-    if not np.all(np.isfinite(pcm)):
-        raise AudioError(f"{label} contains invalid (NaN/inf) samples.")
-    if float(np.max(np.abs(pcm))) < SILENCE_PEAK:
-        raise AudioError(f"{label} is silent: there is no speech to animate.")
-    if pcm.size < sample_rate // 10:
-        raise AudioError(f"{label} is shorter than 0.1 s.")
-    return pcm
+    if sound.packed_file is not None:
+        suffix = Path(sound.filepath).suffix or ".wav"
+        fd, tmp = tempfile.mkstemp(prefix="stk_", suffix=suffix)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(sound.packed_file.data)
+        return tmp
+    return bpy.path.abspath(sound.filepath, library=sound.library)
 
 
 def decode_file(path: str | os.PathLike, sample_rate: int = 16000,
@@ -68,3 +64,6 @@ def decode_file(path: str | os.PathLike, sample_rate: int = 16000,
         b = None if duration_s is None else a + max(0, int(round(duration_s * sample_rate)))
         data = data[a:b]
     return validate_pcm(np.ascontiguousarray(data), sample_rate, label)
+
+
+__all__ = ["AudioError", "decode_file", "sound_path"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
-from .core import normalise_name
+from ..client.core import normalise_name
 
 
 @dataclass
