@@ -3,14 +3,17 @@
 Why block-wise: an hours-long file must stream through the engine with flat
 memory, so nothing here reads a whole file. ``soundfile`` (libsndfile)
 decodes WAV/FLAC/OGG/MP3; ``soxr`` resamples statefully so block edges leave
-no artefacts.
+no artefacts. Without them (a Python with only numpy and onnxruntime, such as
+Blender's) PCM WAV files are read with the stdlib ``wave`` module, at 16 kHz
+unless soxr is there to resample.
 """
 
 from __future__ import annotations
 
+import wave
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -32,10 +35,58 @@ class AudioInfo:
         return self.frames / self.sample_rate if self.sample_rate else 0.0
 
 
+def _soundfile() -> Any:
+    """The soundfile module, or None where it (or its libsndfile) is not installed."""
+    try:
+        import soundfile
+    except (ImportError, OSError):
+        return None
+    return soundfile
+
+
+def _probe_wave(path: Path) -> AudioInfo:
+    try:
+        with wave.open(str(path), "rb") as w:
+            return AudioInfo(path, w.getframerate(), w.getnchannels(), w.getnframes(), f"WAV{8 * w.getsampwidth()}")
+    except (wave.Error, EOFError) as exc:
+        raise AudioError(f"{path.name} is not a PCM WAV file ({_short(exc)}); other formats need the soundfile "
+                         "package (pip install soundfile)") from None
+
+
+def _wave_blocks(path: Path, block: int) -> Iterator[np.ndarray]:
+    """(n, channels) float32 blocks of a PCM WAV file (8-bit unsigned, 16/24/32-bit signed)."""
+    with wave.open(str(path), "rb") as w:
+        width, channels = w.getsampwidth(), w.getnchannels()
+        while True:
+            raw = np.frombuffer(w.readframes(block), np.uint8)
+            if width == 1:
+                data = (raw.astype(np.float32) - 128.0) / 128.0
+            else:  # the sample's bytes at the top of a little-endian int32: its sign comes along
+                wide = np.zeros((len(raw) // width, 4), np.uint8)
+                wide[:, 4 - width:] = raw.reshape(-1, width)
+                data = wide.view("<i4").ravel().astype(np.float32) / 2.0 ** 31
+            frames = data.reshape(-1, channels)
+            yield frames
+            if len(frames) < block:
+                return
+
+
+def _blocks(info: AudioInfo, block: int) -> Iterator[np.ndarray]:
+    """(n, channels) float32 blocks of the file in order; the last one is shorter than ``block``."""
+    sf = _soundfile()
+    if sf is None:
+        yield from _wave_blocks(info.path, block)
+        return
+    with sf.SoundFile(str(info.path)) as f:
+        while True:
+            data = f.read(block, dtype="float32", always_2d=True)
+            yield data
+            if len(data) < block:
+                return
+
+
 def probe(path: str | Path) -> AudioInfo:
     """Open a file just far enough to know its rate, channels and length."""
-    import soundfile as sf
-
     path = Path(path)
     if not path.exists():
         raise AudioError(f"Audio file not found: {path}")
@@ -43,6 +94,9 @@ def probe(path: str | Path) -> AudioInfo:
         raise AudioError(f"{path} is a folder, not an audio file")
     if path.stat().st_size == 0:
         raise AudioError(f"{path.name} is empty (0 bytes)")
+    sf = _soundfile()
+    if sf is None:
+        return _probe_wave(path)
     try:
         info = sf.info(str(path))
     except Exception as exc:
@@ -65,7 +119,11 @@ class StreamResampler:
         self.in_rate, self.out_rate = int(in_rate), int(out_rate)
         self._rs = None
         if self.in_rate != self.out_rate:
-            import soxr
+            try:
+                import soxr
+            except ImportError:
+                raise AudioError(f"the audio is at {self.in_rate} Hz; resampling it to {self.out_rate} Hz needs the "
+                                 "soxr package (pip install soxr), or give audio at that rate") from None
 
             self._rs = soxr.ResampleStream(self.in_rate, self.out_rate, 1, dtype="float32", quality="HQ")
 
@@ -87,27 +145,23 @@ def to_mono(block: np.ndarray) -> np.ndarray:
 def stream_file(path: str | Path, target_rate: int = 16000, block_seconds: float = 10.0
                 ) -> Iterator[np.ndarray]:
     """Yield 16 kHz (``target_rate``) mono float32 blocks of a file, in order."""
-    import soundfile as sf
-
     info = probe(path)
     rs = StreamResampler(info.sample_rate, target_rate)
     block = max(1, int(block_seconds * info.sample_rate))
     done = 0
     try:
-        with sf.SoundFile(str(info.path)) as f:
-            while True:
-                data = f.read(block, dtype="float32", always_2d=True)
-                last = len(data) < block
-                if len(data) and not np.isfinite(data).all():
-                    row = int(np.argmin(np.isfinite(data).all(axis=1)))
-                    raise AudioError(f"{info.path.name} contains NaN or infinite samples "
-                                     f"(first at {(done + row) / info.sample_rate:.2f} s); the file is damaged")
-                done += len(data)
-                out = rs(to_mono(data), last=last)
-                if out.size:
-                    yield out
-                if last:
-                    break
+        for data in _blocks(info, block):
+            last = len(data) < block
+            if len(data) and not np.isfinite(data).all():
+                row = int(np.argmin(np.isfinite(data).all(axis=1)))
+                raise AudioError(f"{info.path.name} contains NaN or infinite samples "
+                                 f"(first at {(done + row) / info.sample_rate:.2f} s); the file is damaged")
+            done += len(data)
+            out = rs(to_mono(data), last=last)
+            if out.size:
+                yield out
+            if last:
+                break
     except AudioError:
         raise
     except Exception as exc:

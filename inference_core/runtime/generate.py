@@ -41,9 +41,12 @@ def generate_file(bundle: ModelBundle, path: str | Path, options: SessionOptions
     peak_db = -math.inf
     bar = None
     if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=round(info.seconds, 1), unit="s", desc=Path(path).name, leave=False)
+        try:
+            from tqdm import tqdm
+        except ImportError:  # a minimal runtime (numpy + onnxruntime): no progress bar
+            tqdm = None
+        if tqdm is not None:
+            bar = tqdm(total=round(info.seconds, 1), unit="s", desc=Path(path).name, leave=False)
     try:
         for block in stream_file(path, cfg.sample_rate):
             peak_db = max(peak_db, rms_db(block))
