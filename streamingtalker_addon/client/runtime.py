@@ -184,7 +184,7 @@ class ServerManager:
     def _final_error(err: BridgeError, failures: list[str], plan: list[Runtime]) -> BridgeError:
         if len(plan) == 1 and plan[0].label != BUILTIN:
             return err
-        text = " ".join(failures)
+        text = " ".join(f if f.endswith(".") else f + "." for f in failures)
         if all(rt.label == BUILTIN for rt in plan):
             text += f" No torch runtime is set up to fall back on: {_SET_UP}."
         return BridgeError(text, err.code, err.detail)
