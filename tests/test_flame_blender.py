@@ -255,3 +255,42 @@ def test_bind_vertex_model_then_generate(flame_file, vertex_model):
         assert np.linalg.norm(moved, axis=1).max() > 0
     finally:
         state.get().server.shutdown()
+
+
+def test_generate_makes_the_fitted_basis_keys_on_a_mesh_outside_the_training_frame(flame_file, vertex_model):
+    """No Bind first: Generate asks the server for the basis (without blocking) and creates the keys
+    through the same similarity fit as Bind, so a mesh stored in centimetres, turned and moved gets
+    the basis mapped into its own frame."""
+    from streamingtalker_addon import state
+    from streamingtalker_addon.logic import vertex_basis
+    model_path, wav, _ = vertex_model
+    reset_blender(model_path)
+    scene = bpy.context.scene
+    scene.render.fps = 24
+    try:
+        head = _import(flame_file)
+        basis, template, card = vertex_basis.read_vertex_basis(model_path)
+        angle = 0.7
+        rot = np.array([[np.cos(angle), 0, np.sin(angle)], [0, 1, 0], [-np.sin(angle), 0, np.cos(angle)]])
+        scale, shift = 100.0, np.array([0.3, -2.0, 5.0])
+        rest = np.array([v.co[:] for v in head.data.vertices])
+        moved = (scale * rest @ rot.T + shift).astype(np.float32)
+        head.data.vertices.foreach_set("co", moved.ravel())
+        head.data.shape_keys.key_blocks[0].data.foreach_set("co", moved.ravel())
+        st = scene.streamingtalker
+        st.target, st.audio_file, st.frame_start = head, str(wav), 1
+        assert bpy.ops.streamingtalker.generate() == {"FINISHED"}, st.status
+        assert state.get().last_job.driver.state == "done"
+        kb = head.data.shape_keys.key_blocks
+        assert [k.name for k in kb][1:] == card["channels"]
+        frame = sk.fit_similarity(template.astype(np.float64), moved.astype(np.float64))
+        assert abs(frame.scale / scale - 1) < 0.05 and np.abs(frame.rotation - rot).max() < 0.05
+        for i, name in enumerate(card["channels"]):
+            comp = np.array([v.co[:] for v in kb[name].data]) - moved
+            want = frame.offsets_to_mesh(basis[i].astype(np.float64))
+            np.testing.assert_allclose(comp, want, atol=1e-5)  # float32 coordinates of about 10
+            # and that is (about) the basis scaled and turned like the mesh, not the raw basis
+            assert np.linalg.norm(comp - scale * basis[i] @ rot.T) < 0.05 * np.linalg.norm(comp)
+        assert set(curve_values(head)) == set(card["channels"])
+    finally:
+        state.get().server.shutdown()
