@@ -23,7 +23,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from . import strips
+from . import camera, strips
 
 class _Restore:
     """Snapshot attributes (dotted paths on the scene) and put them back on exit."""
@@ -100,15 +100,13 @@ def _ensure_camera(scene: Any) -> Any:
     """Use the scene camera, or frame the largest shape-keyed mesh like the demo does."""
     if scene.camera is not None:
         return None
-    from ..demo_head import blender as demo_head
-
     faces = [o for o in scene.objects if o.type == "MESH" and o.data.shape_keys is not None]
     if not faces:
         faces = [o for o in scene.objects if o.type == "MESH"]
     if not faces:
         raise ValueError("nothing to render: the scene has no mesh and no camera")
     target = max(faces, key=lambda o: len(o.data.vertices))
-    return demo_head.setup_preview_camera(SimpleNamespace(scene=scene), target)
+    return camera.setup_preview_camera(SimpleNamespace(scene=scene), target)
 
 
 def _add_sound(scene: Any, audio_path: str, frame: int) -> Any:
