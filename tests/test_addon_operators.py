@@ -342,3 +342,32 @@ def test_sampling_settings_come_from_the_model_card_unless_overridden(scene, spe
     assert bpy.ops.streamingtalker.generate() == {"FINISHED"}
     np.testing.assert_array_equal(curve_values(st.target)["jawOpen"][:, 1], a)
     st.use_model_defaults = True
+
+
+def test_upper_face_temperature_is_sent_when_sampling_is_overridden(scene, speech):
+    st = _setup(scene, speech)
+    st.use_model_defaults = False
+    st.steps, st.guidance, st.temperature = 2, 1.0, 0.0
+    assert _options(st)["temperature_upper"] == 0.0  # off: the same as Temperature
+    st.use_temperature_upper, st.temperature_upper = True, 0.5
+    assert _options(st)["temperature_upper"] == 0.5
+    assert bpy.ops.streamingtalker.generate() == {"FINISHED"}
+    a = curve_values(st.target)["eyeBlinkLeft"][:, 1].copy()
+    st.seed += 1  # mouth noise 0, upper-face noise 0.5: the seed changes the take now
+    assert bpy.ops.streamingtalker.generate() == {"FINISHED"}
+    assert not np.array_equal(curve_values(st.target)["eyeBlinkLeft"][:, 1], a)
+    st.use_model_defaults = True
+    assert "temperature_upper" not in _options(st)
+
+
+def test_panel_defaults_and_ranges_come_from_session_options(scene):
+    from inference_core.shared.options import LIMITS, SessionOptions
+    rna = type(scene.streamingtalker).bl_rna.properties
+    d = SessionOptions()
+    for name in ("steps", "guidance", "temperature", "intensity", "smoothing"):
+        assert rna[name].default == pytest.approx(getattr(d, name)), name
+        assert (rna[name].hard_min, rna[name].hard_max) == pytest.approx(LIMITS[name]), name
+    assert rna["temperature_upper"].default == pytest.approx(d.upper_temperature)
+    assert (rna["temperature_upper"].hard_min, rna["temperature_upper"].hard_max) == pytest.approx(
+        LIMITS["temperature_upper"])
+    assert rna["seed"].default == d.seed and rna["style"].default == d.style
