@@ -45,12 +45,13 @@ def create_head(context: Any, model: Any, name: str = HEAD_NAME) -> Any:
     return obj
 
 
-def _target(context: Any) -> Any:
+def _target_mesh(context: Any) -> Any:
+    """The active mesh, else the panel's target mesh, else None."""
     st = getattr(context.scene, "streamingtalker", None)
     obj = context.active_object
     if (obj is None or obj.type != "MESH") and st is not None:
         obj = st.target
-    return obj
+    return obj if obj is not None and obj.type == "MESH" else None
 
 
 def _load(path: str) -> Any:
@@ -131,12 +132,10 @@ class STK_OT_flame_bind(bpy.types.Operator):
     bl_options = {"REGISTER", "UNDO"}
 
     def execute(self, context: Any) -> OpResult:
-        fs = context.scene.stk_flame
-        obj = _target(context)
-        if obj is None or obj.type != "MESH":
-            return fail(self, "Select a FLAME-topology mesh (or import a FLAME head) first")
-        if not fs.model_path:
-            return fail(self, "Choose your FLAME model file first")
+        fs, obj = context.scene.stk_flame, _target_mesh(context)
+        if obj is None or not fs.model_path:
+            return fail(self, "Choose your FLAME model file first" if obj else
+                        "Select a FLAME-topology mesh (or import a FLAME head) first")
         try:
             model = _load(fs.model_path)
             rest = rest_positions(obj)
@@ -160,13 +159,11 @@ class STK_OT_flame_bind_vertex_model(bpy.types.Operator):
     bl_options = {"REGISTER", "UNDO"}
 
     def execute(self, context: Any) -> OpResult:
-        fs = context.scene.stk_flame
-        obj = _target(context)
-        if obj is None or obj.type != "MESH":
-            return fail(self, "Select a mesh of the model's topology first")
+        fs, obj = context.scene.stk_flame, _target_mesh(context)
         path = bpy.path.abspath(fs.vertex_model_path) if fs.vertex_model_path else runtime_settings(context).model_path
-        if not path:
-            return fail(self, "Choose a vertex-space model file")
+        if obj is None or not path:
+            return fail(self, "Choose a vertex-space model file" if obj else
+                        "Select a mesh of the model's topology first")
         try:
             basis, template, card = read_vertex_basis(path)
             keys, _ = basis_keys(basis, template, list(card["channels"]), rest_positions(obj))

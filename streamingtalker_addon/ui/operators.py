@@ -115,6 +115,13 @@ class _JobOperator(bpy.types.Operator):
     def _after_step(self, context: Any) -> None:
         pass
 
+    @staticmethod
+    def _idle_state(context: Any) -> tuple[Any, Any]:
+        """(add-on state, panel settings), once sure no other job runs."""
+        st = state.get()
+        inputs.refuse_if_busy(st)
+        return st, _props(context)
+
 
 class STK_OT_generate(_JobOperator):
     """Generate facial animation from the chosen audio, writing keys as they arrive (Esc cancels)"""
@@ -128,9 +135,7 @@ class STK_OT_generate(_JobOperator):
 
     def _build(self, context: Any) -> None:
         t_click = time.monotonic()
-        st = state.get()
-        inputs.refuse_if_busy(st)
-        props = _props(context)
+        st, props = self._idle_state(context)
         scene = context.scene
         pcm, frame_start, path = inputs.resolve_audio(scene, audio_choice(props), _sample_rate())
         job = GenerationJob(st, scene, props.target, pcm, frame_start, session_options(props),
@@ -160,9 +165,7 @@ class STK_OT_live(_JobOperator):
                                description="Stop after this long (0 = until Stop/Esc)")  # type: ignore[valid-type]
 
     def _build(self, context: Any) -> None:
-        st = state.get()
-        inputs.refuse_if_busy(st)
-        props = _props(context)
+        st, props = self._idle_state(context)
         if props.live_input == "FILE":
             if not props.audio_file:
                 raise inputs.InputError("Choose an audio file for live playback input.")
@@ -195,9 +198,7 @@ class STK_OT_follow_playback(_JobOperator):
     bl_label = "Follow playback"
 
     def _build(self, context: Any) -> None:
-        st = state.get()
-        inputs.refuse_if_busy(st)
-        props = _props(context)
+        st, props = self._idle_state(context)
         pcm, frame_start, path = inputs.resolve_audio(context.scene, audio_choice(props), _sample_rate())
         if props.audio_source == "FILE" and props.add_strip:
             inputs.ensure_sound_strip(context.scene, path, frame_start)
