@@ -83,7 +83,7 @@ class _BridgeSession:
         self.fps = 30.0
         self.state = "launching"
         self.error = ""
-        self.error_code = ""
+        self.error_code = ""  # an Err code, for scripts that branch on the kind of failure
         self.frames_received = 0
         self.t_begin = time.monotonic()
         self._last_activity = self.t_begin
@@ -217,7 +217,6 @@ class StreamingDriver(_BridgeSession):
         self.sent_samples = 0
         self.acked_seconds = 0.0
         self.frames_reported: int | None = None
-        self.t_first_frames: float | None = None
 
     @property
     def duration(self) -> float:
@@ -282,8 +281,6 @@ class StreamingDriver(_BridgeSession):
                 raise BridgeError(f"Frames arrived out of order (got {start}, expected "
                                   f"{self.frames_received}).", Err.PROTOCOL)
             frames = frames_of(msg)
-            if self.t_first_frames is None and len(frames):
-                self.t_first_frames = time.monotonic()
             self.on_frames(frames, start)
             self.frames_received += len(frames)
             self.acked_seconds = max(self.acked_seconds, self.frames_received / self.fps)

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .core import BridgeClient, BridgeError, BridgeTimeout, Err, onnx_files, paths
+from .core import BridgeClient, BridgeError, Err, onnx_files, paths
 
 BUILTIN = "Blender's Python + ONNX Runtime"
 _SET_UP = ("open Preferences → Add-ons → StreamingTalker and click 'Set up runtime' "
@@ -208,25 +208,15 @@ class ServerManager:
         (self.client, self.runtime), self._pending = self._pending, None
         return self.client
 
-    def wait_ready(self, timeout: float) -> BridgeClient:
-        """Blocking variant for background mode (scripts, tests)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            client = self.poll_ready()
-            if client is not None:
-                return client
-            if time.monotonic() > deadline:
-                raise BridgeTimeout(f"The inference runtime did not start within {timeout:.0f} s.")
-            time.sleep(0.02)
-
     def describe(self) -> str:
         """Which runtime serves the model, from the server's ``hello`` (empty when none runs)."""
         client, rt = self.client, self.runtime
         if client is None or rt is None or client.hello is None:
             return ""
         info = client.hello.get("runtime") or {}
+        started = f", started in {self.launch_seconds:.1f} s" if self.launch_seconds is not None else ""
         return (f"{info.get('backend', rt.backend)} on {info.get('device', '?')}, {rt.label} "
-                f"(Python {info.get('python_version', '?')}: {info.get('python', rt.python)})")
+                f"(Python {info.get('python_version', '?')}: {info.get('python', rt.python)}){started}")
 
     def discard(self) -> None:
         """Kill a broken (crashed or hung) server so the next run starts a fresh one."""
