@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from .._typing import OpResult
 from . import keyframes
 
 
@@ -82,6 +83,31 @@ def _descendants(obj: Any) -> list[Any]:
     return out
 
 
+def _run_exporter(path: Path, apply_modifiers: bool) -> OpResult:
+    """Blender's FBX exporter on the selection, with the options that keep every shape-key frame."""
+    import bpy
+
+    return bpy.ops.export_scene.fbx(
+        filepath=str(path),
+        check_existing=False,
+        use_selection=True,
+        use_visible=False,
+        use_active_collection=False,
+        object_types={"MESH", "ARMATURE", "EMPTY"},
+        use_mesh_modifiers=apply_modifiers,
+        mesh_smooth_type="FACE",
+        add_leaf_bones=False,
+        bake_anim=True,
+        bake_anim_use_all_bones=True,
+        bake_anim_use_nla_strips=False,
+        bake_anim_use_all_actions=False,
+        bake_anim_force_startend_keying=True,
+        bake_anim_step=1.0,
+        bake_anim_simplify_factor=0.0,
+        path_mode="AUTO",
+    )
+
+
 def export_fbx(context: Any, obj: Any, filepath: str | os.PathLike[str], *,
                include_children: bool = True) -> dict[str, Any]:
     """Export ``obj`` (and its children) with shape-key animation; returns a report.
@@ -126,25 +152,7 @@ def export_fbx(context: Any, obj: Any, filepath: str | os.PathLike[str], *,
         view_layer.objects.active = obj
         if rng is not None:
             scene.frame_start, scene.frame_end = rng[0], max(rng[1], rng[0] + 1)
-        result = bpy.ops.export_scene.fbx(
-            filepath=str(path),
-            check_existing=False,
-            use_selection=True,
-            use_visible=False,
-            use_active_collection=False,
-            object_types={"MESH", "ARMATURE", "EMPTY"},
-            use_mesh_modifiers=apply_modifiers,
-            mesh_smooth_type="FACE",
-            add_leaf_bones=False,
-            bake_anim=True,
-            bake_anim_use_all_bones=True,
-            bake_anim_use_nla_strips=False,
-            bake_anim_use_all_actions=False,
-            bake_anim_force_startend_keying=True,
-            bake_anim_step=1.0,
-            bake_anim_simplify_factor=0.0,
-            path_mode="AUTO",
-        )
+        result = _run_exporter(path, apply_modifiers)
     except RuntimeError as exc:  # the operator reports its own errors this way
         raise RuntimeError(f"FBX export failed: {exc}") from exc
     finally:

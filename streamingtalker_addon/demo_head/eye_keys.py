@@ -6,19 +6,49 @@ rims meet exactly on a blink; gaze keys slide the lids a little with the eye.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from .design import EYE_CENTRE, LID_RADIUS, KeyContext
 from .fields import rot_x, smoothstep
 
 
-def eyelid_keys(ctx: KeyContext) -> tuple[dict[str, np.ndarray], dict[str, tuple[np.ndarray, np.ndarray]]]:
-    """Left-eye lid keys. Upper and lower lid vertices rotate about the eye centre's X axis."""
+DEG = np.pi / 180
+
+
+@dataclass
+class _Lids:
+    """Where each left-eye vertex sits relative to its slit column, and how much it rides with a lid."""
+
+    P: np.ndarray
+    q: np.ndarray          # positions relative to the eye centre
+    elev: np.ndarray       # elevation seen from the eye, 0 = straight ahead
+    ups: np.ndarray        # upper / lower rim vertex of each slit column
+    los: np.ndarray
+    e_up: np.ndarray       # rim elevations per column
+    e_lo: np.ndarray
+    jj: np.ndarray         # slit column per vertex (0 outside the slit)
+    up_side: np.ndarray
+    lo_side: np.ndarray
+    f_up: np.ndarray       # how much a vertex rides with the upper / lower lid
+    f_lo: np.ndarray
+    left: np.ndarray
+    eye_ring: np.ndarray
+
+    def rotate(self, up_to: np.ndarray, lo_to: np.ndarray) -> np.ndarray:
+        """Move upper rim to elevation up_to (per column), lower to lo_to; falloff above/below."""
+        ang = -(np.where(self.up_side, (up_to - self.e_up)[self.jj] * self.f_up, 0.0)
+                + np.where(self.lo_side, (lo_to - self.e_lo)[self.jj] * self.f_lo, 0.0))
+        return rot_x(self.P, EYE_CENTRE, ang) - self.P
+
+
+def _lids(ctx: KeyContext) -> _Lids:
     P = ctx.P
     V = len(P)
     E = EYE_CENTRE
     cols = ctx.eye_cols
-    deg = np.pi / 180
+    deg = DEG
     left = P[:, 0] > 0
     q = P - E
     elev = np.arctan2(q[:, 2], -q[:, 1])  # elevation seen from the eye, 0 = straight ahead
@@ -44,54 +74,60 @@ def eyelid_keys(ctx: KeyContext) -> tuple[dict[str, np.ndarray], dict[str, tuple
     f_lo = np.where(ctx.eye_ring, 1.0, 1 - smoothstep(4 * deg, 26 * deg, e_lo[jj] - elev))
     dist_ok = np.where(ctx.eye_ring, 1.0, 1 - smoothstep(LID_RADIUS + 0.0015, LID_RADIUS + 0.008,
                                                               np.linalg.norm(q, axis=1)))
-    f_up = f_up * up_side * dist_ok
-    f_lo = f_lo * lo_side * dist_ok
+    return _Lids(P=P, q=q, elev=elev, ups=ups, los=los, e_up=e_up, e_lo=e_lo, jj=jj, up_side=up_side,
+                 lo_side=lo_side, f_up=f_up * up_side * dist_ok, f_lo=f_lo * lo_side * dist_ok, left=left,
+                 eye_ring=ctx.eye_ring)
 
-    def lids(up_to: np.ndarray, lo_to: np.ndarray, fu=f_up, fl=f_lo) -> np.ndarray:
-        """Move upper rim to elevation up_to (per column), lower to lo_to; falloff above/below."""
-        ang = -(np.where(up_side, (up_to - e_up)[jj] * fu, 0.0) + np.where(lo_side, (lo_to - e_lo)[jj] * fl, 0.0))
-        return rot_x(P, E, ang) - P
 
-    meet = e_lo + 0.22 * (e_up - e_lo)
-    keys = {}
-    blink = lids(meet, meet)
+def _blink(lid: _Lids) -> np.ndarray:
+    P, ups, los, jj, elev, deg = lid.P, lid.ups, lid.los, lid.jj, lid.elev, DEG
+    meet = lid.e_lo + 0.22 * (lid.e_up - lid.e_lo)
+    blink = lid.rotate(meet, meet)
     # exact seam: both rims land on the same point (the average of their rotated
     # positions); the correction fades over the lid so no edge near the rim is torn
-    corr_u = np.zeros((len(cols), 3))
-    corr_l = np.zeros((len(cols), 3))
+    corr_u = np.zeros((len(ups), 3))
+    corr_l = np.zeros((len(ups), 3))
     for j, (u, l) in enumerate(zip(ups, los)):
         tgt = 0.5 * (P[u] + blink[u] + P[l] + blink[l])
         corr_u[j] = tgt - P[u] - blink[u]
         corr_l[j] = tgt - P[l] - blink[l]
-    fade_u = (1 - smoothstep(0.0, 14 * deg, elev - e_up[jj])) * up_side
-    fade_l = (1 - smoothstep(0.0, 10 * deg, e_lo[jj] - elev)) * lo_side
-    fade_u = np.where(ctx.eye_ring & up_side, 1.0, fade_u)
-    fade_l = np.where(ctx.eye_ring & lo_side, 1.0, fade_l)
+    fade_u = (1 - smoothstep(0.0, 14 * deg, elev - lid.e_up[jj])) * lid.up_side
+    fade_l = (1 - smoothstep(0.0, 10 * deg, lid.e_lo[jj] - elev)) * lid.lo_side
+    fade_u = np.where(lid.eye_ring & lid.up_side, 1.0, fade_u)
+    fade_l = np.where(lid.eye_ring & lid.lo_side, 1.0, fade_l)
     blink += fade_u[:, None] * corr_u[jj] + fade_l[:, None] * corr_l[jj]
     for j, (u, l) in enumerate(zip(ups, los)):
         if u == l:
             blink[u] = 0.0
-    keys["eyeBlinkLeft"] = blink
+    return blink
+
+
+def _gaze(lid: _Lids, deg_: float) -> np.ndarray:
+    """Horizontal gaze: the lids slide a little around the vertical axis through the eye."""
+    q = lid.q
+    ang = deg_ * DEG * np.maximum(lid.f_up, lid.f_lo)
+    c, s = np.cos(ang), np.sin(ang)
+    out = q.copy()
+    out[:, 0] = c * q[:, 0] - s * q[:, 1]
+    out[:, 1] = s * q[:, 0] + c * q[:, 1]
+    return out + EYE_CENTRE - lid.P
+
+
+def eyelid_keys(ctx: KeyContext) -> tuple[dict[str, np.ndarray], dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """Left-eye lid keys. Upper and lower lid vertices rotate about the eye centre's X axis."""
+    lid = _lids(ctx)
+    e_up, e_lo = lid.e_up, lid.e_lo
     span = e_up - e_lo
-    keys["eyeWideLeft"] = lids(e_up + 0.32 * span, e_lo - 0.06 * span)
-    keys["eyeSquintLeft"] = lids(e_up - 0.12 * span, e_lo + 0.25 * span)
-    keys["eyeLookDownLeft"] = lids(e_up - 0.28 * span, e_lo - 0.10 * span)
-    keys["eyeLookUpLeft"] = lids(e_up + 0.18 * span, e_lo + 0.08 * span)
-    # horizontal gaze: the lids slide a little around the vertical axis through the eye
-    lidf = np.maximum(f_up, f_lo)
-
-    def yaw(deg_: float) -> np.ndarray:
-        ang = deg_ * deg * lidf
-        c, s = np.cos(ang), np.sin(ang)
-        out = q.copy()
-        out[:, 0] = c * q[:, 0] - s * q[:, 1]
-        out[:, 1] = s * q[:, 0] + c * q[:, 1]
-        return out + E - P
-
-    keys["eyeLookInLeft"] = yaw(-7.0)   # towards the nose (-X for the left eye)
-    keys["eyeLookOutLeft"] = yaw(7.0)
+    keys = {"eyeBlinkLeft": _blink(lid)}
+    keys["eyeWideLeft"] = lid.rotate(e_up + 0.32 * span, e_lo - 0.06 * span)
+    keys["eyeSquintLeft"] = lid.rotate(e_up - 0.12 * span, e_lo + 0.25 * span)
+    keys["eyeLookDownLeft"] = lid.rotate(e_up - 0.28 * span, e_lo - 0.10 * span)
+    keys["eyeLookUpLeft"] = lid.rotate(e_up + 0.18 * span, e_lo + 0.08 * span)
+    keys["eyeLookInLeft"] = _gaze(lid, -7.0)   # towards the nose (-X for the left eye)
+    keys["eyeLookOutLeft"] = _gaze(lid, 7.0)
     for k in keys.values():
-        k[~left] = 0.0
+        k[~lid.left] = 0.0
+    f_up, f_lo = lid.f_up, lid.f_lo
     groups = {
         "eyelid_upper_L": (np.flatnonzero(f_up > 1e-4).astype(np.int32), f_up[f_up > 1e-4].astype(np.float32)),
         "eyelid_lower_L": (np.flatnonzero(f_lo > 1e-4).astype(np.int32), f_lo[f_lo > 1e-4].astype(np.float32)),
