@@ -88,6 +88,11 @@ def test_nothing_configured_runs_blenders_python_with_onnx_runtime(blender, wav)
     assert (hello["backend"], hello["python"]) == ("onnx", sys.executable)
     assert blender.runtime_lines()[0].startswith(f"Runtime: onnx on cpu, {BUILTIN}")
     assert len(curve_values(bpy.context.scene.streamingtalker.target)["jawOpen"]) > 10
+    # Test connection reports the model and the runtime in use
+    assert bpy.ops.streamingtalker.test_connection() == {"FINISHED"}
+    p = bpy.context.preferences.addons["streamingtalker_addon"].preferences
+    assert "model 'streamingtalker-arkit-en'" in p.status and f"Runtime: onnx on cpu, {BUILTIN}" in p.status
+    assert '"channel_space": "arkit"' in p.model_card
 
 
 def test_missing_onnx_files_without_a_torch_runtime_say_what_to_do(blender, models, wav):
