@@ -137,18 +137,19 @@ def stop_closures(phones: Sequence[tuple[str, float, float]], audio: np.ndarray)
     if n == 0:
         return list(phones)
     db = 10 * np.log10(np.mean(audio[: n * hop].reshape(n, hop) ** 2, axis=1) + 1e-12)
-    out = [list(p) for p in phones]
-    for k in range(1, len(out)):
-        lab, s, _ = out[k]
-        prev = out[k - 1]
+    labs = [str(p[0]) for p in phones]
+    st = [float(p[1]) for p in phones]
+    en = [float(p[2]) for p in phones]
+    for k in range(1, len(labs)):
+        lab, s = labs[k], st[k]
         if lab not in VOICELESS_STOPS | VOICED_STOPS:
             continue
-        if prev[0] == "sil":
+        if labs[k - 1] == "sil":
             if lab in VOICED_STOPS:
                 continue
-            new = max(s - AFTER_PAUSE_S, prev[1] + (s - prev[1]) / 2)
+            new = max(s - AFTER_PAUSE_S, st[k - 1] + (s - st[k - 1]) / 2)
         else:
-            i0, i1 = int(prev[1] / 0.005), int(s / 0.005)
+            i0, i1 = int(st[k - 1] / 0.005), int(s / 0.005)
             seg = db[i0:min(i1, n)]
             if seg.size < 2:
                 continue
@@ -156,10 +157,10 @@ def stop_closures(phones: Sequence[tuple[str, float, float]], audio: np.ndarray)
             j = len(seg)
             while j > 0 and quiet[j - 1] and (len(seg) - j + 1) * 0.005 <= CLOSURE_MAX_S:
                 j -= 1
-            new = max(prev[1] + 0.02, (i0 + j) * 0.005) if j < len(seg) else s
+            new = max(st[k - 1] + 0.02, (i0 + j) * 0.005) if j < len(seg) else s
         if new < s:
-            prev[2] = out[k][1] = float(new)
-    return [(str(a), float(b), float(c)) for a, b, c in out]
+            en[k - 1] = st[k] = new
+    return list(zip(labs, st, en))
 
 
 def synthesize(text: str, voice: str, language: str, rate: int = DEFAULT_RATE) -> Synth:

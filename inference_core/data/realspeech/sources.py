@@ -288,7 +288,7 @@ def check_licence(voice: Voice, pkg: Package) -> dict[str, Any]:
         raise SourceError(f"{pkg.name}: copyright file does not match the voice table: {missing}")
     return {
         "licence": voice.licence, "licence_note": voice.licence_note,
-        "attribution": f"{voice.credit}. Debian package {pkg.name} {pkg.version}, licence {voice.licence}.",
+        "attribution": f"{voice.credit.rstrip('.')}. Debian package {pkg.name} {pkg.version}, licence {voice.licence}.",
         "copyright_file": f"/usr/share/doc/{pkg.name}/copyright", "copyright_sha256": sha256(path),
         "copyright_excerpt": excerpt.strip(),
     }
