@@ -117,7 +117,8 @@ def fetch_wheel(package: str, version: str, entry: dict[str, str], cache: Path =
 
 def onnxruntime_wheel(plat: str) -> Path | None:
     ort = lock()["onnxruntime"]
-    return fetch_wheel("onnxruntime", ort["version"], ort["platforms"][plat])
+    entry = ort["platforms"][plat]
+    return fetch_wheel("onnxruntime", entry.get("version", ort["version"]), entry)
 
 
 def test_wheel(name: str) -> Path:

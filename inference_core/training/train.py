@@ -296,14 +296,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def _init_from(model: StreamingTalker, path: str, speakers: list[str]) -> str | None:
     """Load a checkpoint's weights into ``model``; None, or why it does not fit.
 
-    The style table may grow: speakers the checkpoint knew keep their rows (matched by
+    The look-ahead may change (the conv stack has the same shapes; its output is read
+    later), and the style table may grow: speakers the checkpoint knew keep their rows (matched by
     name), new ones start from its generic style, so a model can be fine-tuned on data
     with further speakers."""
     from ..model.checkpoint import load_checkpoint
 
     init, card, _ = load_checkpoint(path)
     cfg = model.cfg
-    if dataclasses.replace(init.cfg, objective=cfg.objective, num_styles=cfg.num_styles) != cfg:
+    # the objective, the style table and the look-ahead (which output frame the same conv
+    # stack is read at) may change in a fine-tune; nothing else may
+    if dataclasses.replace(init.cfg, objective=cfg.objective, num_styles=cfg.num_styles,
+                           lookahead_mel=cfg.lookahead_mel) != cfg:
         return f"{path} has another architecture than this dataset needs ({init.cfg} vs {cfg})"
     state = init.state_dict()
     key = "predictor.style.weight"
