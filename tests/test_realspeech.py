@@ -141,10 +141,55 @@ def debs(tmp_path_factory) -> Path:
     _deb(work, "asterisk-prompt-fr-armelle",
          {**_prompts("usr/share/asterisk/sounds/fr", said, "roa/fr+f4", "gsm", 135),
           "usr/share/doc/asterisk-prompt-fr-armelle/copyright": ARMELLE_COPYRIGHT.encode()})
+    _fillets_debs(work)
     return work / "debs"
 
 
-VOICES = "allison_smith-en,june_wallack-fr,armelle_desjardins-fr"
+NL_LINES = {  # level -> (small fish's line, big fish's line)
+    "kor": ("Kijk eens naar die mooie schelpen.", "We moeten hier snel weg zien te komen."),
+    "wrak": ("Dit schip ligt al heel lang op de bodem.", "Ik denk dat de kapitein nog ergens is."),
+    "grot": ("Het is hier donker en een beetje eng.", "Pas op voor de stenen boven je hoofd."),
+    "toren": ("Zullen we eerst de kleine sleutel pakken?", "Die deur gaat alleen open met kracht."),
+}
+FILLETS_COPYRIGHT = """Upstream Authors:
+    Ivo Danihelka, Pavel Danihelka, ALTAR interactive (http://fillets.sourceforge.net)
+
+License:
+    This program is free software; you can redistribute it and/or modify it under the terms of the
+    GNU General Public License as published by the Free Software Foundation; version 2 dated June, 1991.
+"""
+
+
+def _fillets_debs(work: Path) -> None:
+    """fillets-ng-data (the dialog scripts) and fillets-ng-data-nl (the Dutch lines as Ogg Vorbis at
+    22.05 kHz, stereo): both fish in four levels, and a parrot nobody may take for a fish."""
+    import io
+
+    import soundfile as sf
+    import soxr
+
+    scripts, sounds = {}, {}
+    for level, (small, big) in NL_LINES.items():
+        lua = ""
+        for role, line, voice, rate in (("m", small, "gmw/nl+f3", 165), ("v", big, "gmw/nl+m3", 150)):
+            did = f"{level}-{role}-line"
+            lua += f'dialogId("{did}", "font_{"small" if role == "m" else "big"}", "English.")\ndialogStr("{line}")\n'
+            audio = soxr.resample(_speech_in(line, voice, "nl", rate), 16000, 22050)
+            buf = io.BytesIO()
+            sf.write(buf, np.stack([audio, audio], 1), 22050, format="OGG", subtype="VORBIS")
+            sounds[f"usr/share/games/fillets-ng/sound/{level}/nl/{did}.ogg"] = buf.getvalue()
+        lua += 'dialogId("papegaai-x-polly", "font_parrot", "Polly.")\ndialogStr("Lorre wil een koekje.")\n'
+        scripts[f"usr/share/games/fillets-ng/script/{level}/dialogs_nl.lua"] = lua.encode()
+    _deb(work, "fillets-ng-data", {**scripts, "usr/share/doc/fillets-ng-data/copyright": FILLETS_COPYRIGHT.encode()})
+    _deb(work, "fillets-ng-data-nl", {**sounds, "usr/share/doc/fillets-ng-data-nl/copyright": FILLETS_COPYRIGHT.encode()})
+
+
+def _speech_in(t: str, voice: str, lang: str, rate: int) -> np.ndarray:
+    lead = np.zeros(int(0.15 * src.SR))
+    return np.concatenate([lead, align.synthesize(t, voice, lang, rate).audio * 0.8, lead])
+
+
+VOICES = "allison_smith-en,june_wallack-fr,armelle_desjardins-fr,fillets_nl_small_fish-nl,fillets_nl_big_fish-nl"
 
 
 def _build(debs: Path, out: Path, cache: Path):
@@ -223,8 +268,16 @@ def test_split_holds_out_whole_speakers_and_groups(built):
     rule = json.loads((out / "SOURCES.json").read_text())["split_rule"]
     assert "allison_smith" in rule["speakers"]["val"]  # the only English speaker: never trained on
     assert rule["speakers"]["val"] == sorted(spk["val"] | spk["val_seen_text"])
-    assert set(rule["heldout_groups"]) >= grp["val"] | grp["tune"]
-    assert {e["language"] for e in by["val"] + by["val_seen_text"]} == {"en", "fr"}
+    assert set(rule["heldout_groups"]) | set(rule["fillets"]["heldout_levels"]) >= grp["val"] | grp["tune"]
+    assert {e["language"] for e in by["val"] + by["val_seen_text"]} == {"en", "fr", "nl"}
+    # Fish Fillets: the split is the voice table's, the held-out group a level, in both fish alike
+    fish = {s: {(e["speaker"], e["group"]) for e in es if e["voice"].startswith("fillets_")} for s, es in by.items()}
+    held = {g for _, g in fish["val"] | fish["tune"]}
+    assert {s for s, _ in fish["val"] | fish["val_seen_text"]} == {"fillets_nl_big_fish"}
+    assert {s for s, _ in fish["train"] | fish["tune"]} == {"fillets_nl_small_fish"}
+    assert len(held) == 1 and held <= {f"fillets/{lv}" for lv in NL_LINES}
+    assert {g for _, g in fish["train"]} == {f"fillets/{lv}" for lv in NL_LINES} - held
+    assert not any("papegaai" in e["prompt"] for es in by.values() for e in es)
 
 
 @needs_tools
@@ -425,8 +478,8 @@ def test_transcript_and_copyright_parsing(tmp_path):
 def test_voice_table_names_one_person_once():
     by_key = {v.key: v for v in src.VOICES}
     assert by_key["allison_smith-en"].speaker == by_key["allison_smith-es"].speaker
-    assert len({v.key for v in src.VOICES}) == len(src.VOICES) == 8
-    assert {v.language for v in src.VOICES} == set(src.CORE_LANGS)
+    assert len({v.key for v in src.VOICES}) == len(src.VOICES) == 12
+    assert {v.language for v in src.VOICES} == set(src.CORE_LANGS) | {"cs", "nl"}
 
 
 def test_speaker_rule_on_the_real_voices():
@@ -453,3 +506,99 @@ def test_groups_and_heldout_share():
     share = sum(1 for x in g.values() if x in held) / len(g)
     assert 0.15 <= share <= 0.25 and "digits/" not in held  # too big a group is never held out
     assert held == split.heldout_groups(g, seed=0) and held != split.heldout_groups(g, seed=1)
+
+
+# ----------------------------------------------------------------------------- Fish Fillets
+
+FILLETS_LUA = r'''
+-- a comment with dialogId("nope", "font_big", "not a call")
+--[[ a long comment
+dialogId("nope2", "font_small", "no") ]]
+dialogId("kor-m-hello", "font_small", "Hello.")
+dialogStr("Hallo, ik ben \"de kleine\" vis.")
+
+dialogId("kor-v-answer", "font_big", "Hi.")
+dialogStr(
+    "Ik zie je\tnu.")
+dialogId("kor-v-untranslated", "font_big", "No translation.")
+dialogId("kor-m-wrongfont", "font_big", "Odd.")
+dialogStr("Dit staat in het verkeerde lettertype.")
+dialogId("kor-x-parrot", "font_parrot", "Polly.")
+dialogStr("Lorre!")
+dialogId("kor-m-esc", 'font_small', 'Esc.')
+dialogStr('Een \65 en een \'quote\'')
+'''
+
+
+def test_fillets_dialog_files_parse():
+    from inference_core.data.realspeech import fillets as fl
+
+    ds = {d.id: d for d in fl.parse_dialogs(FILLETS_LUA, "script/kor/dialogs_nl.lua")}
+    assert set(ds) == {"kor-m-hello", "kor-v-answer", "kor-v-untranslated", "kor-m-wrongfont",
+                       "kor-x-parrot", "kor-m-esc"}  # nothing from the comments
+    assert ds["kor-m-hello"].text == 'Hallo, ik ben "de kleine" vis.' and ds["kor-m-hello"].font == "font_small"
+    assert ds["kor-v-answer"].text == "Ik zie je\tnu."  # a string on the next line
+    assert ds["kor-v-untranslated"].text is None  # no dialogStr before the next dialogId
+    assert ds["kor-m-esc"].text == "Een A en een 'quote'"  # decimal and quote escapes
+    assert [fl.role_of(i) for i in ("kor-m-hello", "kor-v-answer", "kor-x-parrot", "help1", "a-m-v-b")] == \
+        ["small", "big", "", "", ""]
+
+
+def test_fillets_prompts_roles_and_skips(tmp_path):
+    from inference_core.data.realspeech import fillets as fl
+
+    v = {x.key: x for x in src.VOICES}["fillets_nl_small_fish-nl"]
+    root = tmp_path / "pkg"
+    script = root / fl.SCRIPT_DIR / "kor"
+    script.mkdir(parents=True)
+    (script / "dialogs_nl.lua").write_text(FILLETS_LUA + 'dialogId("kor-m-ouch", "font_small", "Ouch!")\n'
+                                           'dialogStr("Au! Ha ha ha!")\n', encoding="utf-8")
+    sound = root / v.sound_dir
+    for rel in ("kor/nl/kor-m-hello", "kor/nl/kor-m-wrongfont", "kor/nl/kor-m-ouch", "kor/nl/kor-m-esc",
+                "kor/nl/kor-m-missing", "kor/nl/kor-v-answer", "kor/cs/kor-m-hello", "share/border/nl/bar-m-x"):
+        (sound / rel).parent.mkdir(parents=True, exist_ok=True)
+        (sound / rel).with_suffix(".ogg").write_bytes(b"")
+    prompts = fl.list_prompts(root, v)
+    assert sorted(prompts) == ["kor/kor-m-esc", "kor/kor-m-hello", "kor/kor-m-missing", "kor/kor-m-ouch",
+                               "kor/kor-m-wrongfont", "share/border/bar-m-x"]  # the small fish, in Dutch
+    assert fl.group_of("kor/kor-m-hello") == "fillets/kor" and fl.group_of("share/border/bar-m-x") == "fillets/share"
+    tr, dialogs = fl.read_dialogs(root, "nl")
+    texts, skipped = fl.texts_for(v, prompts, tr, dialogs)
+    assert texts == {"kor/kor-m-hello": "Hallo, ik ben de kleine vis.", "kor/kor-m-esc": "Een A en een quote"}
+    assert skipped == {"kor/kor-m-missing": "no_transcript", "kor/kor-m-ouch": "not_speech",
+                       "kor/kor-m-wrongfont": "role_font_mismatch", "share/border/bar-m-x": "no_transcript"}
+
+
+def test_dialog_lines_that_are_not_words_are_skipped():
+    assert text.clean_dialog("Ha ha ha! Au!", "nl") == (None, "not_speech")
+    assert text.clean_dialog("MUAHHHH", "cs") == (None, "not_speech")
+    assert text.clean_dialog("...tak...?", "cs") == (None, "mostly_punctuation")
+    assert text.clean_dialog("Hmmm... těžko.", "cs") == (None, "non_lexical")
+    assert text.clean_dialog("Pssst, ticho!", "cs") == (None, "non_lexical")
+    assert text.clean_dialog("Heeeeeel 'mooi' gedaan.", "nl") == ("Heel mooi gedaan.", "ok")
+    assert text.clean_dialog("Dat is 't beste.", "nl") == ("Dat is 't beste.", "ok")  # an apostrophe, kept
+    assert text.clean_dialog("Vlk a smrt.", "cs") == ("Vlk a smrt.", "ok")  # vowelless Czech words are words
+
+
+def test_fillets_levels_and_leakage_check():
+    from types import SimpleNamespace as NS
+
+    levels = [f"level{k:02d}" for k in range(20)]
+    held = split.heldout_levels(levels, seed=0)
+    assert len(held) == 5 and held == split.heldout_levels(levels, seed=0) != split.heldout_levels(levels, seed=1)
+
+    def k(spl: str, speaker: str, group: str) -> NS:
+        return NS(split=spl, group=group, vd=NS(voice=NS(speaker=speaker)))
+
+    clean = [k("train", "a", "g1"), k("tune", "a", "g2"), k("val", "b", "g2"), k("val_seen_text", "b", "g1")]
+    assert not any(split.leakage(clean).values())
+    bad = split.leakage(clean + [k("train", "b", "g2")])
+    assert bad["speakers_in_train_and_heldout"] == ["b"] and bad["groups_in_train_and_heldout"] == ["g2"]
+
+
+def test_voice_table_fillets_split_is_fixed_both_sexes_each_side():
+    fish = [v for v in src.VOICES if v.corpus == "fillets"]
+    side = {(v.fixed_split, v.sex_doc) for v in fish}
+    assert side == {("val", "F"), ("val", "M"), ("train", "F"), ("train", "M")}
+    assert {v.language for v in fish if v.fixed_split == "val"} == {"cs", "nl"}
+    assert all(v.licence == "GPL-2" and "Danihelka" in v.credit for v in fish)

@@ -18,7 +18,6 @@ can fall back to torch.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..model.config import ModelConfig, config_from_card
+from ..shared.hashing import file_sha256
 from .bundle import BackendUnavailable
 from .weights import WeightsError, read_tensors, weights_digest
 
@@ -47,14 +47,6 @@ def graph_path(model_path: str | Path, key: str) -> Path:
 def manifest_path(model_path: str | Path) -> Path:
     p = Path(model_path)
     return p.with_name(p.stem + ".onnx.json")
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def check_export(model_path: Path, weights_sha256: str | None) -> dict[str, Any]:

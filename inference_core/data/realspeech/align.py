@@ -44,6 +44,13 @@ LANG_REWRITE: dict[str, dict[str, tuple[str, ...]]] = {
     "fr": {},
     "it": {},
     "en": {},
+    # Czech: affricates c [ts] and dz as two phones (map_espeak would keep only the stop), ť (c)
+    # a coronal stop, not k; the diphthong eu; Q is voiced ch [ɦ/ɣ] before a voiced consonant
+    "cs": {"ts": ("t", "s"), "dz": ("d", "z"), "c": ("t",), "eU": ("e", "u:"), "Q": ("x",)},
+    # Dutch: Q is g [ɣ] (a fricative like x, not a vowel); rounded 8 [ʏ], Y: [ø:], Wy (ui [œy]);
+    # the diphthongs ei/ij, ou/au, eeuw; "!" is an unreleased stop before another (wat denk)
+    "nl": {"Q": ("x",), "8": ("U",), "Y:": ("o",), "Wy": ("O", "U"), "EI": ("eI",), "VU": ("aU",),
+           "eU": ("e", "u:"), "!": ("t",)},
 }
 MARKER_PREFIX = "("  # "(en)", "(fr)": espeak's language-switch markers, not sounds
 

@@ -1,4 +1,7 @@
-"""``python -m inference_core realspeech``: build the real-speech set from Debian's voice prompts.
+"""``python -m inference_core realspeech``: build the real-speech set from Debian packages.
+
+Sources: the Asterisk voice prompts (:mod:`.sources`) and the Fish Fillets NG voice acting, the
+game's two fish in Czech and Dutch (:mod:`.fillets`).
 
     python -m inference_core realspeech --out data/real_v1 [--cache data/debian_cache]
 
@@ -6,7 +9,8 @@ Stages, each resumable (re-running skips finished work; a killed run loses at mo
 utterances in flight):
 
 1. **sources** – ``apt-get download`` the packages into ``--cache`` (or take them from
-   ``--debs DIR``), ``dpkg-deb -x`` them, read transcripts and copyright files (:mod:`.sources`).
+   ``--debs DIR``), ``dpkg-deb -x`` them, read transcripts and copyright files (:mod:`.sources`,
+   :mod:`.fillets`).
 2. **voices** – median f0 of each voice (sex where the package does not name it).
 3. **align** – every prompt with a usable transcript, in a fresh process each (espeak-ng keeps
    hidden state; a fresh process makes the result depend on the prompt only): espeak-ng + DTW
@@ -18,7 +22,8 @@ utterances in flight):
 5. **write** – ``metrics/<split>/NAME.wav`` + ``NAME.json`` (the lip_metrics.py format) for the
    held-out splits, ``dataset/`` (the :mod:`inference_core.data.format` layout, ARKit-52 motion
    from :func:`inference_core.data.articulation.articulate` on the aligned phones),
-   ``SOURCES.json`` (packages, licences, attribution, the split rule) and ``summary.json``.
+   ``SOURCES.json`` (packages, licences, attribution, the split rule) and ``summary.json``
+   (:mod:`.write`, :mod:`.report`).
 
 Deterministic: nothing depends on timing, worker count or order; the same packages give the
 same files (``.npz`` archives differ only in their zip timestamps).
@@ -27,23 +32,23 @@ same files (``.npz`` archives differ only in their zip timestamps).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import sys
 import time
-import zlib
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
 import numpy as np
 
+from . import fillets as fl
+from . import report as rp
 from . import sources as src
 from . import split as sp
-from .sources import SR, Voice
-
-FPS = 30
+from .sources import SR, Voice, select_voices
+from .write import write_json as _write_json
+from .write import write_outputs
 MIN_SECONDS = 0.6
 N_IMPOSTORS = 4
 OWN_MARGIN = 1.0        # own transcript: must fit better than every impostor text
@@ -60,13 +65,6 @@ METRICS_SPLITS = ("val", "val_seen_text", "tune")
 
 def _log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
-
-
-def _write_json(path: Path, obj: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    tmp.replace(path)
 
 
 def _safe(name: str) -> str:
@@ -109,6 +107,13 @@ def load_sources(voices: list[Voice], cache: Path, debs: Path | None) -> tuple[l
         except src.SourceError as exc:
             notes.append(f"{v.key}: left out, {exc}")
             _log(f"note: {v.key}: left out ({exc})")
+            continue
+        if v.corpus == "fillets":
+            tr, dialogs = fl.read_dialogs(tr_pkg.root, v.language)
+            vd = VoiceData(v, audio_pkg, tr_pkg, tr, fl.list_prompts(audio_pkg.root, v), src.check_licence(v, audio_pkg))
+            vd.licence["credit_files"] = fl.check_credit_files(v, tr_pkg.root, tr_pkg.name)
+            vd.texts, vd.skipped = fl.texts_for(v, vd.prompts, tr, dialogs)
+            out.append(vd)
             continue
         tr = src.read_transcript(tr_pkg.root / src.transcript_path(v.language))
         vd = VoiceData(v, audio_pkg, tr_pkg, tr, src.list_prompts(audio_pkg.root, v), src.check_licence(v, audio_pkg))
@@ -179,24 +184,17 @@ class Job:
     reference_impostors: list[str] = field(default_factory=list)  # ... and of the impostor prompts
 
 
-def impostor_names(name: str, texts: dict[str, str], groups: dict[str, str], k: int = N_IMPOSTORS,
-                   allowed: set[str] | None = None) -> list[str]:
-    """``k`` other prompts of the language whose texts are nearest in length, from other groups
-    and with other texts (deterministic); ``allowed`` limits the candidates."""
-    own = texts[name]
-    g = sp.group_of(name, groups)
-    cands = sorted((abs(len(t) - len(own)), n) for n, t in texts.items()
-                   if n != name and sp.group_of(n, groups) != g and t.lower() != own.lower()
-                   and (allowed is None or n in allowed))
-    return [n for _, n in cands[:k]]
-
-
 def run_job(job: Job) -> dict[str, Any]:
     """Align one prompt (runs in a fresh worker process) and cache the result as JSON."""
     from . import align
     from .text import words
 
-    pcm = src.decode(Path(job.path))
+    try:
+        pcm = src.decode(Path(job.path))
+    except (src.SourceError, RuntimeError) as exc:  # soundfile's LibsndfileError is a RuntimeError
+        res0 = {"uid": job.uid, "samples": 0, "seconds": 0.0, "status": "undecodable", "error": str(exc)[-300:]}
+        _write_json(Path(job.out), res0)
+        return res0
     x = pcm.astype(np.float64) / 32768.0
     res: dict[str, Any] = {"uid": job.uid, "samples": int(len(pcm)), "seconds": round(len(pcm) / SR, 4)}
     if len(pcm) / SR < MIN_SECONDS:
@@ -433,152 +431,7 @@ def decide(vds: list[VoiceData], results: dict[str, dict[str, Any]], groups: dic
     return kept, dropped, voice_notes
 
 
-# ----------------------------------------------------------------------------- stage 5: write
-
-def write_outputs(kept: list[Kept], out: Path, seed: int, voice_info: dict[str, dict[str, Any]],
-                  source_text: str, metrics_splits: tuple[str, ...], progress: bool) -> None:
-    import soundfile as sf
-    from tqdm import tqdm
-
-    from ...shared.channels import ARKIT_52
-    from ..articulation import articulate, style_for
-    from ..format import DatasetWriter, Utterance, frames_for
-
-    def meta_of(k: Kept) -> dict[str, Any]:
-        v = k.vd.voice
-        info = voice_info[v.key]
-        return {"speaker": v.speaker, "language": v.language, "text": k.vd.texts[k.name],
-                "alignment": k.aligner, "alignment_confidence": k.confidence,
-                "licence": k.vd.licence["licence"], "attribution": k.vd.licence["attribution"],
-                "sex": info["sex"], "sex_source": info["sex_source"], "split": k.split,
-                "prompt": k.name, "group": k.group, "voice": v.key, "package": k.vd.package.name,
-                "package_version": k.vd.package.version}
-
-    metas = {k.uid: meta_of(k) for k in kept}
-    docs = {k.uid: {"phones": [[a, b, c] for a, b, c in k.phones], **metas[k.uid]} for k in kept}
-    digest = {uid: hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16] for uid, d in docs.items()}
-    # forget what an earlier run wrote that is not exactly what would be written now (not kept,
-    # another split, other phones or metadata): resuming never leaves a stale file behind
-    manifest = out / "dataset" / "manifest.json"
-    if manifest.exists():
-        old = json.loads(manifest.read_text())
-        old["utterances"] = [u for u in old.get("utterances", []) if digest.get(u["id"]) == u.get("content_sha1")]
-        _write_json(manifest, old)
-    for split in ("train", "tune", "val", "val_seen_text"):
-        d = out / "metrics" / split
-        if not d.is_dir():
-            continue
-        for f in sorted(d.glob("*.json")):
-            uid = f.stem
-            if split not in metrics_splits or uid not in docs or docs[uid]["split"] != split \
-                    or json.loads(f.read_text()) != docs[uid]:
-                f.unlink()
-        for f in sorted(d.iterdir()):
-            if not f.with_name(f.name.split(".")[0] + ".json").exists():
-                f.unlink()
-    writer = DatasetWriter(out / "dataset", FPS, SR, list(ARKIT_52), source=source_text, resume=True)
-    n_new = 0
-    try:
-        for k in tqdm(kept, desc="write", unit="utt", disable=not progress):
-            v = k.vd.voice
-            meta = metas[k.uid]
-            mdir = out / "metrics" / k.split
-            wav, js = mdir / f"{k.uid}.wav", mdir / f"{k.uid}.json"
-            need_metrics = k.split in metrics_splits and not (wav.exists() and js.exists())
-            if writer.has(k.uid) and not need_metrics:
-                continue
-            pcm = src.decode(k.vd.prompts[k.name])
-            if need_metrics:
-                mdir.mkdir(parents=True, exist_ok=True)
-                tmp = wav.with_name(wav.stem + ".tmp.wav")
-                sf.write(str(tmp), pcm, SR, subtype="PCM_16")
-                tmp.replace(wav)
-                _write_json(js, docs[k.uid])
-            if not writer.has(k.uid):
-                audio = pcm.astype(np.float32) / 32768.0
-                rng = np.random.default_rng([seed, zlib.crc32(k.uid.encode())])
-                motion = articulate(k.phones, audio, SR, FPS, style_for(v.speaker, seed), rng)
-                assert motion.shape[0] == frames_for(len(audio), SR, FPS)
-                extra: dict[str, Any] = dict(meta, content_sha1=digest[k.uid])
-                extra.update(phonemes=np.array([p[0] for p in k.phones]),
-                             phonemes_start=np.array([p[1] for p in k.phones], np.float32),
-                             phonemes_end=np.array([p[2] for p in k.phones], np.float32))
-                writer.add(Utterance(k.uid, v.speaker, k.split, audio, motion, extra))
-                n_new += 1
-                if n_new % 50 == 0:
-                    writer.close()
-    finally:
-        order = {k.uid: i for i, k in enumerate(kept)}
-        writer.meta["utterances"].sort(key=lambda u: order.get(u["id"], len(order)))
-        writer.close()
-
-
-# ----------------------------------------------------------------------------- summary
-
-def _minutes(items: Iterable[tuple[str, float]]) -> dict[str, float]:
-    acc: dict[str, float] = {}
-    for key, sec in items:
-        acc[key] = acc.get(key, 0.0) + sec
-    return {k: round(v / 60, 2) for k, v in sorted(acc.items())}
-
-
-def _err_stats(errs: list[float]) -> dict[str, Any]:
-    a = np.array(errs, float)
-    if a.size == 0:
-        return {"boundaries": 0}
-    return {"boundaries": int(a.size), "median_ms": round(float(np.median(a)) * 1000, 1),
-            "mean_ms": round(float(a.mean()) * 1000, 1), "p90_ms": round(float(np.percentile(a, 90)) * 1000, 1),
-            "within_20ms": round(float((a <= 0.02).mean()), 3), "within_50ms": round(float((a <= 0.05).mean()), 3)}
-
-
-def agreement(kept: list[Kept]) -> dict[str, Any]:
-    """pocketsphinx vs espeak-dtw on the English prompts where both aligned."""
-    from .align import boundary_errors
-
-    errs: list[float] = []
-    per_utt: list[float] = []
-    n = 0
-    for k in kept:
-        s, d = k.res.get("sphinx", {}), k.res.get("dtw", {})
-        if "phones" in s and "phones" in d:
-            e = boundary_errors(s["phones"], d["phones"])
-            if e.size:
-                errs.extend(e.tolist())
-                per_utt.append(float(np.median(e)))
-                n += 1
-    out = {"utterances": n, **_err_stats(errs)}
-    if per_utt:
-        out["median_of_utterance_medians_ms"] = round(float(np.median(per_utt)) * 1000, 1)
-    return out
-
-
-def synthetic_summary(results: list[dict[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for lang in sorted({r["language"] for r in results}):
-        rs = [r for r in results if r["language"] == lang]
-        entry = {"sentences": len(rs), "espeak-dtw": _err_stats([e for r in rs for e in r["dtw"]])}
-        if any("pocketsphinx" in r for r in rs):
-            entry["pocketsphinx"] = _err_stats([e for r in rs for e in r.get("pocketsphinx", [])])
-        out[lang] = entry
-    out["note"] = ("espeak-ng voice + m3 at rate 130 or 230 with 1-2 inserted pauses (the truth) aligned "
-                   "by DTW to the same language's voice + f2 at a matched rate; pocketsphinx on the same "
-                   "audio. Synthetic speech is easier than a person: a floor, not an estimate, of the "
-                   "real-speech error.")
-    return out
-
-
 # ----------------------------------------------------------------------------- main
-
-def select_voices(spec: str | None) -> list[Voice]:
-    if not spec:
-        return list(src.VOICES)
-    want = [s.strip() for s in spec.split(",") if s.strip()]
-    known = {v.key: v for v in src.VOICES}
-    bad = [w for w in want if w not in known]
-    if bad:
-        raise SystemExit(f"error: unknown voice(s) {bad}; known: {sorted(known)}")
-    return [known[w] for w in want]
-
 
 def build(out: Path, cache: Path, debs: Path | None = None, voices: list[Voice] | None = None,
           seed: int = 0, workers: int = 2, progress: bool = True, limit: int = 0,
@@ -599,13 +452,16 @@ def build(out: Path, cache: Path, debs: Path | None = None, voices: list[Voice] 
     universe: set[str] = set()
     seen_tr: set[str] = set()
     for vd in vds:
-        if vd.transcript_package.name in seen_tr:
+        if vd.transcript_package.name in seen_tr or vd.voice.corpus != "asterisk":
             continue
         seen_tr.add(vd.transcript_package.name)
         from .text import clean
 
         universe |= {n for n, t in vd.transcript.texts.items() if clean(n, t, vd.voice.language)[0]}
     groups = sp.group_map(universe)
+    # Fish Fillets: a line's group is its level (the universe: every level with a fish's line)
+    fgroups = {n: fl.group_of(n) for vd in vds if vd.voice.corpus == "fillets" for n in vd.prompts}
+    all_groups = {**groups, **fgroups}
     vinfo = analyse_voices(vds, work)
 
     jobs: list[Any] = []
@@ -624,10 +480,10 @@ def build(out: Path, cache: Path, debs: Path | None = None, voices: list[Voice] 
                 continue
             words = word_tokens(vd.texts[n])
             if ref is not None and n in ref.prompts:
-                imp = impostor_names(n, vd.texts, groups, allowed=set(ref.prompts))
+                imp = sp.impostor_names(n, vd.texts, all_groups, N_IMPOSTORS, allowed=set(ref.prompts))
                 refs = (str(ref.prompts[n]), [str(ref.prompts[m]) for m in imp])
             else:
-                imp, refs = impostor_names(n, vd.texts, groups), ("", [])
+                imp, refs = sp.impostor_names(n, vd.texts, all_groups, N_IMPOSTORS), ("", [])
             jobs.append(Job(uid, str(vd.prompts[n]), v.language, vd.texts[n], template, narrow,
                             [vd.texts[m] for m in imp], v.language == "en" and bool(words),
                             str(cache_file), *refs))
@@ -654,7 +510,7 @@ def build(out: Path, cache: Path, debs: Path | None = None, voices: list[Voice] 
         synth_results.append(json.loads(Path(sj.out).read_text()))
     synth_results.sort(key=lambda r: (r["language"], r["index"]))
 
-    kept, dropped, voice_notes = decide(vds, results, groups)
+    kept, dropped, voice_notes = decide(vds, results, all_groups)
     facts: dict[str, sp.SpeakerFacts] = {}
     for vd in vds:
         v = vd.voice
@@ -664,89 +520,35 @@ def build(out: Path, cache: Path, debs: Path | None = None, voices: list[Voice] 
         langs = tuple(sorted(set((prev.languages if prev else ()) + (v.language,))))
         wide = bool((prev.wideband if prev else False) or vinfo[v.key]["native_rate"] >= SR)
         facts[v.speaker] = sp.SpeakerFacts(v.speaker, langs, vinfo[v.key]["sex"], wide)
-    speaker_rule = sp.choose_speakers(list(facts.values()), seed)
+    # speakers whose split the voice table fixes (Fish Fillets) stay out of the rule's choice,
+    # so adding them leaves the Asterisk assignment as it was
+    fixed = {vd.voice.speaker: vd.voice.fixed_split for vd in vds
+             if vd.voice.fixed_split and vd.voice.speaker in facts}
+    speaker_rule = sp.choose_speakers([f for s, f in facts.items() if s not in fixed], seed)
     held_groups = sp.heldout_groups(groups, seed)
-    held_set, val_set = set(held_groups), set(speaker_rule["val"])
+    levels = sorted(set(fgroups.values()))
+    held_levels = sp.heldout_levels(levels, seed)
+    held_set = set(held_groups) | set(held_levels)
+    val_set = set(speaker_rule["val"]) | {s for s, x in fixed.items() if x == "val"}
     for k in kept:
         k.split = sp.split_of(k.vd.voice.speaker in val_set, k.group in held_set)
+    leakage = sp.leakage(kept)
+    if leakage["speakers_in_train_and_heldout"] or leakage["groups_in_train_and_heldout"]:
+        raise RuntimeError(f"split rule broken: {leakage}")
 
-    packages = sorted({vd.package.name for vd in vds} | {vd.transcript_package.name for vd in vds})
-    pkg_by = {vd.package.name: vd.package for vd in vds}
-    pkg_by.update({vd.transcript_package.name: vd.transcript_package for vd in vds})
-    source_text = ("real human speech from Debian's Asterisk voice prompt packages ("
-                   + ", ".join(f"{p} {pkg_by[p].version}" for p in packages)
-                   + "), transcripts from the asterisk-core-sounds-XX packages, phone timings by "
-                   f"pocketsphinx {align.sphinx_version()} forced alignment (English) and espeak-ng "
-                   "synthesis + DTW (all languages); ARKit-52 motion from the rule-based articulation "
-                   "model on the aligned phones with a per-speaker style; licences and attribution per "
-                   "utterance and in SOURCES.json")
+    source_text = rp.source_text(vds, align.sphinx_version())
     write_outputs(kept, out, seed, vinfo, source_text, metrics_splits, progress)
-
-    voices_json = []
-    for vd in vds:
-        v = vd.voice
-        voices_json.append({**src.voice_info(v), **vd.licence, **vinfo[v.key],
-                            "package_version": vd.package.version,
-                            "transcript_package_version": vd.transcript_package.version,
-                            "prompts": len(vd.prompts), "with_text": len(vd.texts), **voice_notes[v.key],
-                            "speaker_split": ("val" if v.speaker in val_set else "train")
-                            if voice_notes[v.key]["status"] == "used" else None})
-    sources_json = {
-        "packages": [pkg_by[p].info() for p in packages],
-        "voices": voices_json,
-        "speakers": {s: {"languages": list(f.languages), "sex": f.sex, "wideband": f.wideband,
-                         "split": "val" if s in val_set else "train"} for s, f in sorted(facts.items())},
-        "split_rule": {
-            "seed": seed, "doc": sp.__doc__, "heldout_share_target": sp.HELDOUT_SHARE,
-            "heldout_groups": held_groups, "groups": dict(sorted(groups.items())),
-            "heldout_prompt_share": round(sum(1 for g in groups.values() if g in held_set) / max(len(groups), 1), 4),
-            "speakers": speaker_rule,
-            "splits": {"val": "held-out speakers x held-out groups",
-                       "val_seen_text": "held-out speakers x the other groups (text other voices train on)",
-                       "tune": "training speakers x held-out groups",
-                       "train": "training speakers x the other groups"},
-            "speakers_per_split": {s: sorted({k.vd.voice.speaker for k in kept if k.split == s})
-                                   for s in ("train", "tune", "val", "val_seen_text")},
-            "groups_per_split": {s: sorted({k.group for k in kept if k.split == s})
-                                 for s in ("train", "tune", "val", "val_seen_text")},
-        },
-        "selection": {"rules": decide.__doc__, "min_seconds": MIN_SECONDS, "impostors": N_IMPOSTORS,
-                      "own_margin": OWN_MARGIN, "borrowed_margin_min": BORROWED_MARGIN,
-                      "null_quantile": NULL_QUANTILE, "voice_min_fit": VOICE_MIN_FIT,
-                      "span_ratio": list(SPAN_RATIO), "dtw_cost_mad": COST_MAD, "sphinx_score_mad": SPHINX_MAD},
-        "aligners": {"pocketsphinx": f"pocketsphinx {align.sphinx_version()} (PyPI), bundled en-us model and "
-                                     "cmudict-en-us.dict; out-of-dictionary words pronounced by espeak-ng",
-                     "espeak-dtw": "espeak-ng (libespeak-ng, C API phoneme events) + DTW on mean-normalised "
-                                   "24-band log-mel + deltas (inference_core.data.realspeech.features)"},
-        "notes": notes,
-    }
+    sources_json = rp.sources_json(
+        vds, vinfo, voice_notes, facts, val_set, speaker_rule, fixed, seed, groups, held_groups,
+        fgroups, levels, held_levels, kept, leakage, notes,
+        {"rules": decide.__doc__, "min_seconds": MIN_SECONDS, "impostors": N_IMPOSTORS,
+         "own_margin": OWN_MARGIN, "borrowed_margin_min": BORROWED_MARGIN,
+         "null_quantile": NULL_QUANTILE, "voice_min_fit": VOICE_MIN_FIT,
+         "span_ratio": list(SPAN_RATIO), "dtw_cost_mad": COST_MAD, "sphinx_score_mad": SPHINX_MAD},
+        align.sphinx_version())
     _write_json(out / "SOURCES.json", sources_json)
-
-    summary = {
-        "out": str(out), "utterances": len(kept),
-        "utterances_per_split": {s: sum(1 for k in kept if k.split == s) for s in ("train", "tune", "val", "val_seen_text")},
-        "minutes": round(sum(k.res["seconds"] for k in kept) / 60, 2),
-        "minutes_per_split": _minutes((k.split, k.res["seconds"]) for k in kept),
-        "minutes_per_language": _minutes((k.vd.voice.language, k.res["seconds"]) for k in kept),
-        "minutes_per_speaker": _minutes((k.vd.voice.speaker, k.res["seconds"]) for k in kept),
-        "minutes_per_voice": _minutes((k.vd.voice.key, k.res["seconds"]) for k in kept),
-        "minutes_per_sex": _minutes((vinfo[k.vd.voice.key]["sex"], k.res["seconds"]) for k in kept),
-        "minutes_per_split_language": _minutes((f"{k.split}/{k.vd.voice.language}", k.res["seconds"]) for k in kept),
-        "minutes_per_split_sex": _minutes((f"{k.split}/{vinfo[k.vd.voice.key]['sex']}", k.res["seconds"])
-                                          for k in kept),
-        "aligner_used": {a: sum(1 for k in kept if k.aligner == a) for a in sorted({k.aligner for k in kept})},
-        "dropped": dropped,
-        "dropped_total": {r: sum(d.get(r, 0) for d in dropped.values())
-                          for r in sorted({r for d in dropped.values() for r in d})},
-        "voices": voice_notes,
-        "speakers": {s: {"sex": f.sex, "split": "val" if s in val_set else "train", "languages": list(f.languages)}
-                     for s, f in sorted(facts.items())},
-        "heldout_groups": len(held_groups),
-        "aligner_agreement_en": agreement(kept),
-        "synthetic_check": synthetic_summary(synth_results),
-        "constraints_unmet": speaker_rule["constraints_unmet"],
-        "notes": notes,
-    }
+    summary = rp.summary_json(out, kept, vinfo, dropped, voice_notes, facts, val_set, held_groups,
+                              held_levels, synth_results, speaker_rule, notes, vds)
     _write_json(out / "summary.json", summary)
     _log(f"realspeech: done in {time.time() - t_start:.0f} s")
     return summary

@@ -20,7 +20,6 @@ loudly instead of shipping a wrong attribution.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import re
 import shutil
 import subprocess
@@ -29,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from ...shared.hashing import file_sha256
 
 SR = 16000
 CORE_LANGS = ("en", "es", "fr", "it", "ru")
@@ -56,6 +57,11 @@ class Voice:
     stated_licence: str = ""  # DEP-5 copyright files: the stanza's License line, checked exactly
     sex_doc: str = ""        # "F"/"M" when the package names it, else "" (estimated from f0)
     sex_doc_source: str = ""
+    corpus: str = "asterisk"  # asterisk | fillets (layout of audio and transcript: :mod:`.fillets`)
+    role: str = ""           # fillets: the character, "small" or "big" (fish)
+    fixed_split: str = ""    # "val" / "train": the speaker's split fixed here, not by split.choose_speakers
+    credit_files: tuple[tuple[str, str], ...] = ()  # (path in the transcript package, sha256) a credit was read from
+    licence_excerpt_from: str = ""  # not DEP-5: the copyright file's excerpt starts at this line
 
 
 def _core(lang: str, folder: str, speaker: str, person: str, espeak_voice: str, credit: str,
@@ -66,6 +72,55 @@ def _core(lang: str, folder: str, speaker: str, person: str, espeak_voice: str, 
         codec="g722", transcript_package=f"asterisk-core-sounds-{lang}", own_transcript=True,
         espeak_voice=espeak_voice, credit=credit, must_mention=mention, licence=licence,
         stated_licence=licence, sex_doc=sex, sex_doc_source=f"package voice folder name ({folder}: _{sex.lower()}_)")
+
+
+FILLETS_CREDITS_IMAGE = ("usr/share/games/fillets-ng/images/menu/credits.png",
+                         "42deca1693e71d0bd6aa663c0c33c36880cb37391d4cd7a94e7af02cebe454d6")
+FILLETS_AUTHORS = ("Fish Fillets NG by Ivo Danihelka, Pavel Danihelka and ALTAR Interactive "
+                   "(http://fillets.sourceforge.net)")
+FILLETS_CAST = {  # language → (credit, licence note): what the packages say about the voices
+    "cs": ("Fish Fillets NG Czech voice cast, the {role} fish (the game's credits: 'Voices & Animal sounds' "
+           "Vít Musil, Gabriela Pyšná and Jaroslav Tuček, {pictured} pictured with the {role} fish)",
+           "The names are read from the game's credits image (images/menu/credits.png of fillets-ng-data, "
+           "sha256 pinned, original ALTAR Interactive credits): Vít Musil stands beside the big fish, "
+           "Gabriela Pyšná beside the small fish; no text file of the packages names a voice actor. "),
+    "nl": ("Fish Fillets NG Dutch voice cast, the {role} fish (the voice actors are not named in the packages)",
+           "The packages name no Dutch voice actor (the credits image lists Astrid de Wijn for the "
+           "Dutch translation, not as a voice). "),
+}
+GPL_NOTE = ("GPL-2 (version 2 dated June 1991, the copyright file's 'Copyright:' section for the upstream "
+            "data): passing the recordings on means passing on the licence and offering their source, "
+            "Debian source package fillets-ng-data")
+
+
+def _fillets(lang: str, role: str) -> Voice:
+    """One fish in one language: the audio of fillets-ng-data-<lang>, the dialog texts of
+    fillets-ng-data (:mod:`.fillets`). Held out: the Czech small fish and the Dutch big fish."""
+    speaker = f"fillets_{lang}_{role}_fish"
+    credit, note = FILLETS_CAST[lang]
+    sex = "F" if role == "small" else "M"
+    return Voice(
+        key=f"{speaker}-{lang}", speaker=speaker, language=lang,
+        person=f"the {role} fish's {'Czech' if lang == 'cs' else 'Dutch'} voice" + (
+            f" (credited: {'Gabriela Pyšná' if role == 'small' else 'Vít Musil'})" if lang == "cs" else ""),
+        package=f"fillets-ng-data-{lang}", sound_dir="usr/share/games/fillets-ng/sound", codec="ogg",
+        transcript_package="fillets-ng-data", own_transcript=True,
+        espeak_voice={"cs": "zlw/cs", "nl": "gmw/nl"}[lang],
+        credit=credit.format(role=role, pictured="Gabriela Pyšná" if role == "small" else "Vít Musil")
+        + "; " + FILLETS_AUTHORS,
+        must_mention=("Ivo Danihelka", "Pavel Danihelka", "ALTAR interactive", "fillets.sourceforge.net",
+                      "GNU General Public License", "version 2 dated June, 1991"),
+        licence="GPL-2", licence_note=note + GPL_NOTE,
+        sex_doc=sex, sex_doc_source=(
+            f"the character: the {role} fish (dialog ids with -{'m' if role == 'small' else 'v'}-, "
+            f"{'font_small' if role == 'small' else 'font_big'}) is the "
+            f"{'female' if role == 'small' else 'male'} one of the two fish (the Czech lines use "
+            f"{'feminine' if role == 'small' else 'masculine'} verb forms, e.g. "
+            f"{'měla jsem, viděla jsem' if role == 'small' else 'myslel jsem, jsem sám'}); "
+            "checked against the median f0"),
+        corpus="fillets", role=role, fixed_split="val" if (lang, role) in (("cs", "small"), ("nl", "big")) else "train",
+        credit_files=(FILLETS_CREDITS_IMAGE,) if lang == "cs" else (),
+        licence_excerpt_from="Upstream Authors:")
 
 
 ALLISON = ("Recorded by Allison Smith (http://www.theivrvoice.com); financial contributions by "
@@ -118,11 +173,23 @@ VOICES: tuple[Voice, ...] = (
           stated_licence="CC-SA-BY-3.0",
           sex_doc="F", sex_doc_source="package voice folder name (it_IT_f_Menardi: _f_) and the "
                                       "package description (re-recorded by Paola Dal Zot)"),
+    *(_fillets(lang, role) for lang in ("cs", "nl") for role in ("small", "big")),
 )
 
 
 class SourceError(RuntimeError):
     pass
+
+
+def select_voices(spec: str | None) -> list[Voice]:
+    if not spec:
+        return list(VOICES)
+    want = [s.strip() for s in spec.split(",") if s.strip()]
+    known = {v.key: v for v in VOICES}
+    bad = [w for w in want if w not in known]
+    if bad:
+        raise SystemExit(f"error: unknown voice(s) {bad}; known: {sorted(known)}")
+    return [known[w] for w in want]
 
 
 # ----------------------------------------------------------------------------- packages
@@ -185,14 +252,6 @@ def unpack(deb: Path, cache: Path) -> Path:
     return root
 
 
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 @dataclass
 class Package:
     name: str
@@ -210,7 +269,7 @@ class Package:
 
 def get_package(name: str, cache: Path, local: Path | None = None) -> Package:
     deb = fetch_deb(name, cache, local)
-    return Package(name, deb_field(deb, "Version"), deb, unpack(deb, cache), sha256(deb))
+    return Package(name, deb_field(deb, "Version"), deb, unpack(deb, cache), file_sha256(deb))
 
 
 # ----------------------------------------------------------------------------- transcripts
@@ -282,6 +341,8 @@ def check_licence(voice: Voice, pkg: Package) -> dict[str, Any]:
         if stated != voice.stated_licence:
             missing.append(f"License: {voice.stated_licence!r} (the file says {stated!r})")
         excerpt = "\n".join(f"{k}: {v}" for k, v in stanza.items())
+    elif voice.licence_excerpt_from and voice.licence_excerpt_from in text:
+        excerpt = text[text.index(voice.licence_excerpt_from):][:1500]
     else:
         excerpt = text[:1500]
     if missing:
@@ -289,7 +350,7 @@ def check_licence(voice: Voice, pkg: Package) -> dict[str, Any]:
     return {
         "licence": voice.licence, "licence_note": voice.licence_note,
         "attribution": f"{voice.credit.rstrip('.')}. Debian package {pkg.name} {pkg.version}, licence {voice.licence}.",
-        "copyright_file": f"/usr/share/doc/{pkg.name}/copyright", "copyright_sha256": sha256(path),
+        "copyright_file": f"/usr/share/doc/{pkg.name}/copyright", "copyright_sha256": file_sha256(path),
         "copyright_excerpt": excerpt.strip(),
     }
 

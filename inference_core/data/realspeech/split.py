@@ -24,6 +24,18 @@ language (Allison Smith speaks the English and the Spanish core set). Then, in t
 priority: ``val`` has both sexes; every language with several speakers keeps one in training;
 training keeps a 16 kHz (wideband) speaker; as few speakers as possible are held out. Among
 equally good assignments the seed chooses. Everything is recorded in ``SOURCES.json``.
+
+Fish Fillets (:mod:`.fillets`): the prompt groups are the game's *levels* (the ``<level>``
+folder of ``sound/``, ``share`` for the lines any level plays; group ``fillets/<level>``), and
+the same level is held out in both languages, since a line's Czech and Dutch versions translate
+one English line. A quarter of the levels (by count, :data:`HELDOUT_SHARE`) is held out, drawn
+in a seeded order (:func:`heldout_levels`). Its speakers' splits are fixed in the voice table
+(``Voice.fixed_split``), not chosen by :func:`choose_speakers`, so the Asterisk assignment is
+untouched: held out are the Dutch big fish (M) and the Czech small fish (F), trained on the
+Czech big fish (M) and the Dutch small fish (F), so ``val`` gains a male and a female voice in
+two new languages and training a male and a female wideband voice. The four splits follow the
+same rule as above (speaker held out or not x level held out or not); :func:`leakage` checks
+that no speaker and no group is both in training and held out.
 """
 
 from __future__ import annotations
@@ -99,6 +111,18 @@ def heldout_groups(groups: dict[str, str], seed: int, share: float = HELDOUT_SHA
     return sorted(taken)
 
 
+def impostor_names(name: str, texts: dict[str, str], groups: dict[str, str], k: int = 4,
+                   allowed: set[str] | None = None) -> list[str]:
+    """``k`` other prompts of the language whose texts are nearest in length, from other groups
+    and with other texts (deterministic); ``allowed`` limits the candidates."""
+    own = texts[name]
+    g = group_of(name, groups)
+    cands = sorted((abs(len(t) - len(own)), n) for n, t in texts.items()
+                   if n != name and group_of(n, groups) != g and t.lower() != own.lower()
+                   and (allowed is None or n in allowed))
+    return [n for _, n in cands[:k]]
+
+
 @dataclass(frozen=True)
 class SpeakerFacts:
     speaker: str
@@ -149,3 +173,23 @@ def split_of(speaker_heldout: bool, group_heldout: bool) -> str:
     if speaker_heldout:
         return "val" if group_heldout else "val_seen_text"
     return "tune" if group_heldout else "train"
+
+
+def heldout_levels(levels: Iterable[str], seed: int, share: float = HELDOUT_SHARE) -> list[str]:
+    """A seeded ``share`` of the levels, by count (every level weighs one)."""
+    return heldout_groups({lv: lv for lv in levels}, seed, share)
+
+
+def leakage(kept: Iterable[Any]) -> dict[str, Any]:
+    """Speakers in ``train`` that are also in ``val``/``val_seen_text``, and groups in ``train``
+    that are also in ``val``/``tune`` (both must be empty), over kept utterances (``.split``,
+    ``.group``, ``.vd.voice.speaker``)."""
+    spk: dict[str, set[str]] = {}
+    grp: dict[str, set[str]] = {}
+    for k in kept:
+        spk.setdefault(k.split, set()).add(k.vd.voice.speaker)
+        grp.setdefault(k.split, set()).add(k.group)
+    train_s, train_g = spk.get("train", set()), grp.get("train", set())
+    return {"speakers_in_train_and_heldout": sorted(train_s & (spk.get("val", set()) | spk.get("val_seen_text", set()))),
+            "groups_in_train_and_heldout": sorted(train_g & (grp.get("val", set()) | grp.get("tune", set()))),
+            "groups_in_val_and_val_seen_text": sorted(grp.get("val", set()) & grp.get("val_seen_text", set()))}
