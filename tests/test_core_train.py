@@ -89,6 +89,31 @@ def test_training_loss_backpropagates_with_each_context_treatment(model, kw):
     assert grads and all(torch.isfinite(g).all() for g in grads)
 
 
+def test_articulation_weight_adds_loss_only_at_closures_and_open_vowels(model):
+    """Frames whose phone is /p b m/ or an open vowel weigh more on the mouth channels; a batch
+    without such frames (or with weight 1) gives exactly the plain loss."""
+    from inference_core.training.data import PHONE_INDEX
+    from inference_core.training.train import articulation_frames
+
+    ph = torch.tensor([[PHONE_INDEX[p] for p in ("m", "aa", "s", "iy", "b", "sil")] + [-100]])
+    assert articulation_frames(ph).tolist() == [[1.0, 1.0, 0.0, 0.0, 1.0, 0.0, 0.0]]
+    mel, motion, style = _segment(model, 13)
+    mask = torch.ones(model.cfg.num_channels)
+    n_frames = motion.shape[1]
+    other = torch.full((3, n_frames), PHONE_INDEX["s"])
+    marked = other.clone()
+    marked[:, -9:] = PHONE_INDEX["p"]  # the target frames of the last three steps
+
+    def loss(phones, weight):
+        torch.manual_seed(5)
+        return training_loss(model, mel, motion, style, 10, "regression", mask,
+                             _args(articulation_weight=weight), phones)[0].detach()
+
+    plain = loss(other, 1.0)
+    assert torch.equal(loss(other, 4.0), plain) and torch.equal(loss(marked, 1.0), plain)
+    assert loss(marked, 4.0) > 1.5 * plain
+
+
 def test_context_swap_gives_windows_another_windows_context():
     """Swapped windows take a context from another window of the batch (never their own);
     the rest keep theirs; probability 0 swaps nothing."""
