@@ -510,7 +510,3 @@ def style_for(voice_id: str, seed: int) -> Style:
     import zlib
 
     return Style.sample(np.random.default_rng([seed, zlib.crc32(voice_id.encode())]))
-
-
-def describe(style: Style) -> dict[str, Any]:
-    return style.to_dict()
