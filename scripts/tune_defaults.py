@@ -7,6 +7,12 @@ evaluation's metrics (seed 0; lip metrics on the ICT head) and prints JSON:
 all rows, and the row with the lowest lip vertex error — the selection rule,
 fixed before looking at the numbers. The reported figures then come from
 ``python -m inference_core eval`` on the val voices with those defaults.
+
+``--temperature-upper`` then scores the upper face's own temperature at the chosen
+mouth settings (it changes no mouth channel's noise). Rule, also fixed beforehand:
+among the values whose blinks are at least 80 % complete, the one whose blink rate
+is nearest (by ratio) the reference motion's; ties to the lower upper-face dynamics
+deviation.
 """
 
 from __future__ import annotations
@@ -21,6 +27,22 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
+UPPER_KEYS = ("blinks_per_minute", "blink_completeness", "blinks_per_minute_reference",
+              "blink_completeness_reference", "upper_fdd", "upper_std_ratio")
+
+
+def choose_upper(rows: list[dict]) -> dict | None:
+    """The upper-face temperature row the rule in the docstring picks (None: none qualifies)."""
+    import math
+
+    ok = [r for r in rows if (r["blink_completeness"] or 0) >= 0.8 and (r["blinks_per_minute"] or 0) > 0
+          and (r["blinks_per_minute_reference"] or 0) > 0]
+    if not ok:
+        return None
+    return min(ok, key=lambda r: (round(abs(math.log(r["blinks_per_minute"] / r["blinks_per_minute_reference"])), 2),
+                                  r["upper_fdd"]))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", required=True)
@@ -30,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--guidance", default="1.0,1.25,1.5,2.0,2.5")
     ap.add_argument("--temperature", default="0.2,0.3,0.5",
                     help="above 0 so that takes differ by seed (diversity)")
+    ap.add_argument("--temperature-upper", default="",
+                    help="upper-face temperatures to score at the chosen mouth settings (e.g. 0.3,0.5,0.7,1.0)")
     ap.add_argument("--max-utts", type=int, default=60)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default=None)
@@ -62,6 +86,21 @@ def main(argv: list[str] | None = None) -> int:
                         f"{{{args.steps}}} x guidance {{{args.guidance}}} x temperature {{{args.temperature}}}",
            "best": {k: best[k] for k in ("steps", "guidance", "temperature")},
            "rows": rows}
+    if args.temperature_upper:
+        upper_rows = []
+        for tu in [float(t) for t in args.temperature_upper.split(",")]:
+            t0 = time.time()
+            pred = model_predictor(args.model, threads=args.threads, **out["best"], temperature_upper=tu)
+            res = score(pred, utts, ds, face, seeds=1)
+            upper_rows.append({"temperature_upper": tu, **{k: res[k] for k in UPPER_KEYS},
+                               "seconds": round(time.time() - t0, 1)})
+            print(json.dumps(upper_rows[-1]), file=sys.stderr)
+        chosen = choose_upper(upper_rows)
+        out["upper_selection"] = ("blink completeness >= 0.8, then the blink rate nearest the reference's "
+                                  "(ratio), then the lowest upper_fdd; grid {" + args.temperature_upper + "}")
+        out["upper_rows"] = upper_rows
+        if chosen is not None:
+            out["best"]["temperature_upper"] = chosen["temperature_upper"]
     text = json.dumps(out, indent=1)
     if args.out:
         Path(args.out).write_text(text + "\n")

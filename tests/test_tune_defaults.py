@@ -37,3 +37,18 @@ def test_tune_defaults_scores_every_setting_and_picks_the_lowest_error(tmp_path)
     r = subprocess.run([sys.executable, "scripts/tune_defaults.py", "--model", str(model), "--data", str(data),
                         "--split", "tune"], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert r.returncode == 2 and "no 'tune' utterances" in r.stderr
+
+
+def test_upper_temperature_rule_wants_complete_blinks_at_the_reference_rate():
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from tune_defaults import choose_upper
+
+    def row(tu, rate, complete, fdd=0.1):
+        return {"temperature_upper": tu, "blinks_per_minute": rate, "blink_completeness": complete,
+                "blinks_per_minute_reference": 17.0, "upper_fdd": fdd}
+
+    rows = [row(0.1, 2.3, 0.9), row(0.5, 9.0, 0.85), row(0.7, 15.0, 0.6), row(1.0, 20.0, 0.82)]
+    assert choose_upper(rows)["temperature_upper"] == 1.0      # 20/17 beats 9/17; 15/min is too incomplete
+    assert choose_upper([row(0.1, 0.0, None), row(0.3, 5.0, 0.5)]) is None  # nothing qualifies
+    tie = [row(0.5, 17.0, 0.9, fdd=0.2), row(0.7, 17.0, 0.9, fdd=0.1)]
+    assert choose_upper(tie)["temperature_upper"] == 0.7
