@@ -257,9 +257,19 @@ def run_batch(items: list[BatchItem], cfg: WorkerConfig, jobs: int = 1, ray_addr
               use_ray: bool = False, skip_existing: bool = False, quiet: bool = False) -> list[ItemRecord]:
     """Run the batch into ``cfg.out``; returns the records in input order.
 
-    Raises OutputError when the output folder cannot be written (before any work), and
-    RayUnavailable (from :mod:`.batch_ray`) when Ray cannot be used."""
-    manifest = Manifest(Path(cfg.out))
+    Raises OutputError when the output folder cannot be written and RayUnavailable
+    (:mod:`.batch_ray`) when Ray cannot be used, both before any work."""
+    ray_session = None
+    if use_ray:  # Ray's errors (not installed, unreachable) come before any output is touched
+        from .batch_ray import RaySession
+
+        ray_session = RaySession(ray_address)
+    try:
+        manifest = Manifest(Path(cfg.out))
+    except OutputError:
+        if ray_session is not None:
+            ray_session.close()
+        raise
     progress = Progress(len(items), quiet)
     todo = []
     for item in items:
@@ -279,15 +289,14 @@ def run_batch(items: list[BatchItem], cfg: WorkerConfig, jobs: int = 1, ray_addr
             progress.write(f"warning: {item.source.name}: {w}")
 
     try:
-        if not todo:
-            pass
-        elif use_ray:
-            from .batch_ray import run_ray
-
-            run_ray(todo, cfg, ray_address, jobs, on_record)
-        else:
+        if ray_session is not None:
+            if todo:
+                ray_session.run(todo, cfg, jobs, on_record)
+        elif todo:
             run_local(todo, cfg, jobs, on_record)
     finally:
+        if ray_session is not None:
+            ray_session.close()
         progress.close()
         manifest.close()
     return [manifest.records[i] for i in sorted(manifest.records)]

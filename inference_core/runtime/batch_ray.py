@@ -124,32 +124,39 @@ def _schedule(ray: Any, idle: list[Any], queue: list[BatchItem], cfg: WorkerConf
                   ItemRecord(str(item.source), item.key, status="error", error=error))
 
 
-def run_ray(items: list[BatchItem], cfg: WorkerConfig, address: str | None, workers: int,
-            on_record: OnRecord) -> None:
-    """Run ``items`` on ``workers`` actors (0: one per ``cfg.threads`` cluster CPUs)."""
-    try:
-        import ray
-    except ImportError:
-        raise RayUnavailable("Ray is not installed: pip install '.[cluster]' (or pip install ray)") from None
-    if address:
-        check_reachable(address)
-    started = not ray.is_initialized()
-    if started:
+class RaySession:
+    """Ray, imported and joined (or started locally) before any work; :meth:`close` leaves it as found."""
+
+    def __init__(self, address: str | None):
         try:
-            ray.init(address=address or None, include_dashboard=False, log_to_driver=False,
-                     logging_level=logging.ERROR)
-        except (ConnectionError, RuntimeError, ValueError) as exc:
-            raise RayUnavailable(f"cannot start or join Ray at {address or 'a new local instance'}: "
-                                 f"{str(exc).strip().splitlines()[0] if str(exc).strip() else exc}") from None
-    try:
+            import ray
+        except ImportError:
+            raise RayUnavailable("Ray is not installed: pip install '.[cluster]' (or pip install ray)") from None
+        if address:
+            check_reachable(address)
+        self.ray = ray
+        self.started = not ray.is_initialized()
+        if self.started:
+            try:
+                ray.init(address=address or None, include_dashboard=False, log_to_driver=False,
+                         logging_level=logging.ERROR)
+            except (ConnectionError, RuntimeError, ValueError) as exc:
+                text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise RayUnavailable(f"cannot start or join Ray at {address or 'a new local instance'}: {text}") \
+                    from None
+
+    def run(self, items: list[BatchItem], cfg: WorkerConfig, workers: int, on_record: OnRecord) -> None:
+        """Run ``items`` on ``workers`` actors (0: one per ``cfg.threads`` cluster CPUs)."""
+        ray = self.ray
         cpus = float(ray.cluster_resources().get("CPU", 1))
         n = workers if workers > 0 else max(1, int(cpus // max(1, cfg.threads)))
-        files = ray.put(model_files(cfg.model))
         n = max(1, min(n, len(items)))
+        files = ray.put(model_files(cfg.model))
         # never ask for more CPUs than the cluster has: an actor that cannot be placed would hold its item for ever
         actor_class = ray.remote(num_cpus=min(float(cfg.threads), cpus / n))(RayWorker)
         idle = [actor_class.remote(cfg, files) for _ in range(n)]  # type: ignore[attr-defined]
         _schedule(ray, idle, list(reversed(items)), cfg, on_record)
-    finally:
-        if started:
-            ray.shutdown()
+
+    def close(self) -> None:
+        if self.started and self.ray.is_initialized():
+            self.ray.shutdown()
