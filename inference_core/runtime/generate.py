@@ -86,7 +86,7 @@ def generate_file(bundle: ModelBundle, path: str | Path, options: SessionOptions
                             options.to_dict(), warnings)
 
 
-def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+def _npz_bytes(arrays: dict[str, Any]) -> bytes:
     """``np.savez`` content with a fixed member timestamp: same arrays, same bytes."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
