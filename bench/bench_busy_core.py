@@ -24,6 +24,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_batch import own_scheduling_group  # noqa: E402
 from inference_core.runtime.threads import busy_cores, passive_waiting  # noqa: E402
 
 passive_waiting()  # as the CLI does, before anything imports torch
@@ -42,10 +45,15 @@ def make_clip(seconds: float, folder: Path) -> Path:
 
 
 class BusyCore:
-    """A child process that keeps one core busy while the block runs."""
+    """Another process, in a session of its own (as another user's work would be), at ``nice``,
+    that keeps one core busy while the block runs."""
+
+    def __init__(self, nice: int | None):
+        self.nice = nice
 
     def __enter__(self) -> "BusyCore":
-        self.proc = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+        self.proc = subprocess.Popen([sys.executable, "-c", "while True: pass"],
+                                     preexec_fn=lambda: own_scheduling_group(self.nice))
         time.sleep(0.5)  # let it get scheduled before the load is sampled
         return self
 
@@ -54,14 +62,14 @@ class BusyCore:
         self.proc.wait()
 
 
-def rtf(backend: str, clip: Path, seconds: float) -> tuple[float, int]:
+def rtf(backend: str, clip: Path, seconds: float, threads: int | None = None) -> tuple[float, int]:
     """(real-time factor of one whole-file generation, threads chosen) with a freshly loaded model."""
     from inference_core.runtime.bundle import load_bundle
     from inference_core.runtime.generate import generate_file
     from inference_core.runtime.threads import resolve_threads
     from inference_core.shared.options import SessionOptions
 
-    threads = resolve_threads(None)  # what a CLI run started now would pick
+    threads = resolve_threads(threads)  # not given: what a CLI run started now would pick
     bundle = load_bundle(None, backend=backend, threads=threads)
     options = SessionOptions.resolve(bundle.card, {})
     generate_file(bundle, clip, options)  # warm-up
@@ -75,20 +83,29 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--backend", choices=["both", "onnx", "torch"], default="both")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="fixed thread count (default: the default, which follows the free cores)")
+    ap.add_argument("--nice", type=int, default=None,
+                    help="run in a new session at this nice value, and the busy process in another at the "
+                         "same; a negative one (root) approximates an idle machine (see bench_batch.py)")
     args = ap.parse_args()
+    own_scheduling_group(args.nice)
     clip = make_clip(args.seconds, Path(tempfile.mkdtemp(prefix="bench-busy-")))
     backends = ["onnx", "torch"] if args.backend == "both" else [args.backend]
     out: dict[str, object] = {"seconds": args.seconds, "repeats": args.repeats, "cpu_count": os.cpu_count(),
+                              "nice": os.getpriority(os.PRIO_PROCESS, 0),
+                              "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+                              "loadavg_before": [float(v) for v in open("/proc/loadavg").read().split()[:3]],
                               "busy_cores_before": round(busy_cores(0.5), 2)}
     for backend in backends:
         idle: list[float] = []
         busy: list[float] = []
         threads: dict[str, int] = {}
         for _ in range(args.repeats):
-            value, threads["idle"] = rtf(backend, clip, args.seconds)
+            value, threads["idle"] = rtf(backend, clip, args.seconds, args.threads)
             idle.append(value)
-            with BusyCore():
-                value, threads["busy"] = rtf(backend, clip, args.seconds)
+            with BusyCore(args.nice):
+                value, threads["busy"] = rtf(backend, clip, args.seconds, args.threads)
             busy.append(value)
         out[backend] = {
             "rtf_idle": round(statistics.median(idle), 4), "rtf_busy": round(statistics.median(busy), 4),

@@ -57,9 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--format", default="npz", help="comma-separated: npz,json,csv (default npz)")
     g.add_argument("--model", default=None, help="checkpoint (default: the bundled model)")
     g.add_argument("--threads", type=int, default=None,
-                   help="threads per worker (default: the free cores shared between the workers, at most 2)")
-    g.add_argument("--jobs", type=int, default=1,
-                   help="worker processes, each loading the model once (0: one per free core; default 1)")
+                   help="threads per worker (default: the free cores shared between the workers, at most "
+                        "what the networks can use: 1)")
+    g.add_argument("--jobs", type=int, default=0,
+                   help="worker processes, each loading the model once (default 0: one per free core, "
+                        "at most one per input)")
     g.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
                    help="run the batch as Ray actors: on the cluster at ADDRESS, or a new local Ray instance "
                         "(needs `pip install .[cluster]`); --jobs then counts actors (0: fill the cluster)")
@@ -232,7 +234,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         return _fail("no audio files found in the given inputs")
     if args.jobs < 0:
         return _fail("--jobs must be 0 (one per free core) or more")
-    jobs = args.jobs or (0 if args.ray is not None else default_jobs())
+    jobs = args.jobs or (0 if args.ray is not None else min(default_jobs(), len(items)))
     model = Path(args.model or DEFAULT_MODEL)
     if not model.is_file():
         return _fail(f"Model file not found: {model}")

@@ -16,10 +16,13 @@ from inference_core.runtime import threads
 
 
 def test_the_default_splits_the_free_cores_between_workers(monkeypatch):
+    assert threads.MAX_USEFUL_THREADS == 1  # measured: a second thread slows the per-step networks
+    assert threads.default_threads(1, busy=0.0) == 1
+    monkeypatch.setattr(threads, "MAX_USEFUL_THREADS", 4)  # the splitting, were more threads useful
     monkeypatch.setattr(threads, "usable_cores", lambda: 8)
     assert threads.free_cores(busy=0.0) == 8 and threads.free_cores(busy=2.6) == 5
     assert threads.free_cores(busy=9.0) == 1  # never 0
-    assert threads.default_threads(1, busy=0.0) == threads.MAX_USEFUL_THREADS
+    assert threads.default_threads(1, busy=0.0) == 4
     assert threads.default_threads(4, busy=0.0) == 2 and threads.default_threads(8, busy=0.0) == 1
     assert threads.default_threads(1, busy=7.2) == 1  # one core left: one thread
     monkeypatch.setattr(threads, "usable_cores", lambda: 2)

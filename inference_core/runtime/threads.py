@@ -7,7 +7,9 @@ this 2-core machine a 20 s file took 14.4 s with 2 spinning torch threads and on
 core busy, against 2.4 s with one thread. So:
 
 * the default thread count follows the cores that are free now (the affinity mask,
-  a cgroup CPU quota, minus what other processes are using), split between workers;
+  a cgroup CPU quota, minus what other processes are using), split between workers and
+  capped at what the networks can use (:data:`MAX_USEFUL_THREADS`); the default number of
+  batch workers is one per free core;
 * waiting threads sleep instead of spinning: ``OMP_WAIT_POLICY=PASSIVE`` for torch's
   OpenMP pool (read once, when libgomp loads, so it is set before torch is imported)
   and ``allow_spinning 0`` in ONNX Runtime's session options.
@@ -18,8 +20,11 @@ from __future__ import annotations
 import os
 import time
 
-#: more threads than this only adds synchronisation for the small per-step networks
-MAX_USEFUL_THREADS = 2
+#: Threads per worker worth having for the small per-step networks. Measured on the 2-core
+#: machine (bench/bench_busy_core.py, 10 s file, medians of 4): ONNX Runtime 1 thread rtf 0.026,
+#: 2 threads 0.033; torch 0.074 and 0.100. A second thread only adds synchronisation; more cores
+#: are filled with more workers (``generate --jobs``) instead.
+MAX_USEFUL_THREADS = 1
 
 
 def passive_waiting() -> None:
@@ -74,7 +79,9 @@ def free_cores(busy: float | None = None) -> int:
 
 def default_threads(workers: int = 1, busy: float | None = None) -> int:
     """Threads per worker so that ``workers`` workers fill the free cores without
-    oversubscribing them, at most :data:`MAX_USEFUL_THREADS`."""
+    oversubscribing them, at most :data:`MAX_USEFUL_THREADS` (1: nothing to measure)."""
+    if MAX_USEFUL_THREADS <= 1:
+        return 1
     return max(1, min(MAX_USEFUL_THREADS, free_cores(busy) // max(1, workers)))
 
 

@@ -22,7 +22,7 @@ from ..model.network import StreamingTalker  # noqa: E402
 
 
 def set_threads(threads: int | None) -> None:
-    """``threads``, or one per free core (at most 2: the sweet spot for the small per-step tensors)."""
+    """``threads``, or the default of :mod:`.threads` (one per free core, at most what helps the small per-step tensors)."""
     torch.set_num_threads(threads or default_threads())
 
 
