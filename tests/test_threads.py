@@ -47,10 +47,11 @@ def test_a_busy_core_is_seen():
 def test_torch_threads_wait_passively(entry):
     """libgomp reads OMP_WAIT_POLICY once, when torch loads it: set before any torch import,
     and inherited by --jobs workers (spawned with this environment)."""
-    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
-    code = f"import os\n{entry}\nimport torch\nprint(os.environ['OMP_WAIT_POLICY'])"
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "OPENBLAS_NUM_THREADS")}
+    code = (f"import os\n{entry}\nimport torch\n"
+            "print(os.environ['OMP_WAIT_POLICY'], os.environ['OPENBLAS_NUM_THREADS'])")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
-    assert r.stdout.strip().splitlines()[-1] == "PASSIVE", r.stderr[-2000:]
+    assert r.stdout.strip().splitlines()[-1] == "PASSIVE 1", r.stderr[-2000:]
 
 
 def test_onnx_runtime_threads_never_spin():

@@ -11,8 +11,8 @@ core busy, against 2.4 s with one thread. So:
   capped at what the networks can use (:data:`MAX_USEFUL_THREADS`); the default number of
   batch workers is one per free core;
 * waiting threads sleep instead of spinning: ``OMP_WAIT_POLICY=PASSIVE`` for torch's
-  OpenMP pool (read once, when libgomp loads, so it is set before torch is imported)
-  and ``allow_spinning 0`` in ONNX Runtime's session options.
+  OpenMP pool (read once, when libgomp loads, so it is set before torch is imported),
+  ``allow_spinning 0`` in ONNX Runtime's session options, and one thread for numpy's BLAS.
 """
 
 from __future__ import annotations
@@ -28,8 +28,14 @@ MAX_USEFUL_THREADS = 1
 
 
 def passive_waiting() -> None:
-    """Make OpenMP threads sleep when they wait (must run before torch is imported)."""
+    """Make OpenMP threads sleep when they wait, and keep numpy's BLAS to one thread (must run
+    before torch and numpy are imported; worker processes inherit it).
+
+    numpy's OpenBLAS starts a thread per core that spins between the log-mel's tiny matrix
+    products: a batch of 20 lines took 4.4 CPU-seconds instead of 2.5 for the same wall time,
+    the second core burnt for nothing (bench/bench_batch.py, --jobs 1)."""
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 
 def usable_cores() -> int:
