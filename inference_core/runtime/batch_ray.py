@@ -97,8 +97,14 @@ def _read(item: BatchItem) -> tuple[bytes | None, str]:
         return None, f"cannot read {item.source}: {exc.strerror or exc}"
 
 
-def _schedule(ray: Any, idle: list[Any], queue: list[BatchItem], cfg: WorkerConfig, on_record: OnRecord) -> None:
-    """One item in flight per actor; an actor that dies fails the item it held, and no more is sent to it."""
+#: items queued on each actor: the next one is already there when it finishes one (no round-trip idle)
+PER_ACTOR = 2
+
+
+def _schedule(ray: Any, actors: list[Any], queue: list[BatchItem], cfg: WorkerConfig, on_record: OnRecord) -> None:
+    """:data:`PER_ACTOR` items in flight per actor; an actor that dies fails the items it held, and no more
+    is sent to it."""
+    idle = [a for _ in range(PER_ACTOR) for a in actors]
     inflight: dict[Any, tuple[Any, BatchItem]] = {}
     while queue or inflight:
         while queue and idle:
@@ -116,7 +122,9 @@ def _schedule(ray: Any, idle: list[Any], queue: list[BatchItem], cfg: WorkerConf
         except ray.exceptions.RayError as exc:
             text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             on_record(item, ItemRecord(str(item.source), item.key, status="error", error=f"the Ray worker failed: {text}"))
-            if not isinstance(exc, ray.exceptions.RayActorError):
+            if isinstance(exc, ray.exceptions.RayActorError):
+                idle = [a for a in idle if a is not actor]
+            else:
                 idle.append(actor)
             continue
         idle.append(actor)
@@ -154,8 +162,8 @@ class RaySession:
         files = ray.put(model_files(cfg.model))
         # never ask for more CPUs than the cluster has: an actor that cannot be placed would hold its item for ever
         actor_class = ray.remote(num_cpus=min(float(cfg.threads), cpus / n))(RayWorker)
-        idle = [actor_class.remote(cfg, files) for _ in range(n)]  # type: ignore[attr-defined]
-        _schedule(ray, idle, list(reversed(items)), cfg, on_record)
+        actors = [actor_class.remote(cfg, files) for _ in range(n)]  # type: ignore[attr-defined]
+        _schedule(ray, actors, list(reversed(items)), cfg, on_record)
 
     def close(self) -> None:
         if self.started and self.ray.is_initialized():
