@@ -234,7 +234,6 @@ def cmd_generate(args: argparse.Namespace) -> int:
         return _fail("no audio files found in the given inputs")
     if args.jobs < 0:
         return _fail("--jobs must be 0 (one per free core) or more")
-    jobs = args.jobs or (0 if args.ray is not None else min(default_jobs(), len(items)))
     model = Path(args.model or DEFAULT_MODEL)
     if not model.is_file():
         return _fail(f"Model file not found: {model}")
@@ -245,6 +244,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     out = Path(args.out)
     single = len(items) == 1 and not Path(args.inputs[0]).is_dir() and out.suffix != "" and not out.is_dir() \
         and args.ray is None
+    jobs = args.jobs or (0 if single or args.ray is not None else min(default_jobs(), len(items)))
     threads = resolve_threads(args.threads, 1 if single else max(1, jobs))
     cfg = WorkerConfig(args.model, args.backend, threads, session_overrides(args), tuple(formats),
                        str(out.parent if single else out))

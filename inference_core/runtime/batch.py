@@ -105,8 +105,14 @@ def record_result(item: BatchItem, result: GenerationResult, compute: float, cfg
     return rec
 
 
+def one_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type when it has none): manifest lines are one line."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def error_record(item: BatchItem, exc: BaseException, compute: float = 0.0) -> ItemRecord:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    text = one_line(exc)
     known = isinstance(exc, (AudioError, SessionError, OutputError, ModelFileError))
     return ItemRecord(str(item.source), item.key, status="error", compute_seconds=round(compute, 3),
                       error=text if known else f"{type(exc).__name__}: {text}")
@@ -150,7 +156,7 @@ def _init_process(cfg: WorkerConfig) -> None:
     try:
         _WORKER = Worker(cfg)
     except Exception as exc:  # reported on every item this process is given
-        _WORKER_ERROR = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        _WORKER_ERROR = one_line(exc)
 
 
 def _run_in_process(item: BatchItem) -> ItemRecord:

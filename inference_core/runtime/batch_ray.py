@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .batch import BatchItem, ItemRecord, OnRecord, Worker, WorkerConfig, error_record, record_result
+from .batch import BatchItem, ItemRecord, OnRecord, Worker, WorkerConfig, error_record, one_line, record_result
 
 CONNECT_TIMEOUT_S = 5.0
 
@@ -71,7 +71,7 @@ class RayWorker:
         try:
             self.worker = Worker(cfg)
         except Exception as exc:  # reported on every item this actor is given
-            self.error = f"the worker could not load the model: {exc}"
+            self.error = f"the worker could not load the model: {one_line(exc)}"
 
     def generate(self, item: BatchItem, data: bytes | None, read_error: str) -> tuple[int, Any, float, str]:
         """(item index, GenerationResult or None, compute seconds, error text)."""
@@ -120,8 +120,8 @@ def _schedule(ray: Any, actors: list[Any], queue: list[BatchItem], cfg: WorkerCo
         try:
             _, result, compute, error = ray.get(ready[0])
         except ray.exceptions.RayError as exc:
-            text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            on_record(item, ItemRecord(str(item.source), item.key, status="error", error=f"the Ray worker failed: {text}"))
+            on_record(item, ItemRecord(str(item.source), item.key, status="error",
+                                       error=f"the Ray worker failed: {one_line(exc)}"))
             if isinstance(exc, ray.exceptions.RayActorError):
                 idle = [a for a in idle if a is not actor]
             else:
@@ -149,9 +149,8 @@ class RaySession:
                 ray.init(address=address or None, include_dashboard=False, log_to_driver=False,
                          logging_level=logging.ERROR)
             except (ConnectionError, RuntimeError, ValueError) as exc:
-                text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                raise RayUnavailable(f"cannot start or join Ray at {address or 'a new local instance'}: {text}") \
-                    from None
+                raise RayUnavailable(f"cannot start or join Ray at {address or 'a new local instance'}: "
+                                     f"{one_line(exc)}") from None
 
     def run(self, items: list[BatchItem], cfg: WorkerConfig, workers: int, on_record: OnRecord) -> None:
         """Run ``items`` on ``workers`` actors (0: one per ``cfg.threads`` cluster CPUs)."""
