@@ -26,9 +26,6 @@ EXTERNAL = {
                    "build the phone-aligned real-speech set from Debian's voice prompts"),
 }
 
-AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff"}
-
-
 def _backend_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", choices=["auto", "onnx", "torch"], default="auto",
                    help="network runtime: onnx (ONNX Runtime, no torch needed), torch, or auto "
@@ -59,7 +56,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="output file (one input) or folder (several inputs / a folder)")
     g.add_argument("--format", default="npz", help="comma-separated: npz,json,csv (default npz)")
     g.add_argument("--model", default=None, help="checkpoint (default: the bundled model)")
-    g.add_argument("--threads", type=int, default=None)
+    g.add_argument("--threads", type=int, default=None,
+                   help="threads per worker (default: the free cores shared between the workers, at most "
+                        "what the networks can use: 1)")
+    g.add_argument("--jobs", type=int, default=0,
+                   help="worker processes, each loading the model once (default 0: one per free core, "
+                        "at most one per input)")
+    g.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                   help="run the batch as Ray actors: on the cluster at ADDRESS, or a new local Ray instance "
+                        "(needs `pip install .[cluster]`); --jobs then counts actors (0: fill the cluster)")
+    g.add_argument("--skip-existing", action="store_true",
+                   help="leave out inputs whose outputs all exist (resume an interrupted batch)")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
     _backend_arg(g)
     _session_args(g)
@@ -106,6 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .runtime.threads import passive_waiting
+
+    passive_waiting()  # before anything imports torch (see runtime/threads.py)
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in EXTERNAL:
         module, func, _ = EXTERNAL[argv[0]]
@@ -199,17 +209,6 @@ def cmd_finalize_model(args: argparse.Namespace) -> int:
     return 0
 
 
-def collect_inputs(inputs: list[str]) -> list[Path]:
-    files: list[Path] = []
-    for item in inputs:
-        p = Path(item)
-        if p.is_dir():
-            files += sorted(f for f in p.rglob("*") if f.suffix.lower() in AUDIO_SUFFIXES)
-        else:
-            files.append(p)
-    return files
-
-
 def session_overrides(args: argparse.Namespace) -> dict[str, Any]:
     """The generation settings given on the command line (None: not given, the card decides)."""
     from .shared.options import SessionOptions
@@ -218,40 +217,77 @@ def session_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from .audio.io import AudioError
-    from .runtime.bundle import BackendUnavailable, load_bundle
-    from .runtime.generate import generate_file, write_outputs
-    from .shared.model_card import ModelFileError
+    """One input to one output file (``-o line.npz``), or a batch into a folder with a manifest."""
+    from .runtime.batch import WorkerConfig, collect_items, default_jobs, run_batch
+    from .runtime.generate import OutputError
+    from .runtime.threads import resolve_threads
+    from .shared.model_card import read_card_header
     from .shared.options import SessionError, SessionOptions
+    from .shared.paths import DEFAULT_MODEL
 
     formats = [f.strip().lower() for f in args.format.split(",") if f.strip()]
     bad = set(formats) - {"npz", "json", "csv"}
-    if bad:
+    if bad or not formats:
         return _fail(f"unknown output format(s) {sorted(bad)}; use npz, json, csv")
-    files = collect_inputs(args.inputs)
-    if not files:
+    items = collect_items(args.inputs)
+    if not items:
         return _fail("no audio files found in the given inputs")
-    try:
-        bundle = load_bundle(args.model, backend=args.backend, threads=args.threads)
-        options = SessionOptions.resolve(bundle.card, session_overrides(args))
-    except (ModelFileError, SessionError, BackendUnavailable) as exc:
+    if args.jobs < 0:
+        return _fail("--jobs must be 0 (one per free core) or more")
+    model = Path(args.model or DEFAULT_MODEL)
+    if not model.is_file():
+        return _fail(f"Model file not found: {model}")
+    try:  # a bad model or setting fails once, here, not once per file
+        SessionOptions.resolve(read_card_header(model), session_overrides(args))
+    except (SessionError, ValueError, OSError) as exc:
         return _fail(str(exc))
     out = Path(args.out)
-    single = len(files) == 1 and not Path(args.inputs[0]).is_dir() and out.suffix != ""
-    failures = 0
-    for f in files:
-        target = out.with_suffix("") if single else out / f.stem
-        try:
-            result = generate_file(bundle, f, options, progress=not args.quiet)
-        except (AudioError, SessionError) as exc:
-            failures += 1
-            print(f"error: {f}: {exc}", file=sys.stderr)
-            continue
-        written = write_outputs(result, target, formats)
-        for w in written:
-            print(w)
-        for warning in result.warnings:
-            print(f"warning: {f.name}: {warning}", file=sys.stderr)
+    single = len(items) == 1 and not Path(args.inputs[0]).is_dir() and out.suffix != "" and not out.is_dir() \
+        and args.ray is None
+    jobs = args.jobs or (0 if single or args.ray is not None else min(default_jobs(), len(items)))
+    threads = resolve_threads(args.threads, 1 if single else max(1, jobs))
+    cfg = WorkerConfig(args.model, args.backend, threads, session_overrides(args), tuple(formats),
+                       str(out.parent if single else out))
+    if single:
+        return _generate_one(items[0], out, cfg, args.quiet)
+    from .runtime.batch_ray import RayUnavailable
+
+    try:
+        records = run_batch(items, cfg, jobs, args.ray or None, args.ray is not None, args.skip_existing,
+                            args.quiet)
+    except (OutputError, RayUnavailable) as exc:
+        return _fail(str(exc))
+    failures = sum(r.status != "ok" for r in records)
+    for r in records:
+        for o in r.outputs:
+            print(o)
     if failures:
-        print(f"{failures} of {len(files)} file(s) failed", file=sys.stderr)
+        print(f"{failures} of {len(records)} file(s) failed (see {out / 'manifest.jsonl'})", file=sys.stderr)
     return 1 if failures else 0
+
+
+def _generate_one(item: Any, out: Path, cfg: Any, quiet: bool) -> int:
+    """``-o FILE``: the old single-file form (no manifest), same writer as the batch."""
+    from .audio.io import AudioError
+    from .runtime.batch import Worker
+    from .runtime.bundle import BackendUnavailable
+    from .runtime.generate import OutputError, check_target, generate_file, output_paths, write_outputs
+    from .shared.model_card import ModelFileError
+    from .shared.options import SessionError
+
+    stem = out.with_suffix("")
+    try:
+        for p in output_paths(stem, list(cfg.formats)):
+            check_target(p)
+        worker = Worker(cfg)
+        result = generate_file(worker.bundle, item.source, worker.options, progress=not quiet)
+        written = write_outputs(result, stem, list(cfg.formats))
+    except (ModelFileError, BackendUnavailable, OutputError) as exc:
+        return _fail(str(exc))
+    except (AudioError, SessionError) as exc:
+        return _fail(f"{item.source}: {exc}")
+    for w in written:
+        print(w)
+    for warning in result.warnings:
+        print(f"warning: {item.source.name}: {warning}", file=sys.stderr)
+    return 0

@@ -175,6 +175,9 @@ def run(model: str | None = None, short_seconds: float = 10.0, long_seconds: flo
     from ..shared.paths import DEFAULT_MODEL
     from .bundle import BackendUnavailable, load_bundle
 
+    from .threads import resolve_threads
+
+    threads = resolve_threads(threads)  # one count for every backend measured, reported as used
     path = model or str(DEFAULT_MODEL)
     if not model and not Path(path).exists():
         raise ModelFileError(f"the bundled model is missing: {path}")
@@ -201,7 +204,7 @@ def run(model: str | None = None, short_seconds: float = 10.0, long_seconds: flo
     out: dict[str, Any] = {
         "model": path, "parameters": card.get("parameters"),
         "steps": options.steps, "guidance": options.guidance,
-        "chunk_frames": cfg.get("chunk_frames"), "fps": card.get("fps"), "threads": threads or 2,
+        "chunk_frames": cfg.get("chunk_frames"), "fps": card.get("fps"), "threads": threads,
         "cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
         "short_seconds": short_seconds, "long_seconds": long_seconds,
     }

@@ -27,6 +27,7 @@ import numpy as np
 from ..model.config import ModelConfig, config_from_card
 from ..shared.hashing import file_sha256
 from .bundle import BackendUnavailable
+from .threads import default_threads
 from .weights import WeightsError, read_tensors, weights_digest
 
 FORMAT = "streamingtalker-onnx"
@@ -98,9 +99,11 @@ class OnnxBackend:
         self.motion_std = np.asarray(tensors["motion_std"], np.float32)
         self.style_table = np.asarray(tensors["predictor.style.weight"], np.float32)
         opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads or 1  # tiny per-step graphs: a second thread only adds sync
+        opts.intra_op_num_threads = threads or default_threads()  # one per free core (see .threads)
         opts.inter_op_num_threads = 1
+        # waiting threads sleep: a spinning one takes the only free core from its sibling
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.log_severity_level = 3  # errors only: constant-folding notes are not for users

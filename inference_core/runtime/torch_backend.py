@@ -8,21 +8,21 @@ device test replaces to run a step on torch's ``meta`` device).
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import numpy as np
-import torch
 
-from ..model.network import StreamingTalker
+from .threads import default_threads, passive_waiting
 
+passive_waiting()  # before torch loads libgomp: its waiting threads must not spin (see .threads)
 
-def default_threads() -> int:
-    """Small per-step tensors: 2 threads is the sweet spot; more only adds sync overhead."""
-    return max(1, min(2, os.cpu_count() or 1))
+import torch  # noqa: E402
+
+from ..model.network import StreamingTalker  # noqa: E402
 
 
 def set_threads(threads: int | None) -> None:
+    """``threads``, or the default of :mod:`.threads` (one per free core, at most what helps the small per-step tensors)."""
     torch.set_num_threads(threads or default_threads())
 
 

@@ -50,6 +50,7 @@ from ..model.checkpoint import base_card, save_checkpoint
 from ..model.config import ModelConfig
 from ..model.diffusion import next_chunk, objective_loss, scalar
 from ..model.network import StreamingTalker
+from . import distributed
 from .data import PHONE_INDEX, TrainingData, augment_features
 from ..shared.channels import MOUTH_CHANNELS
 
@@ -301,6 +302,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--resume", action="store_true", help="continue from OUT.state if present")
     p.add_argument("--save-every", type=int, default=500)
+    p.add_argument("--log-every", type=int, default=50, help="iterations between loss-log entries")
     p.add_argument("--max-utts", type=int, default=None, help="use at most N utterances (smoke runs)")
     p.add_argument("--name", default=None, help="model name in the card")
     p.add_argument("--arch", default=None, help="JSON of ModelConfig overrides (e.g. smaller for tests)")
@@ -343,6 +345,7 @@ def _init_from(model: StreamingTalker, path: str, speakers: list[str]) -> str | 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    world, args.device = distributed.setup(args.device)  # under torchrun: this process's rank and device
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -404,8 +407,9 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.time()
     from tqdm import tqdm
 
-    bar = tqdm(range(start_it, args.iters), initial=start_it, total=args.iters, disable=args.quiet,
-               desc="train", dynamic_ncols=True)
+    bar = tqdm(range(start_it, args.iters), initial=start_it, total=args.iters,
+               disable=args.quiet or not world.is_main, desc="train", dynamic_ncols=True)
+    loss_of = distributed.loss_function(world, model, probe, training_loss)
     avg = None
     for it in bar:
         lr = args.lr * min(1.0, (it + 1) / args.warmup) * 0.5 * (1 + math.cos(math.pi * it / args.iters))
@@ -414,10 +418,12 @@ def main(argv: list[str] | None = None) -> int:
         mel, motion, style, phones = data.batch(rng, args.batch, ctx_steps + roll_steps, args.tgt_steps)
         if args.feature_aug > 0:
             mel = augment_features(mel, rng, args.feature_aug, cfg.sample_rate)
+        mel, motion, style, phones = distributed.shard(world, mel, motion, style, phones)  # this rank's rows
         model.train()
-        loss, parts = training_loss(model, mel.to(args.device), motion.to(args.device),
-                                    style.to(args.device), ctx_steps + roll_steps, args.objective,
-                                    mouth_mask.to(args.device), loss_opt, phones.to(args.device), probe)
+        loss, parts = loss_of(mel.to(args.device), motion.to(args.device), style.to(args.device),
+                              ctx_steps + roll_steps, args.objective, mouth_mask.to(args.device), loss_opt,
+                              phones.to(args.device))
+        parts = distributed.mean_parts(world, parts)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -430,15 +436,16 @@ def main(argv: list[str] | None = None) -> int:
                 be.copy_(bm)
         avg = parts["loss"] if avg is None else 0.98 * avg + 0.02 * parts["loss"]
         bar.set_postfix(loss=f"{avg:.4f}", lr=f"{lr:.1e}")
-        if it % 50 == 0:
+        if it % args.log_every == 0:
             log.append({"iter": it, "lr": lr, **parts})
-        if (it + 1) % args.save_every == 0 or it + 1 == args.iters:
+        if world.is_main and ((it + 1) % args.save_every == 0 or it + 1 == args.iters):
             _save(args, sources, cfg, ema, speakers, log, it + 1, time.time() - t0)
             state = {"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(), "iter": it + 1}
             if probe is not None:
                 state["probe"] = probe.state_dict()
             torch.save(state, state_path)
-    if start_it >= args.iters:  # nothing left: rewrite the checkpoint (card) from the state
+    distributed.cleanup(world)
+    if start_it >= args.iters and world.is_main:  # nothing left: rewrite the checkpoint (card) from the state
         prev: dict[str, Any] = {}
         if Path(args.out).exists():
             from ..model.checkpoint import ModelFileError, read_card

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from inference_core.flame import shapekeys
     from inference_core.runtime import onnx_backend as onnx_files
     from inference_core.runtime import weights
-    from inference_core.shared import channels, model_card, options, paths, protocol
+    from inference_core.shared import channels, model_card, naming, options, paths, protocol
     from inference_core.shared import client as bridge_client
 else:
     inference_core = _load_package()
@@ -44,6 +44,7 @@ else:
     paths = _sub("shared.paths")
     model_card = _sub("shared.model_card")
     options = _sub("shared.options")
+    naming = _sub("shared.naming")  # unique line names (the batch's and the bake's)
     weights = _sub("runtime.weights")
     onnx_files = _sub("runtime.onnx_backend")  # where a model's ONNX files live (numpy-only module)
     flame_loader = _sub("flame.loader")
@@ -62,4 +63,4 @@ ARKIT_52 = channels.ARKIT_52
 
 __all__ = ["ARKIT_52", "BridgeClient", "BridgeError", "BridgeTimeout", "Err", "LIMITS", "Message", "Msg",
            "SessionOptions", "bridge_client", "channels", "flame_loader", "inference_core", "model_card",
-           "normalise_name", "onnx_files", "options", "paths", "protocol", "shapekeys", "weights"]
+           "naming", "normalise_name", "onnx_files", "options", "paths", "protocol", "shapekeys", "weights"]
