@@ -124,8 +124,8 @@ def test_bind_arkit_and_vertex_count_refused(fresh, flame_file):
     assert "13 ARKit keys" in fresh.stk_flame.report
     # the add-on's by-name binding now finds the FLAME head's ARKit keys
     from streamingtalker_addon.client.core import ARKIT_52
-    from streamingtalker_addon.logic import binding
-    b = binding.auto_bind(ARKIT_52, names)
+    from streamingtalker_addon.logic import presets
+    b = presets.auto_bind(ARKIT_52, sorted(names))
     assert ("jawOpen" in [c for _, c, _ in b.pairs]) and len(b.pairs) == 13
     # a mesh of another topology is refused with a clear message and keeps its data
     me = bpy.data.meshes.new("cube")
