@@ -36,8 +36,9 @@ PART_MATERIAL = {"face": "Skin", "head_neck": "Skin", "mouth_socket": "MouthInsi
 EYES = (("eyeball_left", "Eye.L", "Left"), ("eyeball_right", "Eye.R", "Right"))
 LIP = np.array([0.50, 0.20, 0.19])
 BROW = np.array([0.16, 0.095, 0.06])
-#: iris and pupil edges, degrees from the eyeball's axis
-IRIS_DEG, PUPIL_DEG = 24.0, 10.0
+#: iris and pupil edges, degrees from the eyeball's axis: between the mesh's rings of vertices
+#: (pupil rim at 7.5°, iris from 9.3° to 27.1°, the limbus groove at 30.3°)
+IRIS_DEG, PUPIL_DEG, BACK_DEG = 28.5, 8.4, 110.0
 
 
 @dataclass(frozen=True)
@@ -91,17 +92,44 @@ def _polygon_centres(vertices: np.ndarray, corners: np.ndarray, sizes: np.ndarra
     return sums / sizes[:, None]
 
 
+def eye_axis(local: np.ndarray, cone_deg: float = 35.0) -> np.ndarray:
+    """The eyeball's own axis: the mean direction of its front cap, refined from -Y (where the
+    face looks). The mesh's iris and pupil are rings around it (ICT's eyes turn ~5° outwards)."""
+    u = local / np.linalg.norm(local, axis=1, keepdims=True)
+    axis = np.array([0.0, -1.0, 0.0])
+    for _ in range(5):
+        cap = u[u @ axis > np.cos(np.radians(cone_deg))]
+        axis = cap.mean(0) / np.linalg.norm(cap.mean(0))
+    return axis
+
+
 def _eye(asset: HeadAsset, part: str, name: str, side: str) -> Eye:
     a, b = asset.parts[part]
     verts = asset.vertices[a:b].astype(np.float64)
     centre, _ = sphere_fit(verts)
     corners, sizes, _ = _sub_mesh(asset, a, b)
     local = verts - centre
+    axis = eye_axis(local)
     dirs = _polygon_centres(local, corners, sizes)
     dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
-    angle = np.degrees(np.arccos(np.clip(-dirs[:, 1], -1, 1)))  # the eyes look down -Y
-    mats = np.where(angle < PUPIL_DEG, 2, np.where(angle < IRIS_DEG, 1, 0)).astype(np.int32)
+    angle = np.degrees(np.arccos(np.clip(dirs @ axis, -1, 1)))
+    # the pupil is an opening in ICT's eyeball: what shows through it is the ball's back, kept dark
+    # (the socket hides the back from everywhere else)
+    mats = np.where((angle < PUPIL_DEG) | (angle > BACK_DEG), 2, np.where(angle < IRIS_DEG, 1, 0)).astype(np.int32)
     return Eye(MeshData(local.astype(np.float32), corners, sizes, mats, EYE_MATERIALS), name, side, centre)
+
+
+def catmull_rom(points: np.ndarray, closed: bool, steps: int = 8) -> np.ndarray:
+    """A smooth curve through landmark points (the lip line is 12 points: straight segments show)."""
+    p = np.asarray(points, np.float64)
+    ext = np.vstack([p[-1:], p, p[:2]]) if closed else np.vstack([2 * p[0] - p[1], p, 2 * p[-1] - p[-2]])
+    t = np.linspace(0, 1, steps, endpoint=False)[:, None]
+    out = []
+    for i in range(len(p) if closed else len(p) - 1):
+        p0, p1, p2, p3 = ext[i], ext[i + 1], ext[i + 2], ext[i + 3]
+        out.append(0.5 * (2 * p1 + (p2 - p0) * t + (2 * p0 - 5 * p1 + 4 * p2 - p3) * t ** 2
+                          + (3 * p1 - p0 - 3 * p2 + p3) * t ** 3))
+    return np.vstack(out + ([] if closed else [p[-1:]]))
 
 
 def _inside(poly: np.ndarray, pts: np.ndarray) -> np.ndarray:
@@ -138,15 +166,15 @@ def skin_paint(asset: HeadAsset, n_vertices: int) -> np.ndarray:
     on_face = np.zeros(n_vertices, bool)
     on_face[a:b] = True
     front = v[:, [0, 2]]
-    outer = lm[list(OUTER_LIP)][:, [0, 2]]
+    outer = catmull_rom(lm[list(OUTER_LIP)][:, [0, 2]], closed=True)
     edge = _distance_to_polyline(np.vstack([outer, outer[:1]]), front)
     inside = _inside(outer, front)
     lips = on_face * np.where(inside, 1.0, 1.0 - _smooth(0.0, 0.0015, edge))
-    inner = lm[list(INNER_LIP)][:, [0, 2]]
+    inner = catmull_rom(lm[list(INNER_LIP)][:, [0, 2]], closed=True)
     lips = np.maximum(lips, on_face * _inside(inner, front))
     brows = np.zeros(n_vertices)
     for ids in (range(17, 22), range(22, 27)):
-        line = lm[list(ids)][:, [0, 2]] + np.array([0.0, 0.003])
+        line = catmull_rom(lm[list(ids)][:, [0, 2]] + np.array([0.0, 0.003]), closed=False)
         brows = np.maximum(brows, 1.0 - _smooth(0.0012, 0.0035, _distance_to_polyline(line, front)))
     brows *= on_face * (v[:, 1] < lm[list(range(17, 27)), 1].max() + 0.008)
     skin = np.array(MATERIAL_COLOURS["Skin"][:3])
