@@ -144,7 +144,8 @@ def summary_lines(s: dict[str, Any], log: Path, wall: float) -> list[str]:
              (Path(s["blend"]).with_name("demo_summary.json"), "these figures, for scripts"),
              (log, "render, encoder and inference messages")]
     lines = [f"StreamingTalker demo: done in {wall:.0f} s "
-             f"(generate {s['generate_seconds_incl_model_load']:.1f} s incl. model load, render {s['render_seconds']:.0f} s)",
+             f"(generate {s['generate_seconds_incl_model_load']:.1f} s incl. model load, "
+             f"render {s['render_seconds']:.0f} s)",
              f"  speech  {_rel(Path(s['audio']))}, {s['audio_seconds']:.1f} s",
              f"  head    ICT FaceKit (MIT): {h['vertices']:,} vertices, {h['shape_keys']} shape keys",
              f"  take    '{s['take'].get('action', '')}': {s['frames_keyed']} frames at {s['scene_fps']} fps, "

@@ -78,19 +78,10 @@ def test_look_splits_eyes_and_paints_lips():
 
 
 # -- in Blender ------------------------------------------------------------------------------------------------
-def _evaluated_co(bpy, obj) -> np.ndarray:
-    dg = bpy.context.evaluated_depsgraph_get()
-    ev = obj.evaluated_get(dg)
-    me = ev.to_mesh()
-    co = np.empty(len(me.vertices) * 3, np.float32)
-    me.vertices.foreach_get("co", co)
-    ev.to_mesh_clear()
-    return co.reshape(-1, 3)
-
-
 @pytest.mark.blender
 def test_add_demo_head_builds_a_ready_target():
     bpy = pytest.importorskip("bpy")
+    from addon_helpers import evaluated_co
     from streamingtalker_addon.demo_head import blender as demo_head
 
     bpy.ops.wm.read_factory_settings(use_empty=True)
@@ -104,9 +95,9 @@ def test_add_demo_head_builds_a_ready_target():
     assert all(kb.value == 0.0 for kb in key.key_blocks[1:])
     assert len(head.data.vertices) == 21451 and len(head.data.polygons) == len(look.head.sizes)
     assert all(p.use_smooth for p in head.data.polygons)
-    np.testing.assert_allclose(_evaluated_co(bpy, head), look.head.vertices, atol=1e-6)
+    np.testing.assert_allclose(evaluated_co(head), look.head.vertices, atol=1e-6)
     key.key_blocks["jawOpen"].value = 1.0
-    np.testing.assert_allclose(_evaluated_co(bpy, head), look.head.vertices + look.shapes["jawOpen"], atol=1e-6)
+    np.testing.assert_allclose(evaluated_co(head), look.head.vertices + look.shapes["jawOpen"], atol=1e-6)
     key.key_blocks["jawOpen"].value = 0.0
     assert head.data.color_attributes.get(demo_head.COLOUR_ATTRIBUTE) is not None
     assert [m.name for m in head.data.materials] == [f"StreamingTalker {n}" for n in looks.MATERIALS]

@@ -69,3 +69,64 @@ def test_preset_moves_mouth_with_speech(rig, padded_speech, blender_with_bundled
     assert len(v) == pytest.approx((seconds + 2 * PAD_S) * FPS, abs=3)
     assert speech.max() > 0.3 and speech.std() > 0.05, (rig, speech.max(), speech.std())
     assert silence.max() < 0.1 and speech.mean() > 2.5 * silence.mean(), (rig, silence.mean(), speech.mean())
+
+
+def test_user_preset_saved_from_the_list_loaded_and_used(tmp_path, monkeypatch, padded_speech,
+                                                         blender_with_bundled_model):
+    """A rig with names no built-in preset knows: map it in the list, save it as a preset file, and
+    the next character with those keys gets it automatically; loading a file copies it in."""
+    from streamingtalker_addon.blender import preset_files
+    from streamingtalker_addon.logic import retarget
+
+    monkeypatch.setattr(preset_files, "user_dir", lambda: tmp_path / "user")
+    st = bpy.context.scene.streamingtalker
+    keys = ["Kiefer_auf", "Lachen_links", "Lachen_rechts", "Blinzeln"]
+    st.target = first = arkit_mesh("German rig", names=keys, extra=())
+    assert bpy.ops.streamingtalker.refresh_mapping() == {"FINISHED"}  # nothing matches: empty rows
+    rows = first.streamingtalker.mapping
+    assert len(rows) == 52 and not any(r.shape_key for r in rows)
+    for r in rows:
+        r.shape_key, r.enabled = {"jawOpen": "Kiefer_auf", "mouthSmileLeft": "Lachen_links",
+                                  "mouthSmileRight": "Lachen_rechts", "eyeBlinkLeft": "Blinzeln",
+                                  "eyeBlinkRight": "Blinzeln"}.get(r.channel, ""), True
+        r.weight = 0.5 if r.channel.startswith("eyeBlink") else 1.0
+    first.streamingtalker.use_mapping = True
+    path = preset_files.presets_dir() / "german_rig.json"
+    assert bpy.ops.streamingtalker.save_preset(filepath=str(path)) == {"FINISHED"}
+    assert first.streamingtalker.preset == "user:german_rig"
+    saved = retarget.preset_from_json(path.read_text(), "x")
+    assert len(saved.rows) == 5 and {r.weight for r in saved.rows if r.key == "Blinzeln"} == {0.5}
+
+    # another character with these keys: chosen automatically, and it talks
+    st.target = second = arkit_mesh("German rig 2", names=keys, extra=())
+    st.audio_file, st.add_strip = str(padded_speech[0]), False
+    assert bpy.ops.streamingtalker.generate(timeout=120) == {"FINISHED"}, st.status
+    from streamingtalker_addon import state
+
+    assert state.get().last_job.binding.source == "german_rig"
+    jaw = curve_values(second)["Kiefer_auf"][:, 1]
+    assert jaw.max() > 0.3 and np.ptp(jaw) > 0.25
+
+    # loading a file from elsewhere copies it into the user's presets and sets it on the mesh
+    outside = tmp_path / "shared" / "studio rig.json"
+    outside.parent.mkdir()
+    studio = retarget.Preset("", "Studio rig", (retarget.Row("jawOpen", "Kiefer_auf"),))
+    outside.write_text(retarget.preset_to_json(studio))
+    assert bpy.ops.streamingtalker.load_preset(filepath=str(outside)) == {"FINISHED"}
+    assert second.streamingtalker.preset == "user:studio_rig"
+    assert (preset_files.presets_dir() / "studio_rig.json").is_file()
+    enabled = [(r.channel, r.shape_key) for r in second.streamingtalker.mapping if r.enabled]
+    assert enabled == [("jawOpen", "Kiefer_auf")]
+    # a broken file is refused with one line, and the mesh keeps its preset
+    bad = tmp_path / "bad.json"
+    bad.write_text("{ not json")
+    with pytest.raises(RuntimeError, match="not JSON"):
+        bpy.ops.streamingtalker.load_preset(filepath=str(bad))
+    assert second.streamingtalker.preset == "user:studio_rig"
+    # the picker lists built-ins and the user's presets; choosing one stores it on the mesh
+    from streamingtalker_addon.ui.preset_ops import preset_items
+
+    ids = [item[0] for item in preset_items()]
+    assert ids[:6] == ["AUTO", "arkit", "arkit_any", "cc4", "rpm", "vrm"] and "user:german_rig" in ids
+    assert bpy.ops.streamingtalker.choose_preset(preset="AUTO") == {"FINISHED"}
+    assert second.streamingtalker.preset == ""

@@ -118,7 +118,8 @@ def test_preset_file_round_trip_and_clear_errors():
         ('{"rows": []}', "not a StreamingTalker retarget preset"),
         (json.dumps({"format": retarget.FORMAT, "version": 9, "rows": []}), "version 9"),
         (json.dumps({"format": retarget.FORMAT, "version": 1, "rows": []}), "no rows"),
-        (json.dumps({"format": retarget.FORMAT, "version": 1, "rows": [{"channel": "jawOpen"}]}), "'key'"),
+        (json.dumps({"format": retarget.FORMAT, "version": 1, "rows": [{"channel": "jawOpen"}]}),
+         "'key' must be a name"),
         (json.dumps({"format": retarget.FORMAT, "version": 1,
                      "rows": [{"channel": "jawOpen", "key": "J", "weight": "x"}]}), "finite number"),
         (json.dumps({"format": retarget.FORMAT, "version": 1, "rows": [{"channel": "a", "key": "b"}],
@@ -135,4 +136,4 @@ def test_preset_file_round_trip_and_clear_errors():
 def test_builtin_presets_survive_their_own_file_format():
     for p in presets.BUILTIN:
         back = retarget.preset_from_json(retarget.preset_to_json(p), p.id)
-        assert back.rows == p.rows and back.loose == p.loose and back.signature == p.signature
+        assert back.rows == p.rows and (back.loose, back.by_name, back.signature) == (p.loose, p.by_name, p.signature)

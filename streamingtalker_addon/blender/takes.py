@@ -126,7 +126,7 @@ def _graph_editor(obj: Any) -> Iterator[dict[str, Any]]:
     """A Graph Editor to run its operators in, headless too (an area borrowed and given back)."""
     import bpy
 
-    wm = bpy.context.window_manager
+    wm: Any = bpy.context.window_manager
     if not len(wm.windows):
         raise RuntimeError("thinning keys needs a Blender window (the Graph Editor's decimate operator)")
     win = wm.windows[0]
@@ -134,12 +134,13 @@ def _graph_editor(obj: Any) -> Iterator[dict[str, Any]]:
     area = graphs[0] if graphs else max(win.screen.areas, key=lambda a: a.width * a.height)
     old_type = area.type
     area.type = "GRAPH_EDITOR"
-    ds = area.spaces.active.dopesheet
+    space: Any = area.spaces.active
+    ds = space.dopesheet
     saved = ds.show_only_selected, ds.show_hidden
     try:
         ds.show_only_selected, ds.show_hidden = True, False
         region = next(r for r in area.regions if r.type == "WINDOW")
-        yield dict(window=win, screen=win.screen, area=area, region=region, space_data=area.spaces.active)
+        yield dict(window=win, screen=win.screen, area=area, region=region, space_data=space)
     finally:
         ds.show_only_selected, ds.show_hidden = saved
         area.type = old_type
@@ -162,7 +163,7 @@ def thin_take(obj: Any, max_error: float, fcurves: list[Any] | None = None) -> t
         return 0, 0
     others = [fc for idb in (obj, obj.data) for fc in keyframes.find_fcurves(idb).values()]
     saved_keys = {id(fc): _selection(fc) for fc in others}
-    view_layer = bpy.context.view_layer
+    view_layer: Any = bpy.context.view_layer
     saved_sel = [o for o in view_layer.objects if o.select_get()]
     saved_active = view_layer.objects.active
     try:

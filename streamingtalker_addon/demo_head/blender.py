@@ -71,7 +71,7 @@ def _mesh(name: str, data: looks.MeshData, paint: np.ndarray | None = None) -> A
     """
     import bpy
 
-    me = bpy.data.meshes.new(name)
+    me: Any = bpy.data.meshes.new(name)
     me.vertices.add(len(data.vertices))
     me.vertices.foreach_set("co", np.ascontiguousarray(data.vertices, np.float32).ravel())
     me.loops.add(len(data.corners))
@@ -124,7 +124,7 @@ def add_demo_head(context: Any, name: str = "StreamingTalker Head",
 
     asset = load_head()
     look = looks.build_look(asset)
-    obj = bpy.data.objects.new(name, _mesh(name, look.head, look.paint))
+    obj: Any = bpy.data.objects.new(name, _mesh(name, look.head, look.paint))
     obj.location = location
     coll = context.collection if getattr(context, "collection", None) is not None else context.scene.collection
     coll.objects.link(obj)
@@ -138,7 +138,7 @@ def add_demo_head(context: Any, name: str = "StreamingTalker Head",
     obj[SOURCE_PROP] = "ICT FaceKit head (MIT licence, USC Institute for Creative Technologies)"
 
     for eye in look.eyes:
-        eobj = bpy.data.objects.new(f"{name} {eye.name}", _mesh(f"{name} {eye.name}", eye.mesh))
+        eobj: Any = bpy.data.objects.new(f"{name} {eye.name}", _mesh(f"{name} {eye.name}", eye.mesh))
         coll.objects.link(eobj)
         eobj.parent = obj
         eobj.location = tuple(float(c) for c in eye.centre)

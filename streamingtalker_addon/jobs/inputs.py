@@ -139,7 +139,7 @@ def describe_binding(obj: Any, channels: list[str]) -> str:
     settings = obj.streamingtalker
     b = (binding.explicit_bind(channels, mapping_rows(obj), names) if settings.use_mapping and len(settings.mapping)
          else chosen_preset(obj, names, channels)[1])
-    return b.summary(len(channels)) + (f"; {b.notes[0]}" if b.notes else "")
+    return b.summary(len(channels)) + "".join(f"; {n}" for n in b.notes)
 
 
 def expected_card(state: AddonState, settings: RuntimeSettings) -> dict[str, Any]:

@@ -48,10 +48,6 @@ def _rows(key: str, weights: dict[str, float], fallback: bool = False) -> list[R
     return [Row(ch, key, w, fallback) for ch, w in weights.items()]
 
 
-def _identity(fallback: bool = False) -> list[Row]:
-    return [Row(ch, ch, 1.0, fallback) for ch in ARKIT_52]
-
-
 def _halves_and_means() -> list[Row]:
     """Fallbacks: a split single goes to both halves; a sided pair to a rig's single key as their mean."""
     rows = [Row(ch, f"{ch}{side}", 1.0, True) for ch in SPLIT_SINGLES for side in ("Left", "Right")]
@@ -60,11 +56,11 @@ def _halves_and_means() -> list[Row]:
 
 
 ARKIT_EXACT = Preset(
-    "arkit", "ARKit (exact names)", tuple(_identity()), builtin=True, rank=0,
-    description="Shape keys named exactly as Apple's 52 ARKit blendshapes")
+    "arkit", "ARKit (exact names)", (), by_name=True, builtin=True, rank=0,
+    description="Shape keys named exactly as the model's channels (Apple's 52 ARKit blendshapes)")
 
 ARKIT_LOOSE = Preset(
-    "arkit_any", "ARKit (any casing, _L/_R/.L/.R)", tuple(_identity() + _halves_and_means()), loose=True,
+    "arkit_any", "ARKit (any casing, _L/_R/.L/.R)", tuple(_halves_and_means()), loose=True, by_name=True,
     builtin=True, rank=10,
     description="ARKit names in any casing or separators (JawOpen, jaw_open, mouthSmile_L, mouthSmile.L); "
                 "browInnerUp and cheekPuff reach split halves, sided channels a single key")
@@ -104,7 +100,7 @@ _CC4_NAMES: dict[str, tuple[str, ...]] = {
 
 CC4 = Preset(
     "cc4", "Character Creator 4 / iClone",
-    tuple([Row(ch, key) for ch, keys in _CC4_NAMES.items() for key in keys] + _identity()), loose=True,
+    tuple(Row(ch, key) for ch, keys in _CC4_NAMES.items() for key in keys), loose=True, by_name=True,
     signature=(r"^[A-Z]\d\d_", r"^Brow_(Drop|Raise_Inner|Raise_Outer)_[LR]$", r"^Eye_[LR]_Look_",
                r"^Mouth_(Funnel|Pucker)_(Up|Down)_[LR]$", r"^Cheek_Raise_[LR]$"),
     builtin=True, rank=20,
@@ -118,7 +114,7 @@ _OCULUS_ROWS = ([r for name, vowel in OCULUS.items() for r in _rows(f"viseme_{na
                 + [r for name, w in CONSONANTS.items() for r in _rows(f"viseme_{name}", w, True)])
 
 READY_PLAYER_ME = Preset(
-    "rpm", "Ready Player Me", tuple(_identity() + _RPM_EXTRAS + _OCULUS_ROWS), signature=(r"^viseme_",),
+    "rpm", "Ready Player Me", tuple(_RPM_EXTRAS + _OCULUS_ROWS), by_name=True, signature=(r"^viseme_",),
     builtin=True, rank=30,
     description="ARKit names plus Oculus visemes (viseme_aa, viseme_PP, …): the ARKit keys are driven and the "
                 "visemes left alone; an avatar exported with visemes only gets them from a linear map")

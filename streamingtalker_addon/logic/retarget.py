@@ -48,6 +48,8 @@ class Preset:
     description: str = ""
     #: match key names ignoring case, separators, side-suffix spelling and numbered prefixes
     loose: bool = False
+    #: every model channel also binds to a key of its own name (ARKit names, a vertex model's components)
+    by_name: bool = False
     #: regular expressions; keys matching them mark a rig of this kind (breaks ties in :func:`detect`)
     signature: tuple[str, ...] = ()
     builtin: bool = False
@@ -76,9 +78,10 @@ def bind_preset(preset: Preset, channels: Sequence[str], key_names: Iterable[str
     def mesh_key(row: Row) -> str | None:
         return lookup.get(loose_name(row.key) if preset.loose else row.key)
 
-    primary = {r.channel for r in preset.rows if not r.fallback and mesh_key(r) is not None}
+    rows = [Row(ch, ch) for ch in channels] + list(preset.rows) if preset.by_name else list(preset.rows)
+    primary = {r.channel for r in rows if not r.fallback and mesh_key(r) is not None}
     terms: dict[tuple[str, str], float] = {}
-    for r in preset.rows:
+    for r in rows:
         key = mesh_key(r)
         if key is None or r.channel not in index or (r.fallback and r.channel in primary):
             continue
@@ -119,20 +122,25 @@ def detect(presets: Sequence[Preset], channels: Sequence[str], key_names: Sequen
 def preset_to_json(preset: Preset) -> str:
     data: dict[str, Any] = {
         "format": FORMAT, "version": VERSION, "name": preset.name, "description": preset.description,
-        "loose": preset.loose, "signature": list(preset.signature),
+        "loose": preset.loose, "by_name": preset.by_name, "signature": list(preset.signature),
         "rows": [{"channel": r.channel, "key": r.key, "weight": r.weight, **({"fallback": True} if r.fallback else {})}
                  for r in preset.rows],
     }
     return json.dumps(data, indent=1, ensure_ascii=False) + "\n"
 
 
-def _field(row: Any, name: str, kind: type, default: Any = None) -> Any:
-    value = row.get(name, default)
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
-    if not isinstance(value, kind) or (kind is float and not math.isfinite(value)) or (kind is str and not value):
-        raise PresetError(f"row {row!r}: '{name}' must be a {'finite number' if kind is float else kind.__name__}")
+def _text(row: dict[str, Any], name: str) -> str:
+    value = row.get(name)
+    if not isinstance(value, str) or not value:
+        raise PresetError(f"row {row!r}: '{name}' must be a name")
     return value
+
+
+def _number(row: dict[str, Any], name: str, default: float) -> float:
+    value = row.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise PresetError(f"row {row!r}: '{name}' must be a finite number")
+    return float(value)
 
 
 def preset_from_json(text: str, preset_id: str, where: str = "preset") -> Preset:
@@ -146,8 +154,9 @@ def preset_from_json(text: str, preset_id: str, where: str = "preset") -> Preset
         raise PresetError(f"{where} is not a StreamingTalker retarget preset (no \"format\": \"{FORMAT}\")")
     if data.get("version") != VERSION:
         raise PresetError(f"{where} has version {data.get('version')!r}; this add-on reads version {VERSION}")
-    rows_in = data.get("rows")
-    if not isinstance(rows_in, list) or not rows_in:
+    rows_in = data.get("rows", [])
+    by_name = bool(data.get("by_name", False))
+    if not isinstance(rows_in, list) or not (rows_in or by_name):
         raise PresetError(f"{where} has no rows")
     if len(rows_in) > MAX_ROWS:
         raise PresetError(f"{where} has {len(rows_in)} rows (at most {MAX_ROWS})")
@@ -156,7 +165,7 @@ def preset_from_json(text: str, preset_id: str, where: str = "preset") -> Preset
         if not isinstance(r, dict):
             raise PresetError(f"{where}: every row must be an object with channel, key and weight")
         try:
-            rows.append(Row(_field(r, "channel", str), _field(r, "key", str), _field(r, "weight", float, 1.0),
+            rows.append(Row(_text(r, "channel"), _text(r, "key"), _number(r, "weight", 1.0),
                             bool(r.get("fallback", False))))
         except PresetError as exc:
             raise PresetError(f"{where}: {exc}") from None
@@ -170,7 +179,7 @@ def preset_from_json(text: str, preset_id: str, where: str = "preset") -> Preset
             raise PresetError(f"{where}: bad signature pattern {s!r} ({exc})") from None
     name = data.get("name") or preset_id
     return Preset(id=preset_id, name=str(name), rows=tuple(rows), description=str(data.get("description", "")),
-                  loose=bool(data.get("loose", False)), signature=tuple(signature))
+                  loose=bool(data.get("loose", False)), by_name=by_name, signature=tuple(signature))
 
 
 def preset_from_mapping(preset_id: str, name: str, rows: Iterable[tuple[str, str, bool, float]],

@@ -138,8 +138,8 @@ class STK_OT_generate(_JobOperator):
         st, props = self._idle_state(context)
         scene = context.scene
         pcm, frame_start, path = inputs.resolve_audio(scene, audio_choice(props), _sample_rate())
-        job = GenerationJob(st, scene, props.target, pcm, frame_start, session_options(props),
-                            props.take_mode, runtime_settings(context), t_click=t_click, take=take_options(props, path))
+        job = GenerationJob(st, scene, props.target, pcm, frame_start, session_options(props), props.take_mode,
+                            runtime_settings(context), t_click=t_click, take=take_options(props, path))
         if props.audio_source == "FILE" and props.add_strip:
             inputs.ensure_sound_strip(scene, path, frame_start)
         self.job = st.job = job
@@ -247,9 +247,8 @@ class STK_OT_add_demo_head(bpy.types.Operator):
         props = _props(context)
         props.target = obj
         channels = list(state.get().card.get("channels") or ARKIT_52)
-        b = inputs.resolve_binding(obj, channels)
         props.status = (f"Added '{obj.name}' (ICT FaceKit, MIT): {len(obj.data.shape_keys.key_blocks) - 1} "
-                        f"shape keys; {b.summary(len(channels))}" + "".join(f"; {n}" for n in b.notes))
+                        f"shape keys; {inputs.describe_binding(obj, channels)}")
         self.report({"INFO"}, props.status)
         return {"FINISHED"}
 

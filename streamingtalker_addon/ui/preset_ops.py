@@ -30,6 +30,14 @@ def _channels() -> list[str]:
     return list(state.get().card.get("channels") or ARKIT_52)
 
 
+def _fill(op: Any, obj: Any, preset: retarget.Preset | None = None, prefix: str = "") -> OpResult:
+    """Fill the mapping list from ``preset`` (default: the mesh's own) and report what it binds."""
+    channels = _channels()
+    b = inputs.fill_mapping(obj, channels, preset)
+    op.report({"INFO"} if b.ok else {"WARNING"}, prefix + b.summary(len(channels)))
+    return {"FINISHED"}
+
+
 def _target(context: Any) -> Any:
     obj = context.scene.streamingtalker.target
     if obj is None or obj.type != "MESH":
@@ -54,9 +62,7 @@ class STK_OT_choose_preset(bpy.types.Operator):
         settings = obj.streamingtalker
         settings.preset = "" if self.preset == AUTO else self.preset
         settings.use_mapping = False  # the list shows the preset; editing it and ticking the box overrides
-        b = inputs.fill_mapping(obj, _channels())
-        self.report({"INFO"} if b.ok else {"WARNING"}, b.summary(len(_channels())))
-        return {"FINISHED"}
+        return _fill(self, obj)
 
 
 class _PresetFile(bpy.types.Operator):
@@ -113,9 +119,7 @@ class STK_OT_load_preset(_PresetFile):
             return fail(self, exc)
         obj.streamingtalker.preset = preset.id
         obj.streamingtalker.use_mapping = False
-        b = inputs.fill_mapping(obj, _channels(), preset)
-        self.report({"INFO"} if b.ok else {"WARNING"}, f"'{preset.name}': {b.summary(len(_channels()))}")
-        return {"FINISHED"}
+        return _fill(self, obj, preset, prefix=f"'{preset.name}': ")
 
 
 class STK_OT_refresh_mapping(bpy.types.Operator):
@@ -127,13 +131,9 @@ class STK_OT_refresh_mapping(bpy.types.Operator):
 
     def execute(self, context: Any) -> OpResult:
         try:
-            obj = _target(context)
+            return _fill(self, _target(context))
         except inputs.InputError as exc:
             return fail(self, exc)
-        channels = _channels()
-        b = inputs.fill_mapping(obj, channels)
-        self.report({"INFO"} if b.ok else {"WARNING"}, b.summary(len(channels)))
-        return {"FINISHED"}
 
 
 CLASSES = (STK_OT_choose_preset, STK_OT_save_preset, STK_OT_load_preset, STK_OT_refresh_mapping)
