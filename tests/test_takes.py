@@ -109,6 +109,11 @@ def test_nla_strips_named_after_the_audio_replace_or_stack(tmp_path):
     takes.push_to_nla(face, w2.action, 10, "hello again", replace=True)
     strips = [s for t in key.animation_data.nla_tracks for s in t.strips]
     assert [s.name for s in strips] == ["hello again"] and "hello" not in bpy.data.actions
+    # the same line again: its new action takes the name back from the take it replaces
+    w2b = _take(face, "hello again", n=60, start=10, seed=4)
+    assert w2b.action.name == "hello again.001"
+    takes.push_to_nla(face, w2b.action, 10, "hello again", replace=True)
+    assert [a.name for a in bpy.data.actions] == ["hello again"]
     # NEW: an overlapping take stacks on a new track; takes elsewhere share the track
     w3 = _take(face, "other line", n=60, start=10, mode="NEW", seed=2)
     takes.push_to_nla(face, w3.action, 10, "other line", replace=False)

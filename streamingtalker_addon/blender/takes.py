@@ -114,6 +114,8 @@ def push_to_nla(obj: Any, action: Any, frame_start: int, name: str, replace: boo
         track = ad.nla_tracks.new(prev=tracks[-1] if tracks else None)
         track.name = TRACK_NAME
     ad.action = None  # pushed down: the strip plays it (and keeps a user of the action)
+    if action.name != name:  # "line.001" while the replaced take still held "line"
+        action.name = name
     strip = track.strips.new(name, int(start), action)
     if slot is not None and hasattr(strip, "action_slot"):
         strip.action_slot = slot
