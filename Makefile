@@ -14,9 +14,9 @@ setup: $(STAMP)
 $(STAMP): requirements/core.txt requirements/dev.txt pyproject.toml
 	bash scripts/setup_system.sh
 	test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -r requirements/dev.txt
-	$(PY) -m pip install -q --no-deps -e .
+	@echo "installing the pinned Python packages into $(VENV) (pip's output: $(VENV)/setup.log)"
+	@( $(PY) -m pip install -q --upgrade pip && $(PY) -m pip install -q -r requirements/dev.txt && \
+	   $(PY) -m pip install -q --no-deps -e . ) > $(VENV)/setup.log 2>&1 || { tail -n 30 $(VENV)/setup.log; exit 1; }
 	rm -f $(VENV)/.stamp-* && touch $@
 
 demo: setup

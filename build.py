@@ -45,7 +45,7 @@ PLATFORMS = ("linux-x64", "windows-x64", "macos-arm64", "macos-x64")
 EXCLUDE_DIRS = {"__pycache__", "tests", ".mypy_cache", ".pytest_cache"}
 EXCLUDE_FILES = ["*.pyc", "*.pyo", "*.orig", "*.rej", ".DS_Store", "*.tmp", "*.ckpt.partial"]
 #: files stored, not deflated: they barely compress, and storing keeps the build fast
-STORED = (".safetensors", ".whl")
+STORED = (".safetensors", ".whl", ".npz")
 
 
 class BuildError(RuntimeError):

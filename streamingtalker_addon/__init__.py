@@ -11,11 +11,11 @@ Layers, each a package (lower ones never import higher ones):
   loader of ``inference_core``, the streaming/live drivers, which Python runs the
   server) and the pure logic (binding, frame-rate resampling, audio checks,
   vertex-basis maths).
-* ``blender/`` — bpy glue: keyframe writer, shape-key writer, strips shim, audio
-  decoding with ``aud``, FBX export, preview render.
+* ``blender/`` — bpy glue: keyframe writer, takes (names, NLA, thinning), shape-key
+  writer, strips shim, audio decoding with ``aud``, FBX export, preview render, preset files.
 * ``jobs/`` — generation, live and follow-playback jobs, stepped on the main thread.
 * ``ui/`` and ``flame/`` — properties, preferences, panel, operators.
-* ``demo_head/`` — the procedural demo head (numpy data + its bpy glue).
+* ``demo_head/`` — the demo head, the ICT FaceKit head (MIT) from a compact asset (numpy + its bpy glue).
 * ``state.py`` — :class:`~.state.AddonState`, the one owner of the server, the
   running job and the last model card, created here in :func:`register`.
 """

@@ -90,6 +90,18 @@ def arkit_mesh(name: str = "Face", names=None, extra=("Smile_custom",)):
     return obj
 
 
+def evaluated_co(obj) -> np.ndarray:
+    """(V, 3) vertex positions of ``obj`` as Blender evaluates them (shape keys and modifiers applied)."""
+    import bpy
+
+    ev = obj.evaluated_get(bpy.context.evaluated_depsgraph_get())
+    me = ev.to_mesh()
+    co = np.empty(len(me.vertices) * 3, np.float32)
+    me.vertices.foreach_get("co", co)
+    ev.to_mesh_clear()
+    return co.reshape(-1, 3)
+
+
 def curve_values(obj) -> dict[str, np.ndarray]:
     """shape key name → (n, 2) keyframe co array of the action animating its shape keys."""
     from streamingtalker_addon.blender import keyframes

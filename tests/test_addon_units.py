@@ -9,6 +9,7 @@ from streamingtalker_addon.client.core import ARKIT_52
 from streamingtalker_addon.logic import audio_checks as audio
 from streamingtalker_addon.logic import binding
 from streamingtalker_addon.logic import framerate as motion
+from streamingtalker_addon.logic import presets
 
 
 # -- frame-rate conversion -------------------------------------------------------
@@ -43,7 +44,7 @@ def test_resample_counts_match_audio_length():
 # -- binding ---------------------------------------------------------------------
 def test_auto_bind_matches_case_and_separators_and_reports_unmapped():
     keys = ["Basis", "JawOpen", "mouth_close", "eyeBlink_L", "EYEBLINKRIGHT", "Smile"]
-    b = binding.auto_bind(list(ARKIT_52), keys)
+    b = presets.auto_bind(list(ARKIT_52), keys)
     bound = {ch: k for _, ch, k in b.pairs}
     assert bound == {"jawOpen": "JawOpen", "mouthClose": "mouth_close", "eyeBlinkLeft": "eyeBlink_L",
                      "eyeBlinkRight": "EYEBLINKRIGHT"}

@@ -12,7 +12,7 @@ import pytest
 bpy = pytest.importorskip("bpy")
 pytestmark = [pytest.mark.blender, pytest.mark.timeout(400)]
 
-from addon_helpers import ADDON, ROOT, curve_values, reset_blender, write_wav  # noqa: E402
+from addon_helpers import ADDON, ROOT, curve_values, evaluated_co, reset_blender, write_wav  # noqa: E402
 from flame_helpers import synthetic_flame, vertex_sequences, write_flame_pkl, write_vocaset  # noqa: E402
 from inference_core.flame import model as fm  # noqa: E402
 from inference_core.flame import shapekeys as sk  # noqa: E402
@@ -38,13 +38,7 @@ def _import(path):
 
 
 def _evaluated(obj):
-    deps = bpy.context.evaluated_depsgraph_get()
-    ev = obj.evaluated_get(deps)
-    me = ev.to_mesh()
-    co = np.empty(len(me.vertices) * 3, np.float32)
-    me.vertices.foreach_get("co", co)
-    ev.to_mesh_clear()
-    return co.reshape(-1, 3).astype(np.float64)
+    return evaluated_co(obj).astype(np.float64)
 
 
 def test_import_head(fresh, flame_file):
@@ -124,8 +118,8 @@ def test_bind_arkit_and_vertex_count_refused(fresh, flame_file):
     assert "13 ARKit keys" in fresh.stk_flame.report
     # the add-on's by-name binding now finds the FLAME head's ARKit keys
     from streamingtalker_addon.client.core import ARKIT_52
-    from streamingtalker_addon.logic import binding
-    b = binding.auto_bind(ARKIT_52, names)
+    from streamingtalker_addon.logic import presets
+    b = presets.auto_bind(ARKIT_52, sorted(names))
     assert ("jawOpen" in [c for _, c, _ in b.pairs]) and len(b.pairs) == 13
     # a mesh of another topology is refused with a clear message and keeps its data
     me = bpy.data.meshes.new("cube")

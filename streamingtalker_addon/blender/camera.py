@@ -4,12 +4,27 @@ from __future__ import annotations
 
 from typing import Any
 
+#: custom property (object-local x, y, z) a head can carry to say where its face is
+FACE_CENTRE_PROP = "streamingtalker_face_centre"
+
 
 def face_centre(obj: Any) -> tuple[float, float, float]:
-    """World position between the eyes and the mouth, where a portrait camera should aim."""
+    """World position between the eyes and the mouth, where a portrait camera should aim.
+
+    The head's own :data:`FACE_CENTRE_PROP` when it has one (the demo head does); else
+    the front of its bounding box, two fifths down from the top: about where the
+    eyes and the mouth are on a head-and-neck mesh that looks down -Y.
+    """
     from mathutils import Vector
 
-    return tuple(obj.matrix_world @ Vector((0.0, -0.07, -0.035)))  # type: ignore[return-value]
+    local = obj.get(FACE_CENTRE_PROP)
+    if local is not None and len(local) == 3:
+        return tuple(obj.matrix_world @ Vector([float(c) for c in local]))  # type: ignore[return-value]
+    box = [Vector(c) for c in obj.bound_box]
+    lo = Vector([min(c[i] for c in box) for i in range(3)])
+    hi = Vector([max(c[i] for c in box) for i in range(3)])
+    p = Vector((0.5 * (lo.x + hi.x), lo.y, hi.z - 0.4 * (hi.z - lo.z)))
+    return tuple(obj.matrix_world @ p)  # type: ignore[return-value]
 
 
 def setup_preview_camera(context: Any, obj: Any) -> Any:
@@ -28,7 +43,7 @@ def setup_preview_camera(context: Any, obj: Any) -> Any:
     if cam is None:
         cam = bpy.data.objects.new("StreamingTalker Camera", cam_data)
         scene.collection.objects.link(cam)
-    offset = Vector((0.25, -0.58, 0.03)) * scale  # ~25° to the character's left, slightly above
+    offset = Vector((0.17, -0.43, 0.03)) * scale  # ~22° to the character's left, slightly above
     cam.location = target + offset
     cam.rotation_mode = "QUATERNION"
     cam.rotation_quaternion = (target - cam.location).to_track_quat("-Z", "Y")

@@ -15,16 +15,16 @@ from pathlib import Path
 from typing import Any
 
 from .._typing import OpResult
-from . import keyframes
+from . import keyframes, takes
 
 
 def _shape_key_curves(obj: Any) -> dict[str, Any]:
-    """shape key name → F-curve animating its value (Blender 5 slots or 4.x fcurves)."""
+    """shape key name → F-curve animating its value (the active action's, else its NLA strips')."""
     key = getattr(obj.data, "shape_keys", None)
     if key is None:
         return {}
     out = {}
-    for path, fc in keyframes.find_fcurves(key).items():
+    for path, fc in takes.take_fcurves(key).items():
         if path.startswith('key_blocks["') and path.endswith('"].value'):
             out[path[len('key_blocks["'):-len('"].value')]] = fc
     return out
@@ -62,7 +62,10 @@ def check_exportable(obj: Any) -> list[str]:
 
 
 def animation_range(obj: Any) -> tuple[int, int] | None:
-    """First and last keyed frame of the shape-key animation, or None if there is none."""
+    """First and last keyed frame of the shape-key animation (its NLA strips' without an active action)."""
+    key = getattr(obj.data, "shape_keys", None)
+    if key is not None and not keyframes.find_fcurves(key):
+        return takes.nla_range(key)
     lo, hi = None, None
     for fc in _shape_key_curves(obj).values():
         if len(fc.keyframe_points) == 0:

@@ -23,6 +23,8 @@ from typing import Any, Sequence
 import bpy
 import numpy as np
 
+from ..logic.binding import Binding
+
 #: Custom property marking actions written by this add-on (REPLACE reuses them).
 TAKE_PROP = "streamingtalker_take"
 _LINEAR = 1  # enum value of 'LINEAR' for foreach_set("interpolation")
@@ -83,14 +85,16 @@ def prepare_take(obj: Any, take_name: str, mode: str = "REPLACE") -> tuple[Any, 
     """Return (action, fcurve collection) for a new take on ``obj``'s shape keys.
 
     REPLACE reuses the action of the previous take (its curves are cleared by
-    the writer, never duplicated); NEW makes a fresh action. A user's own
-    action that was assigned is kept with a fake user, never deleted.
+    the writer, never duplicated) and renames it ``take_name``; NEW makes a fresh
+    action. A user's own action that was assigned is kept with a fake user, never deleted.
     """
     key = obj.data.shape_keys
     ad = key.animation_data or key.animation_data_create()
     old = ad.action
     if mode == "REPLACE" and old is not None and old.get(TAKE_PROP):
         action = old
+        if action.name != take_name:  # the take is named after its audio
+            action.name = take_name
     else:
         if old is not None:
             old.use_fake_user = True
@@ -102,19 +106,23 @@ def prepare_take(obj: Any, take_name: str, mode: str = "REPLACE") -> tuple[Any, 
 
 
 class TakeWriter:
-    """Appends resampled frames of the bound channels as keyframes on ``obj``'s shape keys."""
+    """Appends resampled frames as keyframes on ``obj``'s shape keys, through a binding.
 
-    def __init__(self, obj: Any, pairs: Sequence[tuple[int, str, str]], frame_start: int,
+    ``binding`` is a :class:`~..logic.binding.Binding` (a name map or a linear map: one
+    curve per driven key) or plain ``(channel index, channel, key)`` pairs.
+    """
+
+    def __init__(self, obj: Any, binding: Binding | Sequence[tuple[int, str, str]], frame_start: int,
                  mode: str = "REPLACE", take_name: str | None = None, expected_frames: int = 0):
         if obj is None or obj.type != "MESH" or obj.data.shape_keys is None:
             raise ValueError("the target must be a mesh with shape keys")
-        if not pairs:
+        self.binding = binding if isinstance(binding, Binding) else Binding(pairs=list(binding))
+        if not self.binding.pairs:
             raise ValueError("no channel is bound to a shape key")
         self.obj = obj
         self.key = obj.data.shape_keys
         self.frame_start = int(frame_start)
-        self.columns = np.array([p[0] for p in pairs], dtype=np.int64)
-        self.shape_keys = [p[2] for p in pairs]
+        self.shape_keys = self.binding.keys
         self.action, coll = prepare_take(obj, take_name or f"{obj.name}_StreamingTalker", mode)
         wanted = {data_path_for(k) for k in self.shape_keys}
         existing = {fc.data_path: fc for fc in coll}
@@ -165,7 +173,7 @@ class TakeWriter:
         m = len(frames)
         if m == 0:
             return 0
-        vals = frames[:, self.columns]
+        vals = self.binding.values(frames)
         n0 = self.written
         self._grow(n0 + m)
         self._values[n0:n0 + m] = vals
@@ -184,7 +192,7 @@ class TakeWriter:
             raise RuntimeError("write_bulk needs an empty take")
         frames = np.asarray(frames, dtype=np.float32)
         n = len(frames)
-        vals = frames[:, self.columns]
+        vals = self.binding.values(frames)
         co = np.empty((n, 2), np.float32)
         co[:, 0] = self.frame_start + np.arange(n, dtype=np.float32)
         interp = np.full(n, _LINEAR, np.int32)

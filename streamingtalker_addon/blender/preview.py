@@ -8,6 +8,9 @@ judge lip sync is a small video with the audio. Tried in order:
 2. PNG frames, muxed with the system ``ffmpeg`` when the build has no video writer.
 3. A PNG contact sheet (a grid of frames) when no encoder exists at all.
 
+:func:`render_contact_sheet` renders chosen frames as stills in the same look and tiles
+them (the demo's picture of the head talking).
+
 Workbench renders fast and headless; EEVEE is the fallback engine. Every render
 setting the function touches is put back afterwards.
 """
@@ -19,9 +22,10 @@ import shutil
 import subprocess
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, Iterator
 
 from . import camera, strips
 
@@ -210,6 +214,38 @@ def contact_sheet(frames: list[Path], out: Path, max_tiles: int = 16) -> Path:
     return out
 
 
+@contextmanager
+def _preview_scene(scene: Any, resolution: tuple[int, int], report: dict[str, Any]) -> Iterator[None]:
+    """The scene set up for a preview render (camera, backdrop, engine, size), put back afterwards."""
+    restore = _Restore(scene, [p for p in _SETTINGS if _has(scene, p)])
+    cam = None
+    world = None
+    try:
+        cam = _ensure_camera(scene)
+        world = _ensure_world(scene)
+        scene.render.resolution_x, scene.render.resolution_y = resolution
+        scene.render.resolution_percentage = 100
+        scene.render.use_compositing = False
+        if _set_engine(scene, "BLENDER_WORKBENCH"):
+            _workbench_look(scene)
+            report["engine"] = "BLENDER_WORKBENCH"
+        else:
+            _set_engine(scene, "BLENDER_EEVEE_NEXT") or _set_engine(scene, "BLENDER_EEVEE")
+            report["engine"] = scene.render.engine
+        # only sound strips of our own: render the 3D scene, not the (empty) sequencer picture
+        scene.render.use_sequencer = False
+        yield
+    finally:
+        restore.restore()
+        if world is not None:
+            import bpy
+
+            scene.world = None
+            bpy.data.worlds.remove(world)
+        if cam is not None and scene.camera is None:  # a camera we made stays, for the user to reuse
+            scene.camera = cam
+
+
 def render_preview(scene: Any, out_path: str | Path, audio_path: str | None = None,
                    resolution: tuple[int, int] = (480, 480),
                    frame_range: tuple[int, int] | None = None, report: dict[str, Any] | None = None) -> Path:
@@ -228,64 +264,76 @@ def render_preview(scene: Any, out_path: str | Path, audio_path: str | None = No
         raise ValueError(f"empty frame range {start}..{end}")
     fps = scene.render.fps / scene.render.fps_base
 
-    restore = _Restore(scene, [p for p in _SETTINGS if _has(scene, p)])
     strip = None
-    cam = None
-    world = None
     t0 = time.monotonic()
     report = {} if report is None else report
     report.clear()
     report["frames"] = end - start + 1
     try:
-        cam = _ensure_camera(scene)
-        world = _ensure_world(scene)
-        scene.frame_start, scene.frame_end = start, end
-        scene.render.resolution_x, scene.render.resolution_y = resolution
-        scene.render.resolution_percentage = 100
-        scene.render.use_compositing = False
-        if _set_engine(scene, "BLENDER_WORKBENCH"):
-            _workbench_look(scene)
-            report["engine"] = "BLENDER_WORKBENCH"
-        else:
-            _set_engine(scene, "BLENDER_EEVEE_NEXT") or _set_engine(scene, "BLENDER_EEVEE")
-            report["engine"] = scene.render.engine
-        if audio_path is not None:
-            strip = _add_sound(scene, audio_path, start)
-        # only sound strips of our own: render the 3D scene, not the (empty) sequencer picture
-        scene.render.use_sequencer = False
-        with tempfile.TemporaryDirectory(prefix="stk_preview_") as td:
-            tmp = Path(td)
-            result: Path | None = None
-            try:
-                movie = _render_video_blender(scene, tmp, audio_path is not None)
-                result = out.with_suffix(".mp4")
-                shutil.move(str(movie), result)
-                report["method"] = "blender-ffmpeg"
-            except (RuntimeError, TypeError) as exc:  # a build without FFMPEG, or a failed write
-                report["blender_ffmpeg_error"] = str(exc)
-            if result is None:
-                frames = _render_frames(scene, tmp)
-                try:
-                    result = _mux_with_system_ffmpeg(frames, fps, audio_path, 0.0, out.with_suffix(".mp4"))
-                    report["method"] = "system-ffmpeg"
-                except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
-                    report["system_ffmpeg_error"] = str(exc)
-                    result = contact_sheet(frames, out.with_suffix(".png"))
-                    report["method"] = "contact-sheet"
+        with _preview_scene(scene, resolution, report):
+            scene.frame_start, scene.frame_end = start, end
+            if audio_path is not None:
+                strip = _add_sound(scene, audio_path, start)
+            with tempfile.TemporaryDirectory(prefix="stk_preview_") as td:
+                result = _encode(scene, Path(td), out, fps, audio_path, report)
     finally:
         strips.remove(scene, strip)
-        restore.restore()
-        if world is not None:
-            import bpy
-
-            scene.world = None
-            bpy.data.worlds.remove(world)
-        if cam is not None and scene.camera is None:  # a camera we made stays, for the user to reuse
-            scene.camera = cam
     seconds = time.monotonic() - t0
     report.update(path=str(result), seconds=round(seconds, 3),
                   seconds_per_frame=round(seconds / report["frames"], 4), audio=audio_path is not None)
     return result
+
+
+def _encode(scene: Any, tmp: Path, out: Path, fps: float, audio_path: str | None, report: dict[str, Any]) -> Path:
+    """The preview file: Blender's own video writer, else PNG frames through ffmpeg, else a contact sheet."""
+    try:
+        movie = _render_video_blender(scene, tmp, audio_path is not None)
+        result = out.with_suffix(".mp4")
+        shutil.move(str(movie), result)
+        report["method"] = "blender-ffmpeg"
+        return result
+    except (RuntimeError, TypeError) as exc:  # a build without FFMPEG, or a failed write
+        report["blender_ffmpeg_error"] = str(exc)
+    frames = _render_frames(scene, tmp)
+    try:
+        result = _mux_with_system_ffmpeg(frames, fps, audio_path, 0.0, out.with_suffix(".mp4"))
+        report["method"] = "system-ffmpeg"
+    except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+        report["system_ffmpeg_error"] = str(exc)
+        result = contact_sheet(frames, out.with_suffix(".png"))
+        report["method"] = "contact-sheet"
+    return result
+
+
+def render_contact_sheet(scene: Any, frames: list[int], out_path: str | Path,
+                         tile: tuple[int, int] = (240, 240)) -> Path:
+    """Render ``frames`` of the animation as stills and tile them into one PNG (the preview's look)."""
+    if not frames:
+        raise ValueError("no frames for the contact sheet")
+    out = Path(out_path).expanduser().resolve().with_suffix(".png")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    saved_frame = scene.frame_current
+    with _preview_scene(scene, tile, {}), tempfile.TemporaryDirectory(prefix="stk_sheet_") as td:
+        im = scene.render.image_settings
+        if hasattr(im, "media_type"):
+            im.media_type = "IMAGE"
+        im.file_format, im.color_mode = "PNG", "RGB"
+        stills = []
+        for i, f in enumerate(frames):
+            scene.frame_set(int(f))
+            scene.render.filepath = str(Path(td) / f"still_{i:03d}.png")
+            _render_still(scene)
+            stills.append(Path(scene.render.filepath))
+        contact_sheet(stills, out, max_tiles=len(stills))
+    scene.frame_set(saved_frame)
+    return out
+
+
+def _render_still(scene: Any) -> None:
+    import bpy
+
+    with bpy.context.temp_override(scene=scene):
+        bpy.ops.render.render(write_still=True, scene=scene.name)
 
 
 def _has(scene: Any, path: str) -> bool:

@@ -1,12 +1,9 @@
-"""The demo head: a procedural face with the 52 ARKit shape keys, built in one click.
+"""The demo head: the ICT FaceKit head with its 53 ARKit-named expressions, built in one click.
 
 Pure data first, Blender last (numpy only, except :mod:`.blender`):
 
-* :mod:`.design` — dimensions, materials, and the data classes the head is built into.
-* :mod:`.fields` — the signed-distance sculpt, ray casting, smooth falloffs.
-* :mod:`.topology` — the quad grid with mouth and eye slits, vertices named by keys.
-* :mod:`.geometry` — :func:`~.geometry.build_head`: grid cast onto the sculpt, pockets, labels.
-* :mod:`.expressions`, :mod:`.eye_keys` — the shape keys as displacement fields.
-* :mod:`.looks` — normals, eyeballs, skin paint.
-* :mod:`.blender` — objects, materials, gaze drivers and the preview camera (bpy).
+* :mod:`.asset` — decodes ``ict_face.npz`` (written by ``scripts/build_demo_head_asset.py`` from
+  the ICT FaceKit head; MIT licence, ``LICENSE-ICT-FaceKit.txt`` beside it).
+* :mod:`.looks` — the head mesh and the two eyeballs split apart, materials, painted lips and brows.
+* :mod:`.blender` — objects, materials, shape keys and the gaze drivers (bpy).
 """

@@ -1,9 +1,9 @@
-"""Blender glue for the demo head: turns :mod:`.geometry` data into objects.
+"""Blender glue for the demo head: the ICT FaceKit head as objects, ready to animate.
 
-Kept thin on purpose: every shape and deformation lives in the numpy module (tested
-without Blender); here we only create the mesh, its 52 ARKit shape keys, materials
-that read well in Workbench and EEVEE, the eyeballs (children whose gaze follows the
-``eyeLook*`` keys through drivers); :func:`setup_preview_camera` frames the face.
+Kept thin on purpose: the data and how it is split and coloured live in numpy modules
+(:mod:`.asset`, :mod:`.looks`, tested without Blender); here we only create the head mesh
+with its ARKit-named shape keys, materials that read well in Workbench and EEVEE, and
+the eyeballs (children whose gaze follows the ``eyeLook*`` keys through drivers).
 """
 
 from __future__ import annotations
@@ -13,9 +13,17 @@ from typing import Any
 
 import numpy as np
 
-from ..blender.camera import face_centre, setup_preview_camera
+from ..blender.camera import FACE_CENTRE_PROP, face_centre, setup_preview_camera
 from ..blender.shape_keys import write_shape_keys
-from . import geometry as head_geometry
+from . import looks
+from .asset import load_head
+
+COLOUR_ATTRIBUTE = "Col"
+#: custom property on the head: where the asset came from (and its licence)
+SOURCE_PROP = "streamingtalker_demo_head"
+#: how far the eyeballs turn at a gaze channel's full value (radians)
+GAZE_PITCH, GAZE_YAW = 0.45, 0.5
+
 
 @dataclass
 class _Key:
@@ -25,11 +33,6 @@ class _Key:
     slider_max: float = 1.0
 
 
-_ROUGHNESS = {"Skin": 0.55, "MouthInside": 0.6, "Teeth": 0.25, "EyeSocket": 0.6,
-              "Sclera": 0.15, "Iris": 0.1, "Pupil": 0.05}
-COLOUR_ATTRIBUTE = "Col"
-
-
 def _material(name: str) -> Any:
     import bpy
 
@@ -37,8 +40,8 @@ def _material(name: str) -> Any:
     mat: Any = bpy.data.materials.get(full)
     if mat is None:
         mat = bpy.data.materials.new(full)
-    colour = head_geometry.MATERIAL_COLOURS[name]
-    rough = _ROUGHNESS[name]
+    colour = looks.MATERIAL_COLOURS[name]
+    rough = looks.ROUGHNESS[name]
     mat.diffuse_color = colour
     mat.roughness = rough
     if bpy.app.version < (5, 0, 0):
@@ -48,46 +51,48 @@ def _material(name: str) -> Any:
     if bsdf is not None:
         bsdf.inputs["Base Color"].default_value = colour
         bsdf.inputs["Roughness"].default_value = rough
-        if name == "Skin":  # the painted lips, brows and hair live in the colour attribute
+        if name == "Skin":  # the painted lips and brows live in the colour attribute
             attr = tree.nodes.get("StreamingTalker Paint") or tree.nodes.new("ShaderNodeAttribute")
             attr.name = "StreamingTalker Paint"
             attr.attribute_name = COLOUR_ATTRIBUTE
             attr.location = (bsdf.location.x - 300, bsdf.location.y)
             tree.links.new(attr.outputs["Color"], bsdf.inputs["Base Color"])
+            if "Subsurface Weight" in bsdf.inputs:  # a little light through the skin (EEVEE, Cycles)
+                bsdf.inputs["Subsurface Weight"].default_value = 0.15
     return mat
 
 
-def _mesh(name: str, verts: np.ndarray, faces: list, mats: np.ndarray, names: tuple[str, ...],
-          paint: np.ndarray | None = None) -> Any:
-    """Mesh with material slots and a face-corner colour attribute.
+def _mesh(name: str, data: looks.MeshData, paint: np.ndarray | None = None) -> Any:
+    """Mesh with material slots and a face-corner colour attribute, written in bulk.
 
-    Corner colours give soft painted edges on the skin (vertex paint) and hard edges
-    where the material changes (teeth, eyes), so Workbench's *Attribute* colour mode
-    shows the same look as the materials do in EEVEE.
+    Corner colours give soft painted edges on the skin and hard edges where the
+    material changes (teeth, eyes), so Workbench's *Attribute* colour mode shows the
+    same look as the materials do in EEVEE.
     """
     import bpy
 
-    me = bpy.data.meshes.new(name)
-    me.from_pydata(verts.astype(float).tolist(), [], [list(f) for f in faces])
-    for n in names:
+    me: Any = bpy.data.meshes.new(name)
+    me.vertices.add(len(data.vertices))
+    me.vertices.foreach_set("co", np.ascontiguousarray(data.vertices, np.float32).ravel())
+    me.loops.add(len(data.corners))
+    me.loops.foreach_set("vertex_index", data.corners)
+    me.polygons.add(len(data.sizes))
+    me.polygons.foreach_set("loop_start", np.r_[0, np.cumsum(data.sizes)[:-1]].astype(np.int32))
+    me.update(calc_edges=True)
+    for n in data.names:
         me.materials.append(_material(n))
-    me.polygons.foreach_set("material_index", np.asarray(mats, np.int32))
-    me.polygons.foreach_set("use_smooth", np.ones(len(me.polygons), bool))
-    me.validate(verbose=False)
-    corner_vert = np.empty(len(me.loops), np.int32)
-    me.loops.foreach_get("vertex_index", corner_vert)
-    loop_total = np.empty(len(me.polygons), np.int32)
-    me.polygons.foreach_get("loop_total", loop_total)
-    corner_mat = np.repeat(np.asarray(mats, np.int32), loop_total)
-    flat = np.array([head_geometry.MATERIAL_COLOURS[n] for n in names], np.float32)
-    cols = flat[corner_mat]
+    me.polygons.foreach_set("material_index", data.materials)
+    me.shade_smooth()
+    corner_mat = np.repeat(data.materials, data.sizes)
+    cols = np.array([looks.MATERIAL_COLOURS[n] for n in data.names], np.float32)[corner_mat]
     if paint is not None:
-        skin = corner_mat == names.index("Skin")
-        cols[skin] = paint[corner_vert[skin]]
+        skin = corner_mat == data.names.index("Skin")
+        cols[skin] = paint[data.corners[skin]]
     attr: Any = me.color_attributes.new(COLOUR_ATTRIBUTE, "FLOAT_COLOR", "CORNER")
     attr.data.foreach_set("color", cols.ravel())
     me.color_attributes.active_color = attr
     me.color_attributes.render_color_index = int(me.color_attributes.active_color_index or 0)
+    me.validate(verbose=False)
     me.update()
     return me
 
@@ -108,48 +113,37 @@ def _gaze_drivers(eye: Any, key: Any, side: str) -> None:
             t.id_type = "KEY"
             t.id = key
             t.data_path = f'key_blocks["{key_name}{side}"].value'
-    pitch.expression = "(down - up) * 0.45"          # radians; +X rotation lowers the gaze
-    yaw.expression = f"(out - inn) * {0.5 * sign:.2f}"  # +Z turns the front towards +X
+    pitch.expression = f"(down - up) * {GAZE_PITCH}"        # +X rotation lowers the gaze
+    yaw.expression = f"(out - inn) * {GAZE_YAW * sign:.2f}"  # +Z turns the front towards +X
 
 
 def add_demo_head(context: Any, name: str = "StreamingTalker Head",
                   location: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> Any:
-    """Create the demo head (mesh + Basis + 52 ARKit keys, eyeballs as children); returns the head."""
+    """Create the demo head (mesh + Basis + its ARKit-named keys, eyeballs as children); returns the head."""
     import bpy
 
-    data = head_geometry.build_head()
-    me = _mesh(name, data.vertices, data.faces, data.face_materials, data.materials, data.colours)
-    obj = bpy.data.objects.new(name, me)
+    asset = load_head()
+    look = looks.build_look(asset)
+    obj: Any = bpy.data.objects.new(name, _mesh(name, look.head, look.paint))
     obj.location = location
     coll = context.collection if getattr(context, "collection", None) is not None else context.scene.collection
     coll.objects.link(obj)
-
-    basis = obj.shape_key_add(name="Basis", from_mix=False)
-    base = data.vertices.astype(np.float32)
-    if len(me.vertices) != len(base):  # validate() must not have changed the topology
+    me = obj.data
+    if len(me.vertices) != len(look.head.vertices):  # validate() must not have changed the topology
         raise RuntimeError("demo head mesh lost vertices during validation")
-    basis.data.foreach_set("co", base.ravel())
-    write_shape_keys(obj, [_Key(n, data.shape_keys[n]) for n in head_geometry.ARKIT_52])
+    write_shape_keys(obj, [_Key(n, look.shapes[n]) for n in look.shapes])
     me.shape_keys.use_relative = True
     me.shape_keys.name = f"{name} Keys"
+    obj[FACE_CENTRE_PROP] = [float(c) for c in look.face_centre]
+    obj[SOURCE_PROP] = "ICT FaceKit head (MIT licence, USC Institute for Creative Technologies)"
 
-    for group, (idx, w) in data.vertex_groups.items():
-        vg = obj.vertex_groups.new(name=group)
-        for i, wi in zip(idx.tolist(), w.tolist()):
-            vg.add([i], wi, "REPLACE")
-    for lm, vi in data.landmarks.items():  # single-vertex groups so scripts can find landmarks
-        obj.vertex_groups.new(name=f"lm_{lm}").add([int(vi)], 1.0, "REPLACE")
-
-    for eye in data.eyes:
-        side = "Left" if eye.centre[0] > 0 else "Right"
-        eme = _mesh(f"{name} {eye.name}", eye.vertices, eye.faces, eye.face_materials,
-                    head_geometry.EYE_MATERIALS)
-        eobj = bpy.data.objects.new(f"{name} {eye.name}", eme)
+    for eye in look.eyes:
+        eobj: Any = bpy.data.objects.new(f"{name} {eye.name}", _mesh(f"{name} {eye.name}", eye.mesh))
         coll.objects.link(eobj)
         eobj.parent = obj
         eobj.location = tuple(float(c) for c in eye.centre)
         eobj.rotation_mode = "XYZ"
-        _gaze_drivers(eobj, me.shape_keys, side)
+        _gaze_drivers(eobj, me.shape_keys, eye.side)
 
     for o in context.view_layer.objects:
         o.select_set(False)

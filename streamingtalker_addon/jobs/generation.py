@@ -7,7 +7,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..blender import keyframes
+from ..blender import keyframes, takes
 from ..client.driver import StreamingDriver
 from ..client.runtime import RuntimeSettings
 from ..logic import framerate
@@ -21,11 +21,15 @@ class GenerationJob(BoundJob):
 
     def __init__(self, state: AddonState, scene: Any, obj: Any, pcm: np.ndarray, frame_start: int,
                  options: dict[str, Any], take_mode: str = "REPLACE", settings: RuntimeSettings | None = None,
-                 audio_limit: Callable[[], float] | None = None, t_click: float | None = None):
+                 audio_limit: Callable[[], float] | None = None, t_click: float | None = None,
+                 take: takes.TakeOptions | None = None):
         self.t_click = t_click if t_click is not None else time.monotonic()
         super().__init__(state, scene, obj, settings or RuntimeSettings())
         self.frame_start = frame_start
         self.take_mode = take_mode
+        self.take = take or takes.TakeOptions()
+        #: what :func:`~..blender.takes.finish_take` did (action, keys, thinning, NLA strip)
+        self.take_report: dict[str, Any] = {}
         self.writer: keyframes.TakeWriter | None = None
         self.resampler: framerate.StreamResampler | None = None
         self.t_first_keys: float | None = None
@@ -38,8 +42,9 @@ class GenerationJob(BoundJob):
         assert self.binding is not None
         model_fps = float(card.get("fps", 30))
         expected = framerate.scene_frame_count(int(self.driver.duration * model_fps) + 1, model_fps, self.fps)
-        self.writer = keyframes.TakeWriter(self.obj, self.binding.pairs, self.frame_start, self.take_mode,
-                                           take_name=f"{self.obj.name}_StreamingTalker", expected_frames=expected)
+        self.writer = keyframes.TakeWriter(self.obj, self.binding, self.frame_start, self.take_mode,
+                                           take_name=self.take.name or f"{self.obj.name}_StreamingTalker",
+                                           expected_frames=expected)
         self.resampler = framerate.StreamResampler(model_fps, self.fps, len(card.get("channels", [])))
 
     def _on_frames(self, frames: np.ndarray, start: int) -> None:
@@ -61,6 +66,12 @@ class GenerationJob(BoundJob):
         n = self.writer.finish()
         if n and self.scene.frame_end < self.writer.last_frame:
             self.scene.frame_end = self.writer.last_frame
+        if n and not self.take_report:
+            try:
+                self.take_report = takes.finish_take(self.obj, self.writer, self.take,
+                                                     replace=self.take_mode == "REPLACE")
+            except RuntimeError as exc:  # the keys stay as written; only the thinning/NLA step failed
+                self.take_report = {"error": str(exc)}
         return n
 
     @property
@@ -82,7 +93,15 @@ class GenerationJob(BoundJob):
         if d.state == "cancelled":
             return f"Cancelled: {self.written} frames kept"
         if d.state == "done":
-            return f"Done: {self.written} frames keyed from {self.frame_start}"
+            text = f"Done: {self.written} frames keyed from {self.frame_start}"
+            r = self.take_report
+            if "keys_before_thinning" in r:
+                text += f", thinned to {r['keys']} keys from {r['keys_before_thinning']}"
+            if "error" in r:
+                text += f" ({r['error']})"
+            if self.binding is not None and self.binding.unmapped:
+                text += f"; no key for {', '.join(self.binding.unmapped[:4])}"
+            return text
         return f"Generating… {self.written} frames ({d.progress * 100:.0f}%)"
 
     def run_sync(self, timeout: float | None = None, **kw: Any) -> str:

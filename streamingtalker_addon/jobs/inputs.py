@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from ..blender import audio, strips
+from ..blender import audio, preset_files, strips
 from ..client.core import ARKIT_52, BridgeError, model_card
 from ..client.runtime import RuntimeSettings, resolve_model
-from ..logic import binding
+from ..logic import binding, retarget
 from ..state import AddonState
 
 
@@ -86,33 +86,60 @@ def check_mesh(obj: Any) -> None:
         raise InputError(f"'{obj.name}' is a {obj.type.lower()}, not a mesh.")
 
 
+def chosen_preset(obj: Any, key_names: list[str], channels: list[str]) -> tuple[retarget.Preset, binding.Binding]:
+    """The mesh's saved preset choice, or (none, or its file is gone) the best one for its key names."""
+    preset = preset_files.preset_by_id(obj.streamingtalker.preset) if obj.streamingtalker.preset else None
+    if preset is not None:
+        return preset, retarget.bind_preset(preset, channels, key_names)
+    chosen, b = retarget.detect(preset_files.all_presets(), channels, key_names)
+    if obj.streamingtalker.preset:
+        b.notes.append(f"preset '{obj.streamingtalker.preset}' not found; chosen by key names")
+    return chosen, b
+
+
 def resolve_binding(obj: Any, channels: list[str], channel_space: str = "arkit") -> binding.Binding:
-    """The channel → shape key binding of ``obj`` (its edited list, or by name); InputError if none."""
+    """The channel → shape key binding of ``obj`` (its edited list, or its preset); InputError if none."""
     check_mesh(obj)
     names = shape_key_names(obj)
     settings = obj.streamingtalker
     if settings.use_mapping and len(settings.mapping):
-        rows = [(r.channel, r.shape_key, r.enabled) for r in settings.mapping]
-        b = binding.explicit_bind(channels, rows, names)
+        b = binding.explicit_bind(channels, mapping_rows(obj), names)
     else:
-        b = binding.auto_bind(channels, names)
+        b = chosen_preset(obj, names, channels)[1]
     if not b.ok:
         raise InputError(binding.refusal_message(obj.name, len(names), channel_space, len(obj.data.vertices)))
     return b
 
 
-def fill_mapping(obj: Any, channels: list[str]) -> binding.Binding:
-    """Fill the object's editable mapping list from name matching (unmatched rows left empty)."""
-    b = binding.auto_bind(channels, shape_key_names(obj))
-    matched = {ch: k for _, ch, k in b.pairs}
+def fill_mapping(obj: Any, channels: list[str], preset: retarget.Preset | None = None) -> binding.Binding:
+    """Fill the object's editable mapping list from a preset (default: its own choice), one row per term.
+
+    Channels the preset leaves unmapped get an empty, disabled row for the user to fill.
+    """
+    names = shape_key_names(obj)
+    b = retarget.bind_preset(preset, channels, names) if preset else chosen_preset(obj, names, channels)[1]
     rows = obj.streamingtalker.mapping
     rows.clear()
-    for ch in channels:
+    for i, (_, ch, key) in enumerate(b.pairs):
         row = rows.add()
-        row.channel = ch
-        row.shape_key = matched.get(ch, "")
-        row.enabled = ch in matched
+        row.channel, row.shape_key, row.weight, row.enabled = ch, key, b.weight(i), True
+    for ch in b.unmapped:
+        row = rows.add()
+        row.channel, row.shape_key, row.weight, row.enabled = ch, "", 1.0, False
     return b
+
+
+def mapping_rows(obj: Any) -> list[tuple[str, str, bool, float]]:
+    return [(r.channel, r.shape_key, r.enabled, r.weight) for r in obj.streamingtalker.mapping]
+
+
+def describe_binding(obj: Any, channels: list[str]) -> str:
+    """One line for the panel: what drives the mesh (its edited list or its preset) and what it binds."""
+    names = shape_key_names(obj)
+    settings = obj.streamingtalker
+    b = (binding.explicit_bind(channels, mapping_rows(obj), names) if settings.use_mapping and len(settings.mapping)
+         else chosen_preset(obj, names, channels)[1])
+    return b.summary(len(channels)) + "".join(f"; {n}" for n in b.notes)
 
 
 def expected_card(state: AddonState, settings: RuntimeSettings) -> dict[str, Any]:

@@ -34,7 +34,7 @@ class LiveJob(BoundJob):
     def bound(self, card: dict[str, Any]) -> None:
         assert self.binding is not None
         if self.record:
-            self.writer = keyframes.TakeWriter(self.obj, self.binding.pairs, self.frame_start, "REPLACE",
+            self.writer = keyframes.TakeWriter(self.obj, self.binding, self.frame_start, "REPLACE",
                                                take_name=f"{self.obj.name}_StreamingTalker_live")
             self.resampler = framerate.StreamResampler(float(card.get("fps", 30)), self.fps,
                                                        len(card.get("channels", [])))
@@ -47,8 +47,8 @@ class LiveJob(BoundJob):
             self.writer.append(self.resampler.push(frames))
         else:
             blocks = self.obj.data.shape_keys.key_blocks
-            for col, _, name in self.binding.pairs:
-                blocks[name].value = float(frames[-1, col])
+            for name, value in zip(self.binding.keys, self.binding.values(frames[-1:])[0].tolist()):
+                blocks[name].value = value
 
     def cancel(self) -> None:
         self.driver.stop()

@@ -25,7 +25,7 @@ from ..jobs.generation import GenerationJob
 from ..jobs.live import LiveJob
 from ..logic.audio_checks import AudioError
 from .prefs import runtime_settings
-from .props import audio_choice, session_options
+from .props import audio_choice, session_options, take_options
 from .reporting import fail, outcome
 
 _USER_ERRORS = (AudioError, inputs.InputError, BridgeError, ValueError)
@@ -138,8 +138,8 @@ class STK_OT_generate(_JobOperator):
         st, props = self._idle_state(context)
         scene = context.scene
         pcm, frame_start, path = inputs.resolve_audio(scene, audio_choice(props), _sample_rate())
-        job = GenerationJob(st, scene, props.target, pcm, frame_start, session_options(props),
-                            props.take_mode, runtime_settings(context), t_click=t_click)
+        job = GenerationJob(st, scene, props.target, pcm, frame_start, session_options(props), props.take_mode,
+                            runtime_settings(context), t_click=t_click, take=take_options(props, path))
         if props.audio_source == "FILE" and props.add_strip:
             inputs.ensure_sound_strip(scene, path, frame_start)
         self.job = st.job = job
@@ -235,23 +235,6 @@ class STK_OT_stop(bpy.types.Operator):
         return {"FINISHED"}
 
 
-class STK_OT_refresh_mapping(bpy.types.Operator):
-    """Fill the channel → shape key list of the target by matching names, and report unmapped channels"""
-
-    bl_idname = "streamingtalker.refresh_mapping"
-    bl_label = "Match by name"
-    bl_options = {"REGISTER", "UNDO"}
-
-    def execute(self, context: Any) -> OpResult:
-        obj = _props(context).target
-        if obj is None or obj.type != "MESH":
-            return fail(self, "Choose a target mesh first")
-        channels = list(state.get().card.get("channels") or ARKIT_52)
-        b = inputs.fill_mapping(obj, channels)
-        self.report({"INFO"} if b.ok else {"WARNING"}, b.summary(len(channels)))
-        return {"FINISHED"}
-
-
 class STK_OT_add_demo_head(bpy.types.Operator):
     """Add the project's demo head (ARKit shape keys) and make it the target"""
 
@@ -261,8 +244,12 @@ class STK_OT_add_demo_head(bpy.types.Operator):
 
     def execute(self, context: Any) -> OpResult:
         obj = demo_head.add_demo_head(context, name="StreamingTalker Head")
-        _props(context).target = obj
-        self.report({"INFO"}, f"Added '{obj.name}' with {len(obj.data.shape_keys.key_blocks) - 1} shape keys")
+        props = _props(context)
+        props.target = obj
+        channels = list(state.get().card.get("channels") or ARKIT_52)
+        props.status = (f"Added '{obj.name}' (ICT FaceKit, MIT): {len(obj.data.shape_keys.key_blocks) - 1} "
+                        f"shape keys; {inputs.describe_binding(obj, channels)}")
+        self.report({"INFO"}, props.status)
         return {"FINISHED"}
 
 
@@ -300,5 +287,5 @@ class STK_OT_export_fbx(bpy.types.Operator):
         return {"FINISHED"}
 
 
-CLASSES = (STK_OT_generate, STK_OT_live, STK_OT_follow_playback, STK_OT_stop, STK_OT_refresh_mapping,
-           STK_OT_add_demo_head, STK_OT_export_fbx)
+CLASSES = (STK_OT_generate, STK_OT_live, STK_OT_follow_playback, STK_OT_stop, STK_OT_add_demo_head,
+           STK_OT_export_fbx)

@@ -7,8 +7,10 @@ from typing import Any
 import bpy
 
 from .. import state
-from ..blender import strips
+from ..blender import preset_files, strips
+from ..client.core import ARKIT_52
 from ..flame.panel import draw_panel as draw_flame
+from ..jobs import inputs
 
 
 class STK_UL_mapping(bpy.types.UIList):
@@ -25,6 +27,9 @@ class STK_UL_mapping(bpy.types.UIList):
             row.prop_search(item, "shape_key", key, "key_blocks", text="")
         else:
             row.prop(item, "shape_key", text="")
+        sub = row.row(align=True)
+        sub.ui_units_x = 3
+        sub.prop(item, "weight", text="")
 
 
 class _Sidebar(bpy.types.Panel):
@@ -82,6 +87,12 @@ class STK_PT_main(_Sidebar):
         if 0 <= props.style < len(styles):
             row.label(text=str(styles[props.style]))
         col.prop(props, "take_mode", expand=True)
+        row = col.row(align=True)
+        row.prop(props, "take_nla")
+        row.prop(props, "take_thin")
+        sub_e = row.row(align=True)
+        sub_e.enabled = props.take_thin
+        sub_e.prop(props, "take_thin_error", text="")
 
         layout.operator("streamingtalker.generate", icon="PLAY_SOUND")
         box = layout.box()
@@ -123,6 +134,16 @@ class STK_PT_mapping(_Sidebar):
             layout.label(text="No target mesh")
             return
         s = obj.streamingtalker
+        channels = list(state.get().card.get("channels") or ARKIT_52)
+        row = layout.row(align=True)
+        row.label(text="Preset")
+        chosen = preset_files.preset_by_id(s.preset) if s.preset else None
+        row.operator_menu_enum("streamingtalker.choose_preset", "preset",
+                               text=chosen.name if chosen else "Automatic")
+        layout.label(text=inputs.describe_binding(obj, channels)[:160], icon="INFO")
+        row = layout.row(align=True)
+        row.operator("streamingtalker.save_preset", icon="EXPORT")
+        row.operator("streamingtalker.load_preset", icon="IMPORT")
         layout.prop(s, "use_mapping")
         layout.operator("streamingtalker.refresh_mapping", icon="FILE_REFRESH")
         layout.template_list("STK_UL_mapping", "", s, "mapping", s, "mapping_index", rows=6)

@@ -13,6 +13,7 @@ import bpy
 from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProperty, IntProperty,
                        PointerProperty, StringProperty)
 
+from ..blender.takes import TakeOptions, take_name
 from ..client.core import LIMITS, SessionOptions
 from ..jobs.inputs import AudioChoice
 
@@ -34,14 +35,23 @@ class STK_MappingItem(bpy.types.PropertyGroup):
     channel: StringProperty(name="Channel")  # type: ignore[valid-type]
     shape_key: StringProperty(name="Shape key", description="Shape key driven by this channel")  # type: ignore[valid-type]
     enabled: BoolProperty(name="Enabled", default=True)  # type: ignore[valid-type]
+    weight: FloatProperty(name="Weight", default=1.0, soft_min=-2.0, soft_max=2.0,
+                          description="How much of the channel goes to the key; a key fed by several rows "
+                                      "gets their weighted sum, clipped to 0..1")  # type: ignore[valid-type]
 
 
 class STK_ObjectSettings(bpy.types.PropertyGroup):
+    """Per mesh: its retarget preset and its editable mapping (saved in the .blend with the mesh)."""
+
     mapping: CollectionProperty(type=STK_MappingItem)  # type: ignore[valid-type]
     mapping_index: IntProperty()  # type: ignore[valid-type]
     use_mapping: BoolProperty(
         name="Use edited mapping", default=False,
-        description="Drive the shape keys listed below instead of matching names automatically")  # type: ignore[valid-type]
+        description="Drive the shape keys listed below instead of the preset")  # type: ignore[valid-type]
+    preset: StringProperty(
+        name="Retarget preset", default="",
+        description="Id of the preset that maps the model's channels onto this mesh's keys "
+                    "(empty: chosen from the key names)")  # type: ignore[valid-type]
 
 
 class STK_SceneSettings(bpy.types.PropertyGroup):
@@ -85,6 +95,17 @@ class STK_SceneSettings(bpy.types.PropertyGroup):
         ("REPLACE", "Replace", "Re-running replaces the previous take's curves"),
         ("NEW", "New action", "Each run writes a new action; older takes are kept"),
     ], default="REPLACE")  # type: ignore[valid-type]
+    take_nla: BoolProperty(
+        name="NLA strip", default=False,
+        description="Put each take on an NLA track as a strip named after the audio (to blend, "
+                    "move or mute takes)")  # type: ignore[valid-type]
+    take_thin: BoolProperty(
+        name="Thin keys", default=False,
+        description="After a take, remove keys with Blender's F-curve decimation while the curve "
+                    "stays within the error bound (fewer keys to edit by hand)")  # type: ignore[valid-type]
+    take_thin_error: FloatProperty(
+        name="Max error", default=0.01, min=0.0001, max=0.2, precision=4,
+        description="Largest change of a shape-key value the thinning may cause")  # type: ignore[valid-type]
     live_input: EnumProperty(name="Live input", items=[
         ("MICROPHONE", "Microphone", "Capture the default input device in the runtime process"),
         ("FILE", "Audio file", "Play the audio file in real time (rehearsal without a microphone)"),
@@ -108,6 +129,12 @@ def session_options(props: Any) -> dict[str, Any]:
         opts.update(steps=props.steps, guidance=props.guidance, temperature=props.temperature,
                     temperature_upper=upper)
     return opts
+
+
+def take_options(props: Any, audio_path: str) -> TakeOptions:
+    """How the take is kept: named after the audio, on the NLA when asked, thinned when asked."""
+    return TakeOptions(name=take_name(audio_path), nla=props.take_nla,
+                       thin_error=props.take_thin_error if props.take_thin else 0.0)
 
 
 def audio_choice(props: Any) -> AudioChoice:
