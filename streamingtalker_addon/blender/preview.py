@@ -249,20 +249,26 @@ def render_preview(scene: Any, out_path: str | Path, audio_path: str | None = No
         else:
             _set_engine(scene, "BLENDER_EEVEE_NEXT") or _set_engine(scene, "BLENDER_EEVEE")
             report["engine"] = scene.render.engine
+        blender_audio = audio_path is not None
         if audio_path is not None:
-            strip = _add_sound(scene, audio_path, start)
+            try:
+                strip = _add_sound(scene, audio_path, start)
+            except strips.SoundStripError as exc:  # no Audaspace: the system ffmpeg muxes the audio instead
+                report["sound_strip_error"] = str(exc)
+                blender_audio = False
         # only sound strips of our own: render the 3D scene, not the (empty) sequencer picture
         scene.render.use_sequencer = False
         with tempfile.TemporaryDirectory(prefix="stk_preview_") as td:
             tmp = Path(td)
             result: Path | None = None
-            try:
-                movie = _render_video_blender(scene, tmp, audio_path is not None)
-                result = out.with_suffix(".mp4")
-                shutil.move(str(movie), result)
-                report["method"] = "blender-ffmpeg"
-            except (RuntimeError, TypeError) as exc:  # a build without FFMPEG, or a failed write
-                report["blender_ffmpeg_error"] = str(exc)
+            if blender_audio or audio_path is None:
+                try:
+                    movie = _render_video_blender(scene, tmp, blender_audio)
+                    result = out.with_suffix(".mp4")
+                    shutil.move(str(movie), result)
+                    report["method"] = "blender-ffmpeg"
+                except (RuntimeError, TypeError) as exc:  # a build without FFMPEG, or a failed write
+                    report["blender_ffmpeg_error"] = str(exc)
             if result is None:
                 frames = _render_frames(scene, tmp)
                 try:

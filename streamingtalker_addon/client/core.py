@@ -26,6 +26,7 @@ def _load_package() -> ModuleType:
 
 if TYPE_CHECKING:
     import inference_core
+    from inference_core.audio import io as audio_io
     from inference_core.flame import loader as flame_loader
     from inference_core.flame import shapekeys
     from inference_core.runtime import onnx_backend as onnx_files
@@ -45,6 +46,7 @@ else:
     model_card = _sub("shared.model_card")
     options = _sub("shared.options")
     weights = _sub("runtime.weights")
+    audio_io = _sub("audio.io")  # files without Blender's aud: stdlib wave + numpy resampling
     onnx_files = _sub("runtime.onnx_backend")  # where a model's ONNX files live (numpy-only module)
     flame_loader = _sub("flame.loader")
     shapekeys = _sub("flame.shapekeys")
@@ -60,6 +62,6 @@ LIMITS = options.LIMITS
 normalise_name = channels.normalise_name
 ARKIT_52 = channels.ARKIT_52
 
-__all__ = ["ARKIT_52", "BridgeClient", "BridgeError", "BridgeTimeout", "Err", "LIMITS", "Message", "Msg",
+__all__ = ["ARKIT_52", "audio_io", "BridgeClient", "BridgeError", "BridgeTimeout", "Err", "LIMITS", "Message", "Msg",
            "SessionOptions", "bridge_client", "channels", "flame_loader", "inference_core", "model_card",
            "normalise_name", "onnx_files", "options", "paths", "protocol", "shapekeys", "weights"]
