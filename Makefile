@@ -6,6 +6,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.stamp-$(shell cat requirements/core.txt requirements/dev.txt pyproject.toml | sha1sum | cut -c1-12)
 PYTEST_ARGS ?=
+# Older Blender LTS the manifest claims (4.2+) beside the main venv's 5.0.1: each gets its own small
+# venv (scripts/bpy_lts.sh; wheels cached in ~/.cache/streamingtalker) and runs the bpy_matrix tests.
+BPY_LTS ?= 4.2.0 4.5.4
 
 .PHONY: setup demo test bench clean typecheck
 
@@ -24,6 +27,7 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
+	for v in $(BPY_LTS); do bash scripts/bpy_lts.sh $$v $(PY) || exit 1; done
 
 bench: setup
 	$(PY) -m inference_core bench --json

@@ -11,7 +11,9 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-PY = sys.executable
+#: The Python that runs the core (CLI, bridge server): this one, or the main venv's when the add-on
+#: tests run in an older Blender's venv that has no torch (scripts/bpy_lts.sh sets STK_CORE_PYTHON).
+PY = os.environ.get("STK_CORE_PYTHON") or sys.executable
 ADDON = "streamingtalker_addon"
 
 

@@ -11,6 +11,7 @@ look: chumpy ``Ch`` objects (emulated: chumpy is never imported), a scipy
 from __future__ import annotations
 
 import copyreg
+import importlib.util
 import pickle
 import struct
 import sys
@@ -163,6 +164,8 @@ def write_flame_pkl(path: Path, arrays: dict, chumpy: bool = True, sparse: bool 
             "scipy.sparse.csc": types.ModuleType("scipy.sparse.csc")}
     mods["chumpy.ch"].Ch = ch  # type: ignore[attr-defined]
     mods["scipy.sparse.csc"].csc_matrix = csc  # type: ignore[attr-defined]
+    if importlib.util.find_spec("scipy") is None:  # pickle imports the parents too (Blender's Python has no scipy)
+        mods.update({"scipy": types.ModuleType("scipy"), "scipy.sparse": types.ModuleType("scipy.sparse")})
     saved = {k: sys.modules.get(k) for k in mods}
     sys.modules.update(mods)
     try:

@@ -1,4 +1,5 @@
-"""The keyframe writer in real Blender: layered actions, O(chunk) appends, replace semantics."""
+"""The keyframe writer in real Blender: layered actions (4.4+) or Action.fcurves (4.2–4.3), O(chunk) appends,
+replace semantics. Runs on every Blender of the matrix (bpy_matrix)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 
 bpy = pytest.importorskip("bpy")
-pytestmark = pytest.mark.blender
+pytestmark = [pytest.mark.blender, pytest.mark.bpy_matrix]
 
 from streamingtalker_addon.blender import keyframes  # noqa: E402
 
@@ -40,10 +41,22 @@ def test_chunked_appends_write_exact_keys_and_trim(obj):
         assert len(co) == 470  # unwritten capacity trimmed
         np.testing.assert_array_equal(co[:, 0], np.arange(11, 481))
         np.testing.assert_allclose(co[:, 1], data[:470, col], atol=1e-7)
-    # the action is a Blender 5 layered action with an explicit KEY slot
     ad = obj.data.shape_keys.animation_data
-    assert ad.action_slot is not None and ad.action_slot.target_id_type == "KEY"
     assert ad.action.get(keyframes.TAKE_PROP)
+    if bpy.app.version >= (4, 4, 0):  # a layered action with an explicit KEY slot
+        assert keyframes.layered_actions()
+        assert ad.action_slot is not None and ad.action_slot.target_id_type == "KEY"
+        bag = ad.action.layers[0].strips[0].channelbag(ad.action_slot)
+        assert sorted(fc.data_path for fc in bag.fcurves) == sorted(keyframes.data_path_for(k) for k in
+                                                                      ("jawOpen", "eyeBlinkLeft"))
+    else:  # 4.2–4.3: the legacy Action.fcurves of an action rooted on shape keys
+        assert not keyframes.layered_actions()
+        assert ad.action.id_root == "KEY" and len(ad.action.fcurves) == 2
+    # Blender itself evaluates the take on the shape keys (the action and its slot are really bound)
+    bpy.context.scene.frame_set(11 + 200)
+    kb = obj.data.shape_keys.key_blocks
+    assert kb["jawOpen"].value == pytest.approx(data[200, 0], abs=1e-6)
+    assert kb["eyeBlinkLeft"].value == pytest.approx(data[200, 2], abs=1e-6)
     # evaluation between frames is linear (no Bezier overshoot)
     fc = keyframes.find_fcurves(obj.data.shape_keys)[keyframes.data_path_for("jawOpen")]
     assert fc.evaluate(11.5) == pytest.approx((data[0, 0] + data[1, 0]) / 2, abs=1e-6)

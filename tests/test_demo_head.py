@@ -79,6 +79,7 @@ def test_look_splits_eyes_and_paints_lips():
 
 # -- in Blender ------------------------------------------------------------------------------------------------
 @pytest.mark.blender
+@pytest.mark.bpy_matrix
 def test_add_demo_head_builds_a_ready_target():
     bpy = pytest.importorskip("bpy")
     from addon_helpers import evaluated_co
@@ -117,6 +118,7 @@ def test_add_demo_head_builds_a_ready_target():
 
 
 @pytest.mark.blender
+@pytest.mark.bpy_matrix
 def test_camera_frames_the_face():
     bpy = pytest.importorskip("bpy")
     from bpy_extras.object_utils import world_to_camera_view

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 bpy = pytest.importorskip("bpy")
-pytestmark = pytest.mark.blender
+pytestmark = [pytest.mark.blender, pytest.mark.bpy_matrix]  # every Blender of the matrix
 
 from streamingtalker_addon.blender import fbx_export, keyframes  # noqa: E402
 from streamingtalker_addon.demo_head import blender as demo_head  # noqa: E402

@@ -12,7 +12,7 @@ import pytest
 bpy = pytest.importorskip("bpy")
 pytestmark = [pytest.mark.blender, pytest.mark.timeout(400)]
 
-from addon_helpers import ADDON, ROOT, curve_values, evaluated_co, reset_blender, write_wav  # noqa: E402
+from addon_helpers import ADDON, PY, ROOT, curve_values, evaluated_co, reset_blender, write_wav  # noqa: E402
 from flame_helpers import synthetic_flame, vertex_sequences, write_flame_pkl, write_vocaset  # noqa: E402
 from inference_core.flame import model as fm  # noqa: E402
 from inference_core.flame import shapekeys as sk  # noqa: E402
@@ -41,6 +41,7 @@ def _evaluated(obj):
     return evaluated_co(obj).astype(np.float64)
 
 
+@pytest.mark.bpy_matrix
 def test_import_head(fresh, flame_file):
     obj = _import(flame_file)
     model = load_flame(flame_file)
@@ -68,6 +69,7 @@ def test_import_refuses_bad_files(fresh, tmp_path):
     assert len(bpy.data.objects) == 0
 
 
+@pytest.mark.bpy_matrix
 def test_bind_flame_keys_reproduce_forward_pass(fresh, flame_file):
     obj = _import(flame_file)
     fs = fresh.stk_flame
@@ -109,6 +111,7 @@ def test_bind_flame_keys_reproduce_forward_pass(fresh, flame_file):
     assert len(obj.data.shape_keys.key_blocks) == n
 
 
+@pytest.mark.bpy_matrix
 def test_bind_arkit_and_vertex_count_refused(fresh, flame_file):
     obj = _import(flame_file)
     fresh.stk_flame.bind_mode = "ARKIT"
@@ -132,6 +135,7 @@ def test_bind_arkit_and_vertex_count_refused(fresh, flame_file):
     assert other.data.shape_keys is None
 
 
+@pytest.mark.bpy_matrix
 def test_fbx_round_trip_of_bound_animated_head(fresh, flame_file, tmp_path):
     obj = _import(flame_file)
     fresh.stk_flame.bind_mode, fresh.stk_flame.n_expr = "FLAME", 4
@@ -185,13 +189,13 @@ def vertex_model(tmp_path_factory, flame_file):
     from inference_core.data.datasets import vertex as vd
     d = tmp_path_factory.mktemp("vocaset")
     arrays = synthetic_flame(7, eyelids=True)
-    seqs, templates = vertex_sequences(n_subjects=2, n_sentences=2, seconds=2.0, fps=60.0, sr=22000,
+    seqs, templates = vertex_sequences(n_subjects=2, n_sentences=2, seconds=2.0, fps=60.0, sr=16000,
                                        flame_arrays=arrays, seed=3)
     src = write_vocaset(d / "src", seqs, templates)
     report = vd.convert(*vd.read_vocaset(src), d / "ds", components=8, prefix="VOCASET", val_speakers=[])
     out = d / "vertex.safetensors"
     arch = json.dumps({"layers": 1, "head_blocks": 2, "head_dim": 128})
-    r = subprocess.run([sys.executable, "-m", "inference_core", "train", "--data", str(d / "ds"), "--out", str(out),
+    r = subprocess.run([PY, "-m", "inference_core", "train", "--data", str(d / "ds"), "--out", str(out),
                         "--iters", "4", "--batch", "2", "--quiet", "--arch", arch, "--device", "cpu"],
                        cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
@@ -204,6 +208,7 @@ def _to16k(pcm, sr):
     return resample_audio(pcm, sr)
 
 
+@pytest.mark.bpy_matrix
 def test_bind_vertex_model_then_generate(flame_file, vertex_model):
     from streamingtalker_addon import state
     from streamingtalker_addon.logic import vertex_basis as flame_binding

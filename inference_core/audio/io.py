@@ -4,8 +4,8 @@ Why block-wise: an hours-long file must stream through the engine with flat
 memory, so nothing here reads a whole file. ``soundfile`` (libsndfile)
 decodes WAV/FLAC/OGG/MP3; ``soxr`` resamples statefully so block edges leave
 no artefacts. Without them (a Python with only numpy and onnxruntime, such as
-Blender's) PCM WAV files are read with the stdlib ``wave`` module, at 16 kHz
-unless soxr is there to resample.
+Blender's) PCM WAV files are read with the stdlib ``wave`` module and resampled
+by :mod:`.resample` (numpy).
 """
 
 from __future__ import annotations
@@ -117,15 +117,16 @@ class StreamResampler:
 
     def __init__(self, in_rate: int, out_rate: int):
         self.in_rate, self.out_rate = int(in_rate), int(out_rate)
-        self._rs = None
+        self._rs: Any = None
         if self.in_rate != self.out_rate:
             try:
                 import soxr
-            except ImportError:
-                raise AudioError(f"the audio is at {self.in_rate} Hz; resampling it to {self.out_rate} Hz needs the "
-                                 "soxr package (pip install soxr), or give audio at that rate") from None
+            except ImportError:  # Blender's Python: numpy only
+                from .resample import SincResampler
 
-            self._rs = soxr.ResampleStream(self.in_rate, self.out_rate, 1, dtype="float32", quality="HQ")
+                self._rs = SincResampler(self.in_rate, self.out_rate)
+            else:
+                self._rs = soxr.ResampleStream(self.in_rate, self.out_rate, 1, dtype="float32", quality="HQ")
 
     def __call__(self, block: np.ndarray, last: bool = False) -> np.ndarray:
         block = np.ascontiguousarray(block, dtype=np.float32)

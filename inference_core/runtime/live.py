@@ -59,21 +59,28 @@ class LiveCapture:
                             "library (libportaudio2) and the sounddevice package") from None
         from ..audio.io import StreamResampler
 
+        info = _input_device(sd, self.device)
+        name = str(info.get("name", self.device))
+        rate = int(info.get("default_samplerate") or self.sample_rate)
+        resample = StreamResampler(rate, self.sample_rate)
+
+        def callback(indata, frames, t, status):  # audio thread: copy out only
+            self.on_audio(resample(indata.mean(axis=1)))
+
+        def finished() -> None:  # PortAudio ended the stream: only a failing device does that unasked
+            if not self._stop.is_set():
+                self.on_error(f"the audio input '{name}' stopped delivering sound (unplugged, or its "
+                              "sound server ended); start Live again")
+
         try:
-            info = sd.query_devices(self.device, "input")
-            rate = int(info.get("default_samplerate") or self.sample_rate)
-            resample = StreamResampler(rate, self.sample_rate)
-
-            def callback(indata, frames, t, status):  # audio thread: copy out only
-                self.on_audio(resample(indata.mean(axis=1)))
-
-            self._stream = sd.InputStream(device=self.device, channels=1, samplerate=rate,
+            self._stream = sd.InputStream(device=info["index"], channels=1, samplerate=rate,
                                           blocksize=int(rate * BLOCK_SECONDS), dtype="float32",
-                                          callback=callback)
+                                          callback=callback, finished_callback=finished)
             self._stream.start()
         except Exception as exc:
-            raise LiveError(f"could not open the microphone: {exc}") from None
-        self.description = f"microphone: {info.get('name', self.device)}"
+            self._stream = None
+            raise LiveError(_open_error(name, exc)) from None
+        self.description = f"microphone: {name}"
 
     def _start_file(self, path: Path) -> None:
         from ..audio.io import AudioError, stream_file
@@ -114,3 +121,33 @@ class LiveCapture:
 def _chain(first, rest):
     yield first
     yield from rest
+
+
+#: PortAudio's paDeviceUnavailable: the host API found the device in use (ALSA's EBUSY, for one).
+_PA_DEVICE_UNAVAILABLE = -9985
+
+
+def _input_device(sd: Any, device: str | int | None) -> dict[str, Any]:
+    """sounddevice's description of the capture device (None: the default), or a LiveError naming the choices."""
+    try:
+        inputs = [d for d in sd.query_devices() if d.get("max_input_channels", 0) > 0]
+    except Exception as exc:
+        raise LiveError(f"the audio system cannot list its devices ({exc})") from None
+    if not inputs:
+        raise LiveError("this computer has no audio input device (PortAudio found none): connect a "
+                        "microphone, or check that the sound server is running")
+    try:
+        return dict(sd.query_devices(device, "input"))
+    except Exception:
+        names = ", ".join(repr(d["name"]) for d in inputs[:8])
+        wanted = "no default audio input is set" if device is None else f"no audio input matches {device!r}"
+        raise LiveError(f"{wanted}; the inputs are: {names}") from None
+
+
+def _open_error(name: str, exc: Exception) -> str:
+    """A one-line reason the capture stream would not open."""
+    text = " ".join(str(exc).split())[:300]
+    if getattr(exc, "args", None) and len(exc.args) > 1 and exc.args[1] == _PA_DEVICE_UNAVAILABLE:
+        return (f"the audio input '{name}' is busy: another program is using it; close that program or "
+                f"choose another input ({text})")
+    return f"could not open the audio input '{name}': {text}"

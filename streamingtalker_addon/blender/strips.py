@@ -14,6 +14,10 @@ from typing import Any, Iterable
 OWN_STRIP = "streamingtalker"
 
 
+class SoundStripError(RuntimeError):
+    """No sound strip could be added; the message is a warning for the user (the keys do not need one)."""
+
+
 def all_strips_attr(ed: Any) -> str:
     """Name of the editor's collection of every strip (for ``prop_search`` in the panel)."""
     return "strips_all" if hasattr(ed, "strips_all") else "sequences_all"
@@ -46,10 +50,22 @@ def find_sound(scene: Any, path: str, own_only: bool = False) -> Any:
 
 
 def add_sound(scene: Any, name: str, path: str, frame_start: int) -> Any:
-    """A new sound strip on a free channel above the others, marked as the add-on's."""
+    """A new sound strip on a free channel above the others, marked as the add-on's.
+
+    Raises :class:`SoundStripError` where Blender cannot make one, for example a
+    build without Audaspace (the ``bpy`` 4.2 wheels), whose ``new_sound`` refuses.
+    """
+    import bpy
+
+    if not getattr(bpy.app.build_options, "audaspace", True):
+        raise SoundStripError("No sound strip was added: this Blender is built without audio support "
+                              "(Audaspace), so the timeline plays without sound.")
     ed = scene.sequence_editor or scene.sequence_editor_create()
     channel = min(128, 1 + max((s.channel for s in all_strips(scene)), default=0))
-    strip = top_level(ed).new_sound(name, path, channel, frame_start)
+    try:
+        strip = top_level(ed).new_sound(name, path, channel, frame_start)
+    except RuntimeError as exc:
+        raise SoundStripError(f"No sound strip was added ({str(exc).strip()}).") from None
     strip[OWN_STRIP] = True
     return strip
 

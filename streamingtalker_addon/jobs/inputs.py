@@ -63,15 +63,22 @@ def resolve_audio(scene: Any, choice: AudioChoice, sample_rate: int = 16000) -> 
     return audio.decode_file(choice.file, sample_rate), int(choice.frame_start), choice.file
 
 
-def ensure_sound_strip(scene: Any, path: str, frame_start: int) -> Any:
-    """Put the audio file in the sequencer at ``frame_start`` (once) so playback stays in sync."""
+def ensure_sound_strip(scene: Any, path: str, frame_start: int) -> str:
+    """Put the audio file in the sequencer at ``frame_start`` (once) so playback stays in sync.
+
+    Returns a warning for the user where no strip can be made (Blender without
+    Audaspace): the keys never depend on the strip, so that is not an error.
+    """
     strip = strips.find_sound(scene, os.path.abspath(path), own_only=True)
     if strip is not None:
         strip.frame_start = frame_start
-        return strip
-    strip = strips.add_sound(scene, Path(path).stem, path, frame_start)
+        return ""
+    try:
+        strips.add_sound(scene, Path(path).stem, path, frame_start)
+    except strips.SoundStripError as exc:
+        return str(exc)
     scene.sync_mode = "AUDIO_SYNC"
-    return strip
+    return ""
 
 
 def shape_key_names(obj: Any) -> list[str]:

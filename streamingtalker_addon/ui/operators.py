@@ -53,6 +53,7 @@ class _JobOperator(bpy.types.Operator):
 
     _timer: Any = None
     job: Any = None
+    warning = ""  # kept on the status line when the job ends (reporting.outcome)
 
     def _build(self, context: Any) -> None:
         raise NotImplementedError
@@ -115,6 +116,12 @@ class _JobOperator(bpy.types.Operator):
     def _after_step(self, context: Any) -> None:
         pass
 
+    def _sound_strip(self, scene: Any, path: str, frame_start: int) -> None:
+        """Add the audio as a sound strip, or warn (never fail) where this Blender cannot."""
+        self.warning = inputs.ensure_sound_strip(scene, path, frame_start)
+        if self.warning:
+            self.report({"WARNING"}, self.warning)
+
     @staticmethod
     def _idle_state(context: Any) -> tuple[Any, Any]:
         """(add-on state, panel settings), once sure no other job runs."""
@@ -141,7 +148,7 @@ class STK_OT_generate(_JobOperator):
         job = GenerationJob(st, scene, props.target, pcm, frame_start, session_options(props), props.take_mode,
                             runtime_settings(context), t_click=t_click, take=take_options(props, path))
         if props.audio_source == "FILE" and props.add_strip:
-            inputs.ensure_sound_strip(scene, path, frame_start)
+            self._sound_strip(scene, path, frame_start)
         self.job = st.job = job
 
     def _run_sync(self, context: Any) -> None:
@@ -201,7 +208,7 @@ class STK_OT_follow_playback(_JobOperator):
         st, props = self._idle_state(context)
         pcm, frame_start, path = inputs.resolve_audio(context.scene, audio_choice(props), _sample_rate())
         if props.audio_source == "FILE" and props.add_strip:
-            inputs.ensure_sound_strip(context.scene, path, frame_start)
+            self._sound_strip(context.scene, path, frame_start)
         self.job = st.job = FollowController(st, context.scene, props.target, pcm, frame_start,
                                              session_options(props), runtime_settings(context),
                                              props.follow_ahead, _sample_rate())
