@@ -270,56 +270,17 @@ def render_preview(scene: Any, out_path: str | Path, audio_path: str | None = No
     report.clear()
     report["frames"] = end - start + 1
     try:
-<<<<<<< HEAD
         with _preview_scene(scene, resolution, report):
             scene.frame_start, scene.frame_end = start, end
+            blender_audio = audio_path is not None
             if audio_path is not None:
-                strip = _add_sound(scene, audio_path, start)
+                try:
+                    strip = _add_sound(scene, audio_path, start)
+                except strips.SoundStripError as exc:  # no Audaspace: the system ffmpeg muxes the audio instead
+                    report["sound_strip_error"] = str(exc)
+                    blender_audio = False
             with tempfile.TemporaryDirectory(prefix="stk_preview_") as td:
-                result = _encode(scene, Path(td), out, fps, audio_path, report)
-=======
-        cam = _ensure_camera(scene)
-        world = _ensure_world(scene)
-        scene.frame_start, scene.frame_end = start, end
-        scene.render.resolution_x, scene.render.resolution_y = resolution
-        scene.render.resolution_percentage = 100
-        scene.render.use_compositing = False
-        if _set_engine(scene, "BLENDER_WORKBENCH"):
-            _workbench_look(scene)
-            report["engine"] = "BLENDER_WORKBENCH"
-        else:
-            _set_engine(scene, "BLENDER_EEVEE_NEXT") or _set_engine(scene, "BLENDER_EEVEE")
-            report["engine"] = scene.render.engine
-        blender_audio = audio_path is not None
-        if audio_path is not None:
-            try:
-                strip = _add_sound(scene, audio_path, start)
-            except strips.SoundStripError as exc:  # no Audaspace: the system ffmpeg muxes the audio instead
-                report["sound_strip_error"] = str(exc)
-                blender_audio = False
-        # only sound strips of our own: render the 3D scene, not the (empty) sequencer picture
-        scene.render.use_sequencer = False
-        with tempfile.TemporaryDirectory(prefix="stk_preview_") as td:
-            tmp = Path(td)
-            result: Path | None = None
-            if blender_audio or audio_path is None:
-                try:
-                    movie = _render_video_blender(scene, tmp, blender_audio)
-                    result = out.with_suffix(".mp4")
-                    shutil.move(str(movie), result)
-                    report["method"] = "blender-ffmpeg"
-                except (RuntimeError, TypeError) as exc:  # a build without FFMPEG, or a failed write
-                    report["blender_ffmpeg_error"] = str(exc)
-            if result is None:
-                frames = _render_frames(scene, tmp)
-                try:
-                    result = _mux_with_system_ffmpeg(frames, fps, audio_path, 0.0, out.with_suffix(".mp4"))
-                    report["method"] = "system-ffmpeg"
-                except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
-                    report["system_ffmpeg_error"] = str(exc)
-                    result = contact_sheet(frames, out.with_suffix(".png"))
-                    report["method"] = "contact-sheet"
->>>>>>> issue18b
+                result = _encode(scene, Path(td), out, fps, audio_path, blender_audio, report)
     finally:
         strips.remove(scene, strip)
     seconds = time.monotonic() - t0
@@ -328,16 +289,19 @@ def render_preview(scene: Any, out_path: str | Path, audio_path: str | None = No
     return result
 
 
-def _encode(scene: Any, tmp: Path, out: Path, fps: float, audio_path: str | None, report: dict[str, Any]) -> Path:
-    """The preview file: Blender's own video writer, else PNG frames through ffmpeg, else a contact sheet."""
-    try:
-        movie = _render_video_blender(scene, tmp, audio_path is not None)
-        result = out.with_suffix(".mp4")
-        shutil.move(str(movie), result)
-        report["method"] = "blender-ffmpeg"
-        return result
-    except (RuntimeError, TypeError) as exc:  # a build without FFMPEG, or a failed write
-        report["blender_ffmpeg_error"] = str(exc)
+def _encode(scene: Any, tmp: Path, out: Path, fps: float, audio_path: str | None, blender_audio: bool,
+            report: dict[str, Any]) -> Path:
+    """The preview file: Blender's own video writer (when Blender has the audio, or there is none),
+    else PNG frames through the system ffmpeg (which muxes the audio), else a contact sheet."""
+    if blender_audio or audio_path is None:
+        try:
+            movie = _render_video_blender(scene, tmp, blender_audio)
+            result = out.with_suffix(".mp4")
+            shutil.move(str(movie), result)
+            report["method"] = "blender-ffmpeg"
+            return result
+        except (RuntimeError, TypeError) as exc:  # a build without FFMPEG, or a failed write
+            report["blender_ffmpeg_error"] = str(exc)
     frames = _render_frames(scene, tmp)
     try:
         result = _mux_with_system_ffmpeg(frames, fps, audio_path, 0.0, out.with_suffix(".mp4"))
