@@ -218,3 +218,20 @@ def test_frame_classes_marks_frame_centres():
     assert masks["bilabial"][3] and not masks["bilabial"][6]
     assert masks["rounded"][6] and masks["spread"][9] and masks["open"][12]
     assert masks["bilabial"].dtype == bool and masks["bilabial"].shape == (17,)
+
+
+def test_other_languages_speak_with_their_phoneme_rewrites(tmp_path):
+    """A Spanish corpus voice maps espeak's intervocalic [β] to the bilabial b (the lips close),
+    not to the English map's labiodental v; the plan gives each espeak voice its language."""
+    from inference_core.data.corpus.build import make_plan
+    from inference_core.data.corpus.tts import speak
+
+    texts = tmp_path / "es.txt"
+    texts.write_text("La abuela cabe en el barco.\n", encoding="utf-8")
+    plan = make_plan(seed=0, n_voices=4, n_val=1, langs="es", use_flite=False, text_file=str(texts))
+    voice = plan.train[0]
+    assert voice.language == "es" and voice.engine == "espeak"
+    sp = speak(voice, "La abuela cabe en el barco.", np.random.default_rng(0))
+    labels = [p for p, _, _ in sp.phones]
+    assert labels.count("b") >= 3 and "v" not in labels, labels
+    assert make_plan(seed=0, n_voices=4, n_val=1).train[0].language == "en"

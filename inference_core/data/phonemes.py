@@ -121,6 +121,46 @@ def to_arpabet(phones: Sequence[tuple[str, float, float]], engine: str) -> list[
     return out
 
 
+# language → espeak mnemonic → English espeak mnemonics that map_espeak reads right
+LANG_REWRITE: dict[str, dict[str, tuple[str, ...]]] = {
+    # [β] is Spanish /b/ between vowels: a bilabial gesture, not map_espeak's labiodental v;
+    # [ɣ] (Q) is /g/, not a vowel
+    "es": {"B": ("b",), "Q": ("g",)},
+    "ru": {"y": ("I",),                   # ы: unrounded (map_espeak's y is the rounded French u)
+           "ja": ("j", "a"), "ju": ("j", "u:"), "jo": ("j", "o"), "je": ("j", "e"),  # я ю ё е
+           "8": ("@",)},
+    "fr": {},
+    "it": {},
+    "en": {},
+    # Czech: affricates c [ts] and dz as two phones (map_espeak would keep only the stop), ť (c)
+    # a coronal stop, not k; the diphthong eu; Q is voiced ch [ɦ/ɣ] before a voiced consonant
+    "cs": {"ts": ("t", "s"), "dz": ("d", "z"), "c": ("t",), "eU": ("e", "u:"), "Q": ("x",)},
+    # Dutch: Q is g [ɣ] (a fricative like x, not a vowel); rounded 8 [ʏ], Y: [ø:], Wy (ui [œy]);
+    # the diphthongs ei/ij, ou/au, eeuw; "!" is an unreleased stop before another (wat denk)
+    "nl": {"Q": ("x",), "8": ("U",), "Y:": ("o",), "Wy": ("O", "U"), "EI": ("eI",), "VU": ("aU",),
+           "eU": ("e", "u:"), "!": ("t",)},
+}
+MARKER_PREFIX = "("  # "(en)", "(fr)": espeak's language-switch markers, not sounds
+
+
+def espeak_to_arpabet(phones: Sequence[tuple[str, float, float]], language: str
+                      ) -> list[tuple[str, float, float]]:
+    """espeak-ng phoneme events of ``language`` (its base code: ``es``, ``en``) → merged ARPAbet
+    timeline: the language's rewrites first, language-switch markers give their time to the
+    phone before them."""
+    rewrite = LANG_REWRITE.get(language, {})
+    out: list[tuple[str, float, float]] = []
+    for label, s, e in phones:
+        if label.startswith(MARKER_PREFIX):  # give a marker's time to the previous phone
+            if out:
+                out[-1] = (out[-1][0], out[-1][1], e)
+            continue
+        parts = rewrite.get(label, (label,))
+        d = (e - s) / len(parts)
+        out.extend((p, s + k * d, s + (k + 1) * d) for k, p in enumerate(parts))
+    return to_arpabet(out, "espeak")
+
+
 def frame_labels(phonemes: Sequence[str], starts: Sequence[float], ends: Sequence[float],
                  n_frames: int, fps: float) -> list[str]:
     """Per-frame phoneme label: the phone whose span contains the frame's centre ``(f+0.5)/fps``.

@@ -102,7 +102,7 @@ def make_plan(seed: int = 0, n_voices: int = 240, n_val: int = 12, langs: str = 
         r = _voice_rng(seed, vid)
         rate = int(np.clip(r.normal(180, 30), 120, 260))
         params = {"rate": rate, "pitch": int(r.uniform(20, 80)), "range": int(r.uniform(20, 90))}
-        return Voice(vid, "espeak", lang_files[lang] + (f"+{var}" if var else ""), params)
+        return Voice(vid, "espeak", lang_files[lang] + (f"+{var}" if var else ""), params, lang.split("-")[0])
 
     flite_ok = use_flite and any(p.startswith("en") for p in prefixes) and _have_flite()
     n_val_flite = 1 if (flite_ok and n_val >= 2) else 0

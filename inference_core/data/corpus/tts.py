@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from . import espeak as _espeak
-from ..phonemes import to_arpabet
+from ..phonemes import espeak_to_arpabet, to_arpabet
 
 SR = 16000
 FLITE_VOICES = {"slt": "F", "awb": "M", "rms": "M"}
@@ -43,6 +43,7 @@ class Voice:
     engine: str  # "espeak" | "flite" | "festival"
     name: str  # espeak voice file + variant ("gmw/en-GB-scotland+m3"), flite ("slt") or festival voice
     params: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    language: str = "en"  # base language code: which of espeak-ng's phoneme rewrites apply
 
 
 @dataclass
@@ -84,11 +85,11 @@ def _clip_timeline(phones: list[tuple[str, float, float]], dur: float) -> list[t
     return out
 
 
-def speak_espeak(voice: str, text: str, rate: int, pitch: int, range_: int) -> Speech:
+def speak_espeak(voice: str, text: str, rate: int, pitch: int, range_: int, language: str = "en") -> Speech:
     syn = _espeak.get().synth(text, voice, rate=rate, pitch=pitch, range_=range_)
     audio = _resample(syn.audio, syn.sample_rate)
     dur = len(audio) / SR
-    phones = _clip_timeline(to_arpabet(syn.phonemes, "espeak"), dur)
+    phones = _clip_timeline(espeak_to_arpabet(syn.phonemes, language), dur)
     return Speech(audio, phones, {"rate": rate, "pitch": pitch, "range": range_})
 
 
@@ -249,7 +250,7 @@ def speak(voice: Voice, text: str, rng: np.random.Generator) -> Speech:
         rate = int(np.clip(p.get("rate", 175) * rng.uniform(0.9, 1.1), 80, 450))
         pitch = int(np.clip(p.get("pitch", 50) + rng.integers(-6, 7), 0, 99))
         range_ = int(np.clip(p.get("range", 50) + rng.integers(-10, 11), 0, 99))
-        return speak_espeak(voice.name, text, rate, pitch, range_)
+        return speak_espeak(voice.name, text, rate, pitch, range_, voice.language)
     if voice.engine == "flite":
         stretch = float(p.get("stretch", 1.0) * rng.uniform(0.92, 1.08))
         f0 = float(p.get("f0_shift", 1.0) * rng.uniform(0.95, 1.05))

@@ -12,7 +12,8 @@
 
 espeak-ng's mnemonics of other languages mostly follow the English ones that
 :func:`inference_core.data.phonemes.map_espeak` knows; the few that it would map wrongly for
-the lips are rewritten to English mnemonics first (:data:`LANG_REWRITE`).
+the lips are rewritten to English mnemonics first
+(:data:`inference_core.data.phonemes.LANG_REWRITE`, shared with the multilingual TTS corpus).
 
 espeak-ng keeps hidden state between calls (see :mod:`..corpus.build`), so deterministic
 results need each utterance aligned in a fresh process; :mod:`.build` does that.
@@ -30,50 +31,16 @@ from ..phonemes import to_arpabet
 from . import features
 from .dtw import dtw
 from .sources import SR
+from ..phonemes import LANG_REWRITE, espeak_to_arpabet  # noqa: F401  (re-exported: the aligner's mapping)
 
 Phones = list[tuple[str, float, float]]
 
-# language → espeak mnemonic → English espeak mnemonics that map_espeak reads right
-LANG_REWRITE: dict[str, dict[str, tuple[str, ...]]] = {
-    # [β] is Spanish /b/ between vowels: a bilabial gesture, not map_espeak's labiodental v;
-    # [ɣ] (Q) is /g/, not a vowel
-    "es": {"B": ("b",), "Q": ("g",)},
-    "ru": {"y": ("I",),                   # ы: unrounded (map_espeak's y is the rounded French u)
-           "ja": ("j", "a"), "ju": ("j", "u:"), "jo": ("j", "o"), "je": ("j", "e"),  # я ю ё е
-           "8": ("@",)},
-    "fr": {},
-    "it": {},
-    "en": {},
-    # Czech: affricates c [ts] and dz as two phones (map_espeak would keep only the stop), ť (c)
-    # a coronal stop, not k; the diphthong eu; Q is voiced ch [ɦ/ɣ] before a voiced consonant
-    "cs": {"ts": ("t", "s"), "dz": ("d", "z"), "c": ("t",), "eU": ("e", "u:"), "Q": ("x",)},
-    # Dutch: Q is g [ɣ] (a fricative like x, not a vowel); rounded 8 [ʏ], Y: [ø:], Wy (ui [œy]);
-    # the diphthongs ei/ij, ou/au, eeuw; "!" is an unreleased stop before another (wat denk)
-    "nl": {"Q": ("x",), "8": ("U",), "Y:": ("o",), "Wy": ("O", "U"), "EI": ("eI",), "VU": ("aU",),
-           "eU": ("e", "u:"), "!": ("t",)},
-}
-MARKER_PREFIX = "("  # "(en)", "(fr)": espeak's language-switch markers, not sounds
 
 DEFAULT_RATE = 175
 # DTW: added to each horizontal/vertical step (local distances are ~1.5-2): fewer squeezed
 # phones; on 44 English prompts the boundary agreement with pocketsphinx went p90 58 -> 52 ms
 STEP_PENALTY = 0.3
 RATE_RANGE = (80, 370)
-
-
-def espeak_to_arpabet(phones: Sequence[tuple[str, float, float]], language: str) -> Phones:
-    """espeak-ng phoneme events of ``language`` → merged ARPAbet timeline."""
-    rewrite = LANG_REWRITE.get(language, {})
-    out: list[tuple[str, float, float]] = []
-    for label, s, e in phones:
-        if label.startswith(MARKER_PREFIX):  # give a marker's time to the previous phone
-            if out:
-                out[-1] = (out[-1][0], out[-1][1], e)
-            continue
-        parts = rewrite.get(label, (label,))
-        d = (e - s) / len(parts)
-        out.extend((p, s + k * d, s + (k + 1) * d) for k, p in enumerate(parts))
-    return to_arpabet(out, "espeak")
 
 
 def tidy(phones: Sequence[tuple[str, float, float]], dur: float, min_len: float = 0.01,
