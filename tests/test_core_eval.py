@@ -192,8 +192,8 @@ def test_lipsync_report_on_phone_aligned_speech(tmp_path, random_model):
         (folder / f"{name}.json").write_text(json.dumps({"phones": [list(p) for p in sp.phones], "speaker": voice,
                                                          "language": "en", "sex": sex}))
     r = subprocess.run([sys.executable, "-m", "inference_core", "eval", "--model", str(random_model),
-                        "--lipsync", str(folder), "--lip-metrics", str(LIP_METRICS), "--json"],
-                       capture_output=True, text=True, timeout=600)
+                        "--lipsync", "real", "--lip-metrics", str(LIP_METRICS), "--json"],  # a relative folder
+                       capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     rs = json.loads(r.stdout)["real_speech"]
     assert set(rs["predictors"]) == {"model", "amplitude_jaw", "teacher"}

@@ -42,7 +42,7 @@ WeightsFn = Callable[[np.ndarray, dict[str, Any]], tuple[np.ndarray, float]]
 def load_items(folder: str | Path) -> list[dict[str, Any]]:
     """Every NAME.json with its NAME.wav in ``folder`` (sorted by name)."""
     items = []
-    for jp in sorted(Path(folder).glob("*.json")):
+    for jp in sorted(Path(folder).resolve().glob("*.json")):  # absolute: the groups link to them
         wav = jp.with_suffix(".wav")
         if wav.exists():
             meta = json.loads(jp.read_text())
