@@ -82,7 +82,8 @@ class GenerationJob(BoundJob):
         if d.state == "cancelled":
             return f"Cancelled: {self.written} frames kept"
         if d.state == "done":
-            return f"Done: {self.written} frames keyed from {self.frame_start}"
+            return f"Done: {self.written} frames keyed from {self.frame_start}" + "".join(
+                f"; warning: {w}" for w in d.warnings)
         return f"Generating… {self.written} frames ({d.progress * 100:.0f}%)"
 
     def run_sync(self, timeout: float | None = None, **kw: Any) -> str:
