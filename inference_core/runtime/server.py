@@ -93,11 +93,11 @@ class BridgeServer:
         except (protocol.ProtocolError, TypeError, ValueError) as exc:
             log.error("reply %r could not be encoded: %s", msg_type, exc)
             sid = fields.get("session")
+            extra: dict[str, Any] = {"session": sid} if (
+                isinstance(sid, str) and len(sid) <= protocol.MAX_SESSION_CHARS) else {}
             data = protocol.encode(Msg.ERROR, code=Err.INTERNAL, fatal=False,
                                    message=f"the server could not encode its {protocol.clip_text(msg_type)!r} "
-                                           f"reply: {protocol.clip_text(str(exc))}",
-                                   **({"session": sid} if isinstance(sid, str) and len(sid) <= protocol.MAX_SESSION_CHARS
-                                      else {}))
+                                           f"reply: {protocol.clip_text(str(exc))}", **extra)
         self._write(data)
 
     def _write(self, data: bytes) -> None:
