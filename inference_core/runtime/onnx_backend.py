@@ -26,7 +26,8 @@ import numpy as np
 
 from ..model.config import ModelConfig, config_from_card
 from ..shared.hashing import file_sha256
-from ..shared.model_card import ModelFileError, open_regular
+from ..shared.model_card import ModelFileError
+from ..shared.paths import open_regular
 from .bundle import BackendUnavailable
 from .weights import WeightsError, read_tensors, weights_digest
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 import json
 import math
 import os
-import stat
 import struct
 from pathlib import Path
 from typing import Any
+
+from .paths import NotARegularFile, open_regular
 
 CARD_KEY = "streamingtalker.card"
 FORMAT = "streamingtalker-checkpoint"
@@ -139,20 +140,6 @@ def _short(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def open_regular(path: str | Path) -> Any:
-    """``open(path, "rb")`` for a regular file only: a FIFO or device is refused without blocking
-    (opened non-blocking, checked with fstat), so a model path cannot hang a command."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise ModelFileError(f"{Path(path).name} is not a regular file (a pipe, device or folder)")
-        os.set_blocking(fd, True)
-        return os.fdopen(fd, "rb")
-    except BaseException:
-        os.close(fd)
-        raise
-
-
 def read_header(path: str | Path) -> tuple[dict[str, Any], int]:
     """(JSON header, byte offset where tensor data starts); ValueError with a readable message."""
     path = Path(path)
@@ -166,6 +153,8 @@ def read_header(path: str | Path) -> tuple[dict[str, Any], int]:
             if n <= 0 or n > min(size - 8, _MAX_HEADER):
                 raise ValueError(f"{path.name} is not a safetensors file (bad header length)")
             header = json.loads(fh.read(n).decode("utf-8"), parse_constant=_refuse_constant)
+    except NotARegularFile as exc:
+        raise ModelFileError(str(exc)) from None
     except OSError as exc:
         raise ValueError(f"cannot read model file {path}: {exc.strerror or exc}") from None
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
