@@ -228,3 +228,52 @@ def test_bounded_reader_reads_what_numpy_wrote(tmp_path):
         np.save(buf, arr)
         buf.seek(0)
         np.testing.assert_array_equal(read_npy(buf, "x", Budget()), arr)
+
+
+# -- found by tests/test_fuzz.py --------------------------------------------------------------------
+def test_malformed_dtype_state_does_not_reach_numpy(tmp_path):
+    """numpy.dtype('i4') + BUILD with a 6-item state segfaulted numpy's C __setstate__."""
+    state = (P.MARK + P.BININT1 + b"\x03" + P.SHORT_BINUNICODE + b"\x01<" + P.NONE + P.BININT
+             + struct.pack("<i", -1) + P.BININT + struct.pack("<i", -1) + P.BININT1 + b"\x00" + P.TUPLE)
+    payload = (P.PROTO + b"\x02" + P.GLOBAL + b"numpy\ndtype\n" + P.SHORT_BINUNICODE + b"\x02i4" + P.NEWFALSE
+               + P.NEWTRUE + P.TUPLE3 + P.REDUCE + state + P.BUILD + P.STOP)
+    path = tmp_path / "dtype.pkl"
+    path.write_bytes(payload)
+    code = ("import sys; from inference_core.flame.loader import restricted_loads; "
+            "print(restricted_loads(open(sys.argv[1], 'rb').read()).dtype)")
+    r = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.strip() == "int32", (r.returncode, r.stderr[-500:])
+
+
+@pytest.mark.parametrize("state, needle", [
+    ("(1, (3,), DT, False, b'abc')", "bytes of data"), ("(1, (-1,), DT, False, b'')", "shape"),
+    ("(1, (2,), 'V8', False, b'')", "plain numeric"), ("(1, (2,), DT, False, 5)", "bytes of data"),
+    ("('x',)", "malformed"),
+])
+def test_array_state_is_checked_before_numpy_fills_it(state, needle):
+    from inference_core.flame.loader import _DtypeStandIn, _safe_reconstruct, _NDARRAY
+
+    arr = _safe_reconstruct(_NDARRAY, (0,), b"b")
+    with pytest.raises(FlameFileError, match=needle):
+        arr.__setstate__(eval(state, {"DT": _DtypeStandIn("f8")}))  # noqa: S307 - fixed test literals
+
+
+def test_memo_index_far_beyond_the_stream_is_refused():
+    """LONG_BINPUT 1385465609: the C unpickler sized its memo for it (10 GB) and was OOM-killed."""
+    data = P.PROTO + b"\x02" + P.NONE + P.LONG_BINPUT + struct.pack("<I", 1385465609) + P.STOP
+    with pytest.raises(ValueError, match="memo entry 1385465609"):
+        prescan_pickle(data)
+
+
+def test_npy_header_that_breaks_numpys_parser_is_refused(tmp_path):
+    path = tmp_path / "h.npz"
+    header = b"{'descr': '<f8', 'fortran_order': False, 'shape': (3,\n"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("v_template.npy", b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header)
+    with pytest.raises(FlameFileError, match="not a readable .npy"):
+        load_flame(path)
+
+
+def test_a_path_too_long_is_an_error_not_an_oserror():
+    with pytest.raises(FlameFileError, match="cannot read"):
+        load_flame("x" * 5000)

@@ -132,7 +132,12 @@ def prescan_pickle(data: bytes, max_depth: int = MAX_DEPTH) -> int:
             elif name in ("PUT", "BINPUT", "LONG_BINPUT", "MEMOIZE"):
                 if not stack or stack[-1] is _MARK:
                     raise BoundsError("the pickle memoizes nothing (corrupt)")
-                memo[len(memo) if name == "MEMOIZE" else arg] = stack[-1]
+                index = len(memo) if name == "MEMOIZE" else arg
+                # the C unpickler sizes its memo table by the largest index: PUT 2**32 would
+                # allocate 32 GB. Picklers number entries from 0, one per opcode at most.
+                if not isinstance(index, int) or not 0 <= index <= count:
+                    raise BoundsError(f"the pickle stores memo entry {index} after {count} opcodes (corrupt)")
+                memo[index] = stack[-1]
             elif name in ("GET", "BINGET", "LONG_BINGET"):
                 if arg not in memo:
                     raise BoundsError("the pickle refers to a memo entry it never stored (corrupt)")
@@ -166,8 +171,8 @@ def read_npy(fh: IO[bytes], what: str, budget: Budget) -> np.ndarray | bytes:
             shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
         else:
             shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
-    except (ValueError, EOFError, SyntaxError, TypeError) as exc:
-        raise BoundsError(f"{what} is not a readable .npy array ({str(exc)[:120]})") from None
+    except Exception as exc:  # numpy's header parser raises ValueError, SyntaxError, TokenError, ...
+        raise BoundsError(f"{what} is not a readable .npy array ({type(exc).__name__}: {str(exc)[:120]})") from None
     if dtype.hasobject:
         raw = fh.read(MAX_ARRAY_BYTES + 1)
         budget.take(len(raw), what)

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from ..shared.paths import NotARegularFile, open_regular
+from ..shared.paths import NotARegularFile, open_regular, path_kind
 from .bounds import MAX_ARRAY_BYTES, MAX_MEMBERS, BoundsError, Budget, prescan_pickle, read_npy
 
 #: FLAME's fixed topology (2020 and 2023 releases).
@@ -106,27 +106,85 @@ _NDARRAY = _NdarrayName()
 
 
 # -- safe replacements of the few callables numpy pickles name -------------------------------
+# numpy's own __setstate__ (C code) trusts its input: a malformed dtype state crashed it
+# (found by tests/test_fuzz.py). So a pickle never reaches it with a state that was not
+# checked here first, in Python: dtypes are stand-ins that keep a plain numeric type and
+# its byte order, and arrays check shape, type and data length before numpy fills them.
+_PLAIN_KINDS = "biufcOSU"
+
+
+def _real_dtype(value: Any) -> np.dtype:
+    """A plain dtype (numbers, bool, object, fixed strings) from what a pickle names."""
+    if isinstance(value, _DtypeStandIn):
+        return value.dtype
+    if isinstance(value, bytes):
+        value = value.decode("latin1")
+    if isinstance(value, str) and len(value) <= 16:
+        try:
+            dt = np.dtype(value)
+        except (TypeError, ValueError):
+            dt = None
+        if dt is not None and dt.kind in _PLAIN_KINDS and dt.fields is None and dt.subdtype is None:
+            return dt
+    raise FlameFileError(f"the file names the data type {str(value)[:40]!r}, not a plain numeric type")
+
+
+class _DtypeStandIn:
+    """What ``numpy.dtype(...)`` builds: the type, and from its pickled state only the byte order."""
+
+    def __init__(self, name: Any = None, align: Any = False, copy: Any = False) -> None:
+        self.dtype = _real_dtype(name)
+
+    def __setstate__(self, state: Any) -> None:
+        order = state[1] if isinstance(state, tuple) and len(state) > 1 else None
+        if order in ("<", ">") and self.dtype.itemsize > 1:
+            self.dtype = self.dtype.newbyteorder(order)
+
+
+class _SafeArray(np.ndarray):
+    """What ``_reconstruct`` builds: its state is checked before numpy's __setstate__ sees it."""
+
+    def __setstate__(self, state: Any) -> None:
+        if not isinstance(state, tuple) or len(state) not in (4, 5):
+            raise FlameFileError("an array's pickled state is malformed")
+        shape, dtype, fortran, raw = state[-4:]
+        if not (isinstance(shape, tuple) and len(shape) <= 32
+                and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape)):
+            raise FlameFileError(f"an array's shape is malformed ({str(shape)[:60]})")
+        dt = _real_dtype(dtype)
+        count = math.prod(shape)
+        if isinstance(raw, str):
+            raw = raw.encode("latin1")  # Python 2 str
+        if dt.hasobject:
+            if not isinstance(raw, list) or len(raw) != count:
+                raise FlameFileError("an array of objects has the wrong number of items")
+        elif not isinstance(raw, (bytes, bytearray)) or len(raw) != count * dt.itemsize:
+            raise FlameFileError(f"an array of shape {shape} has {len(raw) if hasattr(raw, '__len__') else 'no'} "
+                                 f"bytes of data, not {count * dt.itemsize}")
+        np.ndarray.__setstate__(self, (1, shape, dt, bool(fortran), raw))
+
+
 def _safe_reconstruct(subtype: Any, shape: Any, dtype: Any) -> np.ndarray:
     if subtype is not _NDARRAY:
         raise FlameFileError("the file asks numpy to rebuild an array of a foreign class")
     # numpy pickles rebuild an empty placeholder here and fill it in __setstate__
-    return np.ndarray.__new__(np.ndarray, (0,), np.dtype(dtype) if not isinstance(dtype, np.dtype) else dtype)
+    return np.ndarray.__new__(_SafeArray, (0,), np.dtype("b"))
 
 
 def _safe_frombuffer(buf: Any, dtype: Any, shape: Any, order: str) -> np.ndarray:
-    dtype = np.dtype(dtype)
-    if dtype.hasobject:
+    dt = _real_dtype(dtype)
+    if dt.hasobject or not isinstance(buf, (bytes, bytearray)):
         raise FlameFileError("the file holds an array of Python objects, not numbers")
-    arr = np.frombuffer(bytes(buf), dtype=dtype)
+    arr = np.frombuffer(bytes(buf), dtype=dt)
     return arr.reshape(shape, order="F" if order == "F" else "C").copy()
 
 
 def _safe_scalar(dtype: Any, data: Any = None) -> Any:
-    dtype = np.dtype(dtype)
-    if dtype.hasobject:
+    dt = _real_dtype(dtype)
+    if dt.hasobject or not isinstance(data, (str, bytes)):
         raise FlameFileError("the file holds a numpy object scalar, not a number")
-    raw = data.encode("latin1") if isinstance(data, str) else bytes(data or b"")
-    return np.frombuffer(raw, dtype=dtype, count=1)[0]
+    raw = data.encode("latin1") if isinstance(data, str) else data
+    return np.frombuffer(raw, dtype=dt, count=1)[0]
 
 
 def _safe_encode(text: Any, encoding: str = "utf-8") -> bytes:
@@ -143,10 +201,6 @@ def _safe_reconstructor(cls: Any, base: Any, state: Any) -> Any:
     return obj
 
 
-def _dtype(*args: Any) -> np.dtype:
-    return np.dtype(*args)
-
-
 _NUMPY_CORE = {"numpy.core.multiarray", "numpy._core.multiarray", "numpy.core.numeric",
                "numpy._core.numeric"}
 _ALLOWED: dict[tuple[str, str], Any] = {}
@@ -155,7 +209,7 @@ for _mod in _NUMPY_CORE:
     _ALLOWED[(_mod, "scalar")] = _safe_scalar
     _ALLOWED[(_mod, "_frombuffer")] = _safe_frombuffer
 _ALLOWED[("numpy", "ndarray")] = _NDARRAY
-_ALLOWED[("numpy", "dtype")] = _dtype
+_ALLOWED[("numpy", "dtype")] = _DtypeStandIn
 _ALLOWED[("_codecs", "encode")] = _safe_encode
 for _mod in ("copy_reg", "copyreg"):
     _ALLOWED[(_mod, "_reconstructor")] = _safe_reconstructor
@@ -324,11 +378,14 @@ def load_flame(path: str | Path, expect_vertices: int | None = FLAME_VERTICES) -
 
 def _read_file(path: Path) -> bytes:
     """The file's bytes: a regular file of sane size (a FIFO is refused instead of read forever)."""
-    if not path.exists():
+    kind = path_kind(path)
+    if kind == "missing":
         raise FlameFileError(f"FLAME model file not found: {path}")
-    if path.is_dir():
+    if kind == "folder":
         raise FlameFileError(f"{path} is a folder; choose the FLAME model file inside it "
                              "(e.g. generic_model.pkl, flame2023.pkl)")
+    if kind == "unreadable":
+        raise FlameFileError(f"cannot read {str(path)[:200]} (no permission, or not a valid file name)")
     try:
         with open_regular(path) as fh:
             raw = fh.read(MAX_FILE_BYTES + 1)
