@@ -145,3 +145,9 @@ def test_fifo_as_audio_is_refused_without_blocking(tmp_path):
     os.mkfifo(fifo)
     with pytest.raises(AudioError, match="not a regular file"):
         probe(fifo)
+
+
+@pytest.mark.parametrize("name", ["x" * 5000, "a\0b.wav"])
+def test_unusable_path_names_are_errors_not_oserrors(name):
+    with pytest.raises(AudioError, match="cannot read"):
+        probe(name)

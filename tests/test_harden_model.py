@@ -186,3 +186,9 @@ def test_serve_reports_an_unusable_model_instead_of_dying_silently(tmp_path, ran
         needle = "model card is"
     with pytest.raises(BridgeError, match=needle):
         BridgeClient.launch(model=str(path), hello_timeout=60)
+
+
+@pytest.mark.parametrize("name", ["x" * 5000, "a\0b.safetensors"])
+def test_unusable_model_path_names_are_errors_not_oserrors(name):
+    with pytest.raises(ModelFileError, match="cannot read"):
+        load_bundle(name)

@@ -17,6 +17,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from ..shared.paths import path_kind
 from .levels import LevelGuard
 
 
@@ -136,12 +137,15 @@ def _ogg_cut_short(path: Path) -> bool:
 def probe(path: str | Path) -> AudioInfo:
     """Open a file just far enough to know its rate, channels and length."""
     path = Path(path)
-    if not path.exists():
+    kind = path_kind(path)
+    if kind == "missing":
         raise AudioError(f"Audio file not found: {path}")
-    if path.is_dir():
+    if kind == "folder":
         raise AudioError(f"{path} is a folder, not an audio file")
-    if not path.is_file():
+    if kind == "special":
         raise AudioError(f"{path} is not a regular file (a pipe or a device cannot be read as audio)")
+    if kind == "unreadable":
+        raise AudioError(f"cannot read {str(path)[:200]} (no permission, or not a valid file name)")
     if path.stat().st_size == 0:
         raise AudioError(f"{path.name} is empty (0 bytes)")
     sf = _soundfile()

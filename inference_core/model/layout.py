@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..shared.model_card import CARD_KEY, ModelFileError, parse_card, read_header
+from ..shared.paths import path_kind
 from .config import ModelConfig, config_from_card
 
 #: Tensors a checkpoint may carry beside the network's (a vertex-space model's linear basis).
@@ -27,10 +28,13 @@ def read_layout(path: str | Path) -> tuple[dict[str, Any], dict[str, Any], int]:
     """(checked card, safetensors header, bytes of tensor data) — everything that can be checked
     before a tensor is read: the card's schema, and its architecture against the tensors listed."""
     path = Path(path)
-    if not path.exists():
+    kind = path_kind(path)
+    if kind == "missing":
         raise ModelFileError(f"Model file not found: {path}")
-    if path.is_dir():
+    if kind == "folder":
         raise ModelFileError(f"Model path is a folder, not a file: {path}")
+    if kind == "unreadable":
+        raise ModelFileError(f"cannot read the model file {str(path)[:200]} (no permission, or not a valid name)")
     try:
         header, data_start = read_header(path)
     except ModelFileError:

@@ -349,14 +349,20 @@ class BridgeServer:
         if self._live is not None or self.session is not None:
             self.error(Err.SESSION_ACTIVE, "a session or live capture is already running")
             return
+        source, device = msg.get("input", "microphone"), msg.get("device")
+        if not isinstance(source, str) or len(source) > 4096:
+            raise _BadField(f"input must be 'microphone' or an audio file path (got {protocol.clip_text(source, 40)})")
+        if not (device is None or isinstance(device, str) and len(device) <= protocol.MAX_SESSION_CHARS
+                or isinstance(device, int) and not isinstance(device, bool)):
+            raise _BadField(f"device must be a device name or index (got {protocol.clip_text(device, 40)})")
         if not self._open_session(LIVE_SESSION, msg.fields):
             return
         sr = self.bundle.cfg.sample_rate
         try:
-            self._live = LiveCapture(msg.get("input", "microphone"), sr,
+            self._live = LiveCapture(source, sr,
                                      on_audio=lambda pcm: self.events.put((_LIVE_AUDIO, pcm)),
                                      on_error=lambda text: self.events.put((_LIVE_ERROR, text)),
-                                     device=msg.get("device"))
+                                     device=device)
             self._live.start()
         except LiveError as exc:
             self._live = None

@@ -14,6 +14,21 @@ DEFAULT_MODEL = MODELS_DIR / "streamingtalker_arkit.safetensors"
 DEMO_SPEECH = ASSETS_DIR / "demo_speech.flac"
 
 
+def path_kind(path: str | os.PathLike) -> str:
+    """'file', 'folder', 'missing', 'special' (a FIFO, device or socket) or 'unreadable' (no
+    permission, a name too long or with a NUL byte). Never raises: every path from a user or a
+    client gets a clear message, not an OSError."""
+    try:
+        mode = os.stat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return "missing"
+    except (OSError, ValueError):
+        return "unreadable"
+    if stat.S_ISDIR(mode):
+        return "folder"
+    return "file" if stat.S_ISREG(mode) else "special"
+
+
 class NotARegularFile(ValueError):
     """A path names a FIFO, a device or a folder: reading it could block forever or never end."""
 
