@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from fixtures import syllable_audio
+from inference_core.runtime.bench import rss_mb
 from inference_core.runtime.server import BridgeServer
 from inference_core.shared import protocol
 from inference_core.shared.client import BridgeClient
@@ -26,14 +27,6 @@ def server(random_model):
     c = BridgeClient.launch(model=str(random_model), threads=1)
     yield c
     c.close()
-
-
-def rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    raise AssertionError("no VmRSS")
 
 
 def _catches(pid: int, sig: int) -> bool:
@@ -248,3 +241,34 @@ def test_signal_while_loading_the_model_exits_cleanly(random_model):
     assert "Traceback" not in err and "Fatal Python error" not in err, err
     proc.stdin.close()
     proc.stdout.close()
+
+
+@pytest.mark.parametrize("fields", [{"input": 3.5}, {"input": ["a"]}, {"input": "x" * 5000},
+                                    {"device": {"a": 1}}, {"device": True}])
+def test_live_start_fields_are_typed(server, fields):
+    server.send(Msg.LIVE_START, **{"input": "/nonexistent.wav", **fields})
+    assert next_error(server).get("code") == Err.BAD_REQUEST
+    assert_answers_ping(server)
+
+
+# -- row 11 -------------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_sessions_do_not_grow_the_server():
+    """Short version of ``bench/bench_soak.py sessions`` (10,000 there): after a warm-up of
+    150 sessions (allocator and caches: +4 MB on ONNX, +13 MB on torch, once), 400 more
+    sessions must not add 2 MB (a leak of 5 kB per session would)."""
+    import subprocess
+    import sys
+
+    from inference_core.shared.paths import DEFAULT_MODEL
+
+    code = ("import sys, json; sys.argv = ['bench_soak.py', 'sessions', '--sessions', '550', '--pipelined', "
+            f"'--model', {str(DEFAULT_MODEL)!r}]; sys.path.insert(0, 'bench'); import bench_soak; bench_soak.main()")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                       cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert r.returncode == 0, r.stderr[-2000:]
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    rss = dict((n, v) for n, v in out["rss_mb"])
+    assert out["backend"] == "onnx"
+    warm, last = min(rss, key=lambda n: abs(n - 150)), max(rss)
+    assert last - warm >= 350 and rss[last] - rss[warm] < 2.0, out["rss_mb"]
