@@ -106,6 +106,18 @@ def test_error_replies_clip_what_they_echo(server):
     assert server.alive
 
 
+def test_a_header_nested_too_deeply_is_recoverable():
+    """json.loads raises RecursionError on 500,000 '[': it killed the server's reader thread."""
+    import io
+
+    raw = b"[" * 500_000
+    stream = io.BytesIO(protocol._PREFIX.pack(protocol.MAGIC, len(raw), 0) + raw + protocol.encode(Msg.PING))
+    with pytest.raises(protocol.ProtocolError, match="nested too deeply") as info:
+        protocol.read_message(stream)
+    assert info.value.recoverable
+    assert protocol.read_message(stream).type == Msg.PING
+
+
 @pytest.mark.parametrize("fields", [
     {"steps": 1.7}, {"steps": True}, {"style": 1.9}, {"style": True}, {"session": None},
     {"seed": 1e30}, {"seed": -1}, {"seed": 2**64}, {"guidance": "2"}, {"intensity": [1]},
