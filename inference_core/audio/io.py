@@ -17,6 +17,17 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from ..shared.paths import path_kind
+from .levels import LevelGuard
+
+
+#: Lowest sample rate accepted. Below 4 kHz (2 kHz of bandwidth) the second formant of most
+#: vowels and every fricative are gone, so no lip shape can be read from the audio; and
+#: upsampling from 1 Hz by 16000× costs minutes for nothing. Telephone audio (8 kHz) passes.
+MIN_SAMPLE_RATE = 4000
+#: Frames re-read at a time when a damaged file's failed block is salvaged.
+SALVAGE_FRAMES = 1024
+
 
 class AudioError(ValueError):
     """The audio cannot be used; the message is meant for the user."""
@@ -72,31 +83,74 @@ def _wave_blocks(path: Path, block: int) -> Iterator[np.ndarray]:
 
 
 def _blocks(info: AudioInfo, block: int) -> Iterator[np.ndarray]:
-    """(n, channels) float32 blocks of the file in order; the last one is shorter than ``block``."""
+    """(n, channels) float32 blocks of the file in order; the last one is shorter than ``block``.
+
+    A decoding error (a FLAC cut short) ends the stream with :class:`_Salvaged` once the
+    failed block has been re-read in small pieces, so what decodes is kept."""
     sf = _soundfile()
     if sf is None:
         yield from _wave_blocks(info.path, block)
         return
+    done = 0
     with sf.SoundFile(str(info.path)) as f:
         while True:
-            data = f.read(block, dtype="float32", always_2d=True)
+            try:
+                data = f.read(block, dtype="float32", always_2d=True)
+            except Exception as exc:  # libsndfile raises its own error type mid-file
+                yield from _salvage(sf, info.path, done, exc)
+                return
+            done += len(data)
             yield data
             if len(data) < block:
                 return
 
 
+class _Salvaged(Exception):
+    """Raised after the last decodable piece of a damaged file was yielded (carries the cause)."""
+
+
+def _salvage(sf: Any, path: Path, start: int, cause: Exception) -> Iterator[np.ndarray]:
+    """The frames from ``start`` that still decode, in pieces of :data:`SALVAGE_FRAMES`."""
+    with sf.SoundFile(str(path)) as f:
+        try:
+            f.seek(start)
+            while True:
+                data = f.read(SALVAGE_FRAMES, dtype="float32", always_2d=True)
+                if len(data):
+                    yield data
+                if len(data) < SALVAGE_FRAMES:
+                    break
+        except Exception:  # the damaged part: stop at the last piece that decoded
+            pass
+    raise _Salvaged(_short(cause))
+
+
+def _ogg_cut_short(path: Path) -> bool:
+    """An Ogg file's last page carries the end-of-stream flag; without it the file was cut."""
+    with path.open("rb") as fh:
+        fh.seek(max(0, path.stat().st_size - 65536))
+        tail = fh.read()
+    i = tail.rfind(b"OggS")
+    return i < 0 or len(tail) < i + 6 or not tail[i + 5] & 0x04
+
+
 def probe(path: str | Path) -> AudioInfo:
     """Open a file just far enough to know its rate, channels and length."""
     path = Path(path)
-    if not path.exists():
+    kind = path_kind(path)
+    if kind == "missing":
         raise AudioError(f"Audio file not found: {path}")
-    if path.is_dir():
+    if kind == "folder":
         raise AudioError(f"{path} is a folder, not an audio file")
+    if kind == "special":
+        raise AudioError(f"{path} is not a regular file (a pipe or a device cannot be read as audio)")
+    if kind == "unreadable":
+        raise AudioError(f"cannot read {str(path)[:200]} (no permission, or not a valid file name)")
     if path.stat().st_size == 0:
         raise AudioError(f"{path.name} is empty (0 bytes)")
     sf = _soundfile()
     if sf is None:
-        return _probe_wave(path)
+        return _checked(_probe_wave(path))
     try:
         info = sf.info(str(path))
     except Exception as exc:
@@ -104,7 +158,16 @@ def probe(path: str | Path) -> AudioInfo:
                          "Supported: WAV, FLAC, OGG/Vorbis/Opus, MP3.") from None
     if info.frames == 0 or info.samplerate <= 0:
         raise AudioError(f"{path.name} contains no audio samples")
-    return AudioInfo(path, int(info.samplerate), int(info.channels), int(info.frames), info.format)
+    return _checked(AudioInfo(path, int(info.samplerate), int(info.channels), int(info.frames), info.format))
+
+
+def _checked(info: AudioInfo) -> AudioInfo:
+    if info.sample_rate < MIN_SAMPLE_RATE:
+        raise AudioError(f"{info.path.name} has a sample rate of {info.sample_rate} Hz; speech needs at least "
+                         f"{MIN_SAMPLE_RATE} Hz (8 kHz telephone audio or better)")
+    if info.channels < 1:
+        raise AudioError(f"{info.path.name} has no audio channels")
+    return info
 
 
 def _short(exc: Exception) -> str:
@@ -143,31 +206,66 @@ def to_mono(block: np.ndarray) -> np.ndarray:
 
 
 
-def stream_file(path: str | Path, target_rate: int = 16000, block_seconds: float = 10.0
-                ) -> Iterator[np.ndarray]:
-    """Yield 16 kHz (``target_rate``) mono float32 blocks of a file, in order."""
+def stream_file(path: str | Path, target_rate: int = 16000, block_seconds: float = 10.0,
+                warnings: list[str] | None = None) -> Iterator[np.ndarray]:
+    """Yield 16 kHz (``target_rate``) mono float32 blocks of a file, in order.
+
+    Samples beyond full scale are clipped (:class:`~.levels.LevelGuard`). A file cut short
+    keeps what decodes. Both are reported as one line each, appended to ``warnings``
+    when the stream ends."""
     info = probe(path)
     rs = StreamResampler(info.sample_rate, target_rate)
     block = max(1, int(block_seconds * info.sample_rate))
+    level = LevelGuard(info.sample_rate)
+    notes = warnings if warnings is not None else []
     done = 0
+    damage = ""
+    blocks = _blocks(info, block)
     try:
-        for data in _blocks(info, block):
-            last = len(data) < block
+        while True:
+            try:
+                data = next(blocks)
+            except StopIteration:
+                break
+            except _Salvaged as exc:
+                if not done:
+                    raise AudioError(f"{info.path.name} could not be decoded ({exc}); the file is damaged") from None
+                damage = str(exc)
+                break
             if len(data) and not np.isfinite(data).all():
                 row = int(np.argmin(np.isfinite(data).all(axis=1)))
                 raise AudioError(f"{info.path.name} contains NaN or infinite samples "
                                  f"(first at {(done + row) / info.sample_rate:.2f} s); the file is damaged")
             done += len(data)
-            out = rs(to_mono(data), last=last)
+            out = rs(to_mono(level(data)))
             if out.size:
                 yield out
-            if last:
-                break
+        out = rs(np.zeros(0, np.float32), last=True)
+        if out.size:
+            yield out
     except AudioError:
         raise
     except Exception as exc:
         raise AudioError(f"{info.path.name} could not be decoded after {done / info.sample_rate:.1f} s "
                          f"({_short(exc)}); the file may be truncated or damaged") from None
+    lost = _lost_note(info, done, damage)
+    notes += [n for n in (level.warning(), lost) if n]
+
+
+def _lost_note(info: AudioInfo, decoded: int, damage: str) -> str | None:
+    """What a damaged or cut-short file lost, in seconds where the file says how long it was."""
+    sr = info.sample_rate
+    missing = info.frames - decoded
+    if damage or missing > max(sr // 20, info.frames // 100):  # more than 50 ms and 1 %: not codec padding
+        if missing > 0:
+            return (f"the file is damaged or cut short: decoded {decoded / sr:.2f} s of the "
+                    f"{info.frames / sr:.2f} s it declares, {missing / sr:.2f} s lost"
+                    + (f" ({damage})" if damage else ""))
+        return f"the file is damaged after {decoded / sr:.2f} s; the rest was lost ({damage})"
+    if info.format == "OGG" and _ogg_cut_short(info.path):
+        return (f"the file is cut short (its last Ogg page has no end-of-stream mark): {decoded / sr:.2f} s "
+                "decoded; how much followed is not recorded in the file")
+    return None
 
 
 def load_file(path: str | Path, target_rate: int = 16000, max_seconds: float | None = None) -> np.ndarray:

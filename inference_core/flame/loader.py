@@ -14,6 +14,7 @@ numpy + stdlib only, so the Blender add-on imports this module directly.
 from __future__ import annotations
 
 import io
+import math
 import pickle
 import zipfile
 from dataclasses import dataclass, field
@@ -22,13 +23,18 @@ from typing import Any
 
 import numpy as np
 
+from ..shared.paths import NotARegularFile, open_regular, path_kind
+from .bounds import MAX_ARRAY_BYTES, MAX_MEMBERS, BoundsError, Budget, prescan_pickle, read_npy
+
 #: FLAME's fixed topology (2020 and 2023 releases).
 FLAME_VERTICES = 5023
 FLAME_FACES = 9976
 FLAME_JOINTS = 5
 #: FLAME's joint order (kintree_table columns): the pose vector is 5 axis-angle triples in this order.
 JOINT_NAMES = ("global", "neck", "jaw", "left_eye", "right_eye")
-MAX_FILE_BYTES = 2 << 30  # a real FLAME file is ~50-300 MB; refuse absurd inputs early
+MAX_FILE_BYTES = 512 << 20  # a real FLAME file is ~50-300 MB; refuse absurd inputs early
+#: Links followed from a chumpy object to the array it stores (real files: one or two).
+MAX_CHAIN = 32
 
 
 class FlameFileError(ValueError):
@@ -100,27 +106,85 @@ _NDARRAY = _NdarrayName()
 
 
 # -- safe replacements of the few callables numpy pickles name -------------------------------
+# numpy's own __setstate__ (C code) trusts its input: a malformed dtype state crashed it
+# (found by tests/test_fuzz.py). So a pickle never reaches it with a state that was not
+# checked here first, in Python: dtypes are stand-ins that keep a plain numeric type and
+# its byte order, and arrays check shape, type and data length before numpy fills them.
+_PLAIN_KINDS = "biufcOSU"
+
+
+def _real_dtype(value: Any) -> np.dtype:
+    """A plain dtype (numbers, bool, object, fixed strings) from what a pickle names."""
+    if isinstance(value, _DtypeStandIn):
+        return value.dtype
+    if isinstance(value, bytes):
+        value = value.decode("latin1")
+    if isinstance(value, str) and len(value) <= 16:
+        try:
+            dt = np.dtype(value)
+        except (TypeError, ValueError):
+            dt = None
+        if dt is not None and dt.kind in _PLAIN_KINDS and dt.fields is None and dt.subdtype is None:
+            return dt
+    raise FlameFileError(f"the file names the data type {str(value)[:40]!r}, not a plain numeric type")
+
+
+class _DtypeStandIn:
+    """What ``numpy.dtype(...)`` builds: the type, and from its pickled state only the byte order."""
+
+    def __init__(self, name: Any = None, align: Any = False, copy: Any = False) -> None:
+        self.dtype = _real_dtype(name)
+
+    def __setstate__(self, state: Any) -> None:
+        order = state[1] if isinstance(state, tuple) and len(state) > 1 else None
+        if order in ("<", ">") and self.dtype.itemsize > 1:
+            self.dtype = self.dtype.newbyteorder(order)
+
+
+class _SafeArray(np.ndarray):
+    """What ``_reconstruct`` builds: its state is checked before numpy's __setstate__ sees it."""
+
+    def __setstate__(self, state: Any) -> None:
+        if not isinstance(state, tuple) or len(state) not in (4, 5):
+            raise FlameFileError("an array's pickled state is malformed")
+        shape, dtype, fortran, raw = state[-4:]
+        if not (isinstance(shape, tuple) and len(shape) <= 32
+                and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape)):
+            raise FlameFileError(f"an array's shape is malformed ({str(shape)[:60]})")
+        dt = _real_dtype(dtype)
+        count = math.prod(shape)
+        if isinstance(raw, str):
+            raw = raw.encode("latin1")  # Python 2 str
+        if dt.hasobject:
+            if not isinstance(raw, list) or len(raw) != count:
+                raise FlameFileError("an array of objects has the wrong number of items")
+        elif not isinstance(raw, (bytes, bytearray)) or len(raw) != count * dt.itemsize:
+            raise FlameFileError(f"an array of shape {shape} has {len(raw) if hasattr(raw, '__len__') else 'no'} "
+                                 f"bytes of data, not {count * dt.itemsize}")
+        np.ndarray.__setstate__(self, (1, shape, dt, bool(fortran), raw))
+
+
 def _safe_reconstruct(subtype: Any, shape: Any, dtype: Any) -> np.ndarray:
     if subtype is not _NDARRAY:
         raise FlameFileError("the file asks numpy to rebuild an array of a foreign class")
     # numpy pickles rebuild an empty placeholder here and fill it in __setstate__
-    return np.ndarray.__new__(np.ndarray, (0,), np.dtype(dtype) if not isinstance(dtype, np.dtype) else dtype)
+    return np.ndarray.__new__(_SafeArray, (0,), np.dtype("b"))
 
 
 def _safe_frombuffer(buf: Any, dtype: Any, shape: Any, order: str) -> np.ndarray:
-    dtype = np.dtype(dtype)
-    if dtype.hasobject:
+    dt = _real_dtype(dtype)
+    if dt.hasobject or not isinstance(buf, (bytes, bytearray)):
         raise FlameFileError("the file holds an array of Python objects, not numbers")
-    arr = np.frombuffer(bytes(buf), dtype=dtype)
+    arr = np.frombuffer(bytes(buf), dtype=dt)
     return arr.reshape(shape, order="F" if order == "F" else "C").copy()
 
 
 def _safe_scalar(dtype: Any, data: Any = None) -> Any:
-    dtype = np.dtype(dtype)
-    if dtype.hasobject:
+    dt = _real_dtype(dtype)
+    if dt.hasobject or not isinstance(data, (str, bytes)):
         raise FlameFileError("the file holds a numpy object scalar, not a number")
-    raw = data.encode("latin1") if isinstance(data, str) else bytes(data or b"")
-    return np.frombuffer(raw, dtype=dtype, count=1)[0]
+    raw = data.encode("latin1") if isinstance(data, str) else data
+    return np.frombuffer(raw, dtype=dt, count=1)[0]
 
 
 def _safe_encode(text: Any, encoding: str = "utf-8") -> bytes:
@@ -137,10 +201,6 @@ def _safe_reconstructor(cls: Any, base: Any, state: Any) -> Any:
     return obj
 
 
-def _dtype(*args: Any) -> np.dtype:
-    return np.dtype(*args)
-
-
 _NUMPY_CORE = {"numpy.core.multiarray", "numpy._core.multiarray", "numpy.core.numeric",
                "numpy._core.numeric"}
 _ALLOWED: dict[tuple[str, str], Any] = {}
@@ -149,7 +209,7 @@ for _mod in _NUMPY_CORE:
     _ALLOWED[(_mod, "scalar")] = _safe_scalar
     _ALLOWED[(_mod, "_frombuffer")] = _safe_frombuffer
 _ALLOWED[("numpy", "ndarray")] = _NDARRAY
-_ALLOWED[("numpy", "dtype")] = _dtype
+_ALLOWED[("numpy", "dtype")] = _DtypeStandIn
 _ALLOWED[("_codecs", "encode")] = _safe_encode
 for _mod in ("copy_reg", "copyreg"):
     _ALLOWED[(_mod, "_reconstructor")] = _safe_reconstructor
@@ -177,37 +237,49 @@ class RestrictedUnpickler(pickle.Unpickler):
 
 
 def restricted_loads(data: bytes) -> Any:
-    """Unpickle bytes with the allow-list; Python 2 strings decode as latin1 (FLAME's own files)."""
+    """Unpickle bytes with the allow-list; Python 2 strings decode as latin1 (FLAME's own files).
+
+    The bytes are pre-scanned first (:func:`~.bounds.prescan_pickle`): nesting depth, length and
+    re-used data are bounded before the unpickler builds anything."""
     try:
+        prescan_pickle(data)
         return RestrictedUnpickler(io.BytesIO(data), encoding="latin1").load()
+    except BoundsError as exc:
+        raise FlameFileError(str(exc)) from None
     except FlameFileError:
         raise
     except (pickle.UnpicklingError, EOFError) as exc:
         raise FlameFileError(f"the pickle is truncated or corrupt ({exc})") from None
     except (ValueError, TypeError, AttributeError, IndexError, KeyError, MemoryError,
-            OverflowError, UnicodeError) as exc:
+            OverflowError, UnicodeError, RecursionError) as exc:
         raise FlameFileError(f"the pickle does not decode as array data ({type(exc).__name__}: "
-                             f"{exc})") from None
+                             f"{str(exc)[:200]})") from None
 
 
 # -- converting what the pickle produced into plain numpy -------------------------------------
 def to_array(value: Any, key: str = "") -> Any:
-    """Plain numpy from a recorded chumpy/sparse object (other values unchanged)."""
-    if isinstance(value, ChumpyStandIn):
-        state = value.state if isinstance(value.state, dict) else {}
-        x = state.get("x")
-        if x is None:
-            raise FlameFileError(
-                f"'{key}' is a chumpy {value.source} expression, not stored array data; "
-                "re-save the model with plain numpy arrays")
-        return to_array(x, key)
-    if isinstance(value, SparseStandIn):
-        return _sparse_to_dense(value, key)
-    if isinstance(value, np.ndarray) and value.dtype.hasobject:
-        if value.shape == ():
-            return to_array(value.item(), key)
-        raise FlameFileError(f"'{key}' is an array of Python objects, not numbers")
-    return value
+    """Plain numpy from a recorded chumpy/sparse object (other values unchanged).
+
+    Follows chumpy objects to the array they store and unwraps 0-d object arrays, at most
+    MAX_CHAIN links: a deep or cyclic chain is refused, never recursed into."""
+    for _ in range(MAX_CHAIN):
+        if isinstance(value, ChumpyStandIn):
+            state = value.state if isinstance(value.state, dict) else {}
+            if state.get("x") is None:
+                raise FlameFileError(
+                    f"'{key}' is a chumpy {value.source} expression, not stored array data; "
+                    "re-save the model with plain numpy arrays")
+            value = state["x"]
+        elif isinstance(value, SparseStandIn):
+            return _sparse_to_dense(value, key)
+        elif isinstance(value, np.ndarray) and value.dtype.hasobject:
+            if value.shape != ():
+                raise FlameFileError(f"'{key}' is an array of Python objects, not numbers")
+            value = value.item()
+        else:
+            return value
+    raise FlameFileError(f"'{key}' is a chain of more than {MAX_CHAIN} wrapped objects (or a cycle), "
+                         "not array data")
 
 
 def _sparse_to_dense(sp: SparseStandIn, key: str) -> np.ndarray:
@@ -215,8 +287,12 @@ def _sparse_to_dense(sp: SparseStandIn, key: str) -> np.ndarray:
     try:
         raw_shape: Any = st.get("_shape") or st.get("shape")  # None -> TypeError, reported below
         shape = tuple(int(s) for s in raw_shape)
-        if len(shape) != 2:
+        if len(shape) != 2 or min(shape) < 0:
             raise ValueError("not 2-D")
+        if math.prod(shape) * 8 > MAX_ARRAY_BYTES:
+            raise FlameFileError(f"'{key}' is a sparse matrix of shape {shape}: as dense numbers that is "
+                                 f"{math.prod(shape) * 8 / 2**30:.1f} GiB, past the {MAX_ARRAY_BYTES >> 20} MiB "
+                                 "a FLAME array takes")
         out = np.zeros(shape, np.float64)
         data = np.asarray(st["data"], np.float64)
         if sp.fmt == "coo":
@@ -239,8 +315,8 @@ def _sparse_to_dense(sp: SparseStandIn, key: str) -> np.ndarray:
         else:
             np.add.at(out, (majors, minors), data[: indptr[-1]])
         return out
-    except (KeyError, TypeError, ValueError, IndexError) as exc:
-        raise FlameFileError(f"'{key}' is a malformed sparse matrix ({exc})") from None
+    except (KeyError, TypeError, ValueError, IndexError, OverflowError) as exc:
+        raise FlameFileError(f"'{key}' is a malformed sparse matrix ({str(exc)[:200]})") from None
 
 
 # -- the model -------------------------------------------------------------------------------
@@ -285,19 +361,9 @@ def load_flame(path: str | Path, expect_vertices: int | None = FLAME_VERTICES) -
     small meshes); by default the file must have FLAME's 5023-vertex topology.
     """
     path = Path(path)
-    if not path.exists():
-        raise FlameFileError(f"FLAME model file not found: {path}")
-    if path.is_dir():
-        raise FlameFileError(f"{path} is a folder; choose the FLAME model file inside it "
-                             "(e.g. generic_model.pkl, flame2023.pkl)")
-    size = path.stat().st_size
-    if size == 0:
-        raise FlameFileError(f"{path.name} is empty")
-    if size > MAX_FILE_BYTES:
-        raise FlameFileError(f"{path.name} is {size / 2**30:.1f} GiB, too large for a FLAME model")
-    raw = path.read_bytes()
+    raw = _read_file(path)
     if raw[:4] == b"PK\x03\x04":
-        data = _read_npz(raw, path.name)
+        data = read_npz(raw, path.name)
     else:
         data = restricted_loads(raw)
         if not isinstance(data, dict):
@@ -310,29 +376,52 @@ def load_flame(path: str | Path, expect_vertices: int | None = FLAME_VERTICES) -
     return model
 
 
-def _read_npz(raw: bytes, name: str) -> dict[str, Any]:
-    """npz members are .npy files; object arrays inside are pickles and go through the allow-list."""
+def _read_file(path: Path) -> bytes:
+    """The file's bytes: a regular file of sane size (a FIFO is refused instead of read forever)."""
+    kind = path_kind(path)
+    if kind == "missing":
+        raise FlameFileError(f"FLAME model file not found: {path}")
+    if kind == "folder":
+        raise FlameFileError(f"{path} is a folder; choose the FLAME model file inside it "
+                             "(e.g. generic_model.pkl, flame2023.pkl)")
+    if kind == "unreadable":
+        raise FlameFileError(f"cannot read {str(path)[:200]} (no permission, or not a valid file name)")
+    try:
+        with open_regular(path) as fh:
+            raw = fh.read(MAX_FILE_BYTES + 1)
+    except NotARegularFile as exc:
+        raise FlameFileError(str(exc)) from None
+    except OSError as exc:
+        raise FlameFileError(f"cannot read {path.name}: {exc.strerror or exc}") from None
+    if not raw:
+        raise FlameFileError(f"{path.name} is empty")
+    if len(raw) > MAX_FILE_BYTES:
+        raise FlameFileError(f"{path.name} is over {MAX_FILE_BYTES >> 20} MiB, too large for a FLAME model")
+    return raw
+
+
+def read_npz(raw: bytes, name: str) -> dict[str, Any]:
+    """npz members are .npy files, read header first within a budget (a zip bomb or a header
+    claiming terabytes is refused before it inflates); object arrays inside are pickles and go
+    through the allow-list."""
     out: dict[str, Any] = {}
+    budget = Budget()
     try:
         with zipfile.ZipFile(io.BytesIO(raw)) as zf:
-            for info in zf.infolist():
+            members = zf.infolist()
+            if len(members) > MAX_MEMBERS:
+                raise FlameFileError(f"{name} has {len(members)} members; a FLAME .npz has about ten")
+            for info in members:
                 key = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
                 with zf.open(info) as fh:
-                    buf = io.BytesIO(fh.read())
-                version = np.lib.format.read_magic(buf)
-                if version == (1, 0):
-                    shape, fortran, dtype = np.lib.format.read_array_header_1_0(buf)
-                else:
-                    shape, fortran, dtype = np.lib.format.read_array_header_2_0(buf)
-                if dtype.hasobject:
-                    out[key] = restricted_loads(buf.read())
-                else:
-                    buf.seek(0)
-                    out[key] = np.lib.format.read_array(buf, allow_pickle=False)
+                    value = read_npy(fh, f"{name}:{info.filename[:80]}", budget)
+                out[key] = restricted_loads(value) if isinstance(value, bytes) else value
     except FlameFileError:
         raise
-    except (zipfile.BadZipFile, ValueError, EOFError, OSError) as exc:
-        raise FlameFileError(f"{name} is not a readable .npz archive (truncated or corrupt: {exc})"
+    except BoundsError as exc:
+        raise FlameFileError(str(exc)) from None
+    except (zipfile.BadZipFile, ValueError, EOFError, OSError, NotImplementedError, RuntimeError) as exc:
+        raise FlameFileError(f"{name} is not a readable .npz archive (truncated or corrupt: {str(exc)[:200]})"
                              ) from None
     return out
 
@@ -343,8 +432,14 @@ def _sidecar_eyelids(path: Path, v: int) -> np.ndarray | None:
     if not (left.exists() and right.exists()):
         return None
     try:
-        arrs = [np.load(p, allow_pickle=False).astype(np.float64).reshape(v, 3) for p in (left, right)]
-    except (ValueError, OSError):
+        arrs = []
+        for p in (left, right):
+            with open_regular(p) as fh:
+                arr = read_npy(fh, p.name, Budget(2 * MAX_ARRAY_BYTES))
+            if isinstance(arr, bytes):
+                return None
+            arrs.append(arr.astype(np.float64).reshape(v, 3))
+    except (ValueError, OSError):  # BoundsError and NotARegularFile are ValueErrors
         return None
     return np.stack(arrs)
 

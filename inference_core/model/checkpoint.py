@@ -19,9 +19,10 @@ import torch
 
 from .. import __version__
 from ..runtime.weights import weights_digest
-from ..shared.model_card import CARD_KEY, FORMAT, FORMAT_VERSION, ModelFileError, check_card
+from ..shared.model_card import CARD_KEY, FORMAT, FORMAT_VERSION, ModelFileError
 from ..shared.options import SessionOptions
 from .config import ModelConfig, config_from_card
+from .layout import checked_config, read_layout
 from .network import StreamingTalker
 
 __all__ = ["ModelFileError", "base_card", "save_checkpoint", "read_card", "load_checkpoint"]
@@ -75,41 +76,20 @@ def save_checkpoint(path: str | Path, model: StreamingTalker, card: dict[str, An
 
 def read_card(path: str | Path) -> dict[str, Any]:
     """Read and check only the model card (cheap: no tensors are loaded)."""
-    path = Path(path)
-    if not path.exists():
-        raise ModelFileError(f"Model file not found: {path}")
-    if path.is_dir():
-        raise ModelFileError(f"Model path is a folder, not a file: {path}")
-    try:
-        from safetensors import safe_open
-
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-    except Exception as exc:  # safetensors raises several types for corrupt headers
-        raise ModelFileError(f"{path.name} is not a valid safetensors model file "
-                             f"(corrupt, truncated or another format): {exc}") from None
-    raw = meta.get(CARD_KEY)
-    if raw is None:
-        raise ModelFileError(f"{path.name} is a safetensors file but not a StreamingTalker "
-                             "checkpoint (no model card in its metadata)")
-    try:
-        card = json.loads(raw)
-    except ValueError:
-        raise ModelFileError(f"{path.name}: the model card is not valid JSON") from None
-    return check_card(card, path.name)
+    return read_layout(path)[0]
 
 
 def load_checkpoint(path: str | Path, device: str = "cpu"
                     ) -> tuple[StreamingTalker, dict[str, Any], dict[str, torch.Tensor]]:
-    """Load a checkpoint. Returns (model in eval mode, card, extra tensors such as a basis)."""
+    """Load a checkpoint. Returns (model in eval mode, card, extra tensors such as a basis).
+
+    Strict: the card is checked against a schema and its architecture against the file's
+    tensors (every one used, none missing or extra, exact shapes) before the model is built."""
     from safetensors.torch import load_file
 
     path = Path(path)
-    card = read_card(path)
-    try:
-        cfg = config_from_card(card)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ModelFileError(f"{path.name}: the model card's architecture is invalid: {exc}") from None
+    card, header, data_bytes = read_layout(path)
+    cfg = checked_config(path.name, card, header, data_bytes)
     try:
         tensors = load_file(str(path))
     except Exception as exc:
@@ -117,22 +97,11 @@ def load_checkpoint(path: str | Path, device: str = "cpu"
     if card.get("weights_sha256") and _tensor_digest(tensors) != card["weights_sha256"]:
         raise ModelFileError(f"{path.name}: the weights do not match the checksum in the model card "
                              "(the file was modified or damaged after it was written)")
+    for name, t in tensors.items():
+        if not torch.isfinite(t).all():
+            raise ModelFileError(f"{path.name}: tensor {name} contains NaN or infinite values")
     model = StreamingTalker(cfg)
     expected = model.state_dict()
-    missing = sorted(set(expected) - set(tensors))
-    if missing:
-        raise ModelFileError(f"{path.name} does not fit the StreamingTalker architecture it declares: "
-                             f"missing tensors {missing[:5]}")
-    for name, ref in expected.items():
-        if tuple(tensors[name].shape) != tuple(ref.shape):
-            raise ModelFileError(f"{path.name}: tensor {name} has shape {tuple(tensors[name].shape)}, "
-                                 f"the architecture needs {tuple(ref.shape)}")
-        if not torch.isfinite(tensors[name]).all():
-            raise ModelFileError(f"{path.name}: tensor {name} contains NaN or infinite values")
-    model.load_state_dict({k: tensors[k] for k in expected})
+    model.load_state_dict({k: tensors[k] for k in expected}, strict=True)
     extra = {k: v for k, v in tensors.items() if k not in expected}
-    channels = card.get("channels") or []
-    if len(channels) != cfg.num_channels:
-        raise ModelFileError(f"{path.name}: the card names {len(channels)} channels, "
-                             f"the weights produce {cfg.num_channels}")
     return model.to(device).eval(), card, extra

@@ -59,6 +59,8 @@ class ModelConfig:
             raise ValueError("the mel window must span at least one hop and at most n_fft samples")
         if self.lookahead_mel >= self.receptive_field_mel:
             raise ValueError("look-ahead must be smaller than the encoder's receptive field")
+        if self.model_dim % self.heads:
+            raise ValueError(f"model_dim {self.model_dim} is not divisible by heads {self.heads}")
 
     @property
     def step_samples(self) -> int:
@@ -108,7 +110,21 @@ class ModelConfig:
 
 
 def config_from_card(card: dict[str, Any]) -> ModelConfig:
-    """The architecture a model card declares (older cards keep the objective beside it)."""
+    """The architecture a model card declares (older cards keep the objective beside it).
+
+    ValueError when the card's own fields disagree with it: fps, sample rate and chunk are
+    stated twice, the channel names must be as many as the channels, the style names at most
+    as many as the styles (a name past the table would index outside it)."""
     arch = dict(card["architecture"])
     arch.setdefault("objective", card.get("objective", "diffusion"))
-    return ModelConfig.from_dict(arch)
+    cfg = ModelConfig.from_dict(arch)
+    for key in ("fps", "sample_rate", "chunk_frames"):
+        if key in card and card[key] != getattr(cfg, key):
+            raise ValueError(f"the card's {key} ({card[key]!r}) differs from its architecture's "
+                             f"({getattr(cfg, key)})")
+    if len(card.get("channels") or []) != cfg.num_channels:
+        raise ValueError(f"the card names {len(card.get('channels') or [])} channels, "
+                         f"the architecture has {cfg.num_channels}")
+    if len(card.get("styles") or []) > cfg.num_styles:
+        raise ValueError(f"the card names {len(card['styles'])} styles, the architecture has {cfg.num_styles}")
+    return cfg

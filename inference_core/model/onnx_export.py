@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from .. import __version__
-from ..runtime.onnx_backend import FORMAT, GRAPHS, file_sha256, graph_path, manifest_path
+from ..runtime.onnx_backend import FORMAT, GRAPHS, file_sha256, graph_input_shapes, graph_path, manifest_path
 from ..shared.model_card import read_header
 from .checkpoint import load_checkpoint
 from .network import StreamingTalker
@@ -57,16 +57,15 @@ class _Call(nn.Module):
 
 def example_inputs(model: StreamingTalker, seed: int = 0) -> dict[str, tuple[torch.Tensor, ...]]:
     """Random inputs of the exported shapes (also what export and ``info --verify`` compare on)."""
-    cfg = model.cfg
     g = torch.Generator().manual_seed(seed)
-    W, C, K, d = cfg.context_frames, cfg.chunk_frames, cfg.num_channels, cfg.model_dim
-    n_mel = cfg.step_mels + cfg.receptive_field_mel - 1
+    shapes = graph_input_shapes(model.cfg)
+    a, c, h = shapes["audio"], shapes["condition"], shapes["head"]
     return {
-        "audio": (torch.randn(1, n_mel, cfg.n_mels, generator=g),),
-        "condition": (torch.randn(1, W + C, d, generator=g), torch.randn(1, W, K, generator=g),
-                      torch.randn(1, cfg.style_dim, generator=g), torch.ones(1)),
-        "head": (torch.randn(1, C * K, generator=g), torch.rand(1, generator=g),
-                 torch.randn(1, C, d, generator=g)),
+        "audio": (torch.randn(*a[0], generator=g),),
+        "condition": (torch.randn(*c[0], generator=g), torch.randn(*c[1], generator=g),
+                      torch.randn(*c[2], generator=g), torch.ones(*c[3])),
+        "head": (torch.randn(*h[0], generator=g), torch.rand(*h[1], generator=g),
+                 torch.randn(*h[2], generator=g)),
     }
 
 

@@ -28,8 +28,9 @@ from typing import Any, Iterator
 import numpy as np
 
 
-def _rss_mb() -> float:
-    with open("/proc/self/statm") as f:
+def rss_mb(pid: int | str = "self") -> float:
+    """Resident memory of a process (this one by default), in MB (Linux /proc)."""
+    with open(f"/proc/{pid}/statm") as f:
         pages = int(f.read().split()[1])
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
@@ -142,9 +143,9 @@ def measure(bundle: Any, options: Any, short_seconds: float, long_seconds: float
     _stream_cost(bundle, options, 2.0)  # warm-up
     short = [_stream_cost(bundle, options, short_seconds)[0] / short_seconds for _ in range(repeats)]
     first = [_first_frame(bundle, options) for _ in range(max(5, repeats))]
-    rss_short = _rss_mb()
+    rss_short = rss_mb()
     long_busy, long_frames, aged_vs_fresh = _aged_vs_fresh(bundle, options, long_seconds)
-    rss_long = _rss_mb()
+    rss_long = rss_mb()
     rtf = statistics.median(short)
     latency = cfg.algorithmic_latency_ms + 1000 * statistics.median(first)
     return {

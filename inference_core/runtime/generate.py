@@ -56,6 +56,7 @@ def generate_file(bundle: ModelBundle, path: str | Path, options: SessionOptions
     session = StreamingSession(bundle, options)
     chunks: list[np.ndarray] = []
     peak_db = -math.inf
+    notes: list[str] = []  # what decoding had to clip or could not read
     bar = None
     if progress:
         try:
@@ -65,7 +66,7 @@ def generate_file(bundle: ModelBundle, path: str | Path, options: SessionOptions
         if tqdm is not None:
             bar = tqdm(total=round(info.seconds, 1), unit="s", desc=Path(path).name, leave=False)
     try:
-        for block in stream_file(path, cfg.sample_rate):
+        for block in stream_file(path, cfg.sample_rate, warnings=notes):
             peak_db = max(peak_db, rms_db(block))
             chunks.append(session.push(block))
             if bar is not None:
@@ -75,7 +76,7 @@ def generate_file(bundle: ModelBundle, path: str | Path, options: SessionOptions
         if bar is not None:
             bar.close()
     weights = np.concatenate(chunks) if chunks else np.zeros((0, cfg.num_channels), np.float32)
-    warnings = []
+    warnings = notes + [w for w in (session.level.warning(),) if w]
     if peak_db < SILENCE_DBFS:
         warnings.append(f"the audio is silent (level {peak_db:.0f} dBFS): the face stays neutral")
     if info.sample_rate != cfg.sample_rate or info.channels != 1:

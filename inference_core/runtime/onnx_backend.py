@@ -26,17 +26,29 @@ import numpy as np
 
 from ..model.config import ModelConfig, config_from_card
 from ..shared.hashing import file_sha256
+from ..shared.model_card import ModelFileError
+from ..shared.paths import open_regular
 from .bundle import BackendUnavailable
 from .threads import default_threads
 from .weights import WeightsError, read_tensors, weights_digest
 
 FORMAT = "streamingtalker-onnx"
+MAX_MANIFEST_BYTES = 1 << 20
 #: graph name -> (file suffix, input names, output name)
 GRAPHS: dict[str, tuple[str, tuple[str, ...], str]] = {
     "audio": ("audio_encoder.onnx", ("mel",), "features"),
     "condition": ("condition.onnx", ("audio", "past", "style_vec", "keep"), "cond"),
     "head": ("head.onnx", ("x_t", "t", "cond"), "x0"),
 }
+
+
+def graph_input_shapes(cfg: ModelConfig) -> dict[str, list[tuple[int, ...]]]:
+    """The fixed input shapes of each graph for an architecture (batch 1, one step)."""
+    W, C, K, d = cfg.context_frames, cfg.chunk_frames, cfg.num_channels, cfg.model_dim
+    n_mel = cfg.step_mels + cfg.receptive_field_mel - 1
+    return {"audio": [(1, n_mel, cfg.n_mels)],
+            "condition": [(1, W + C, d), (1, W, K), (1, cfg.style_dim), (1,)],
+            "head": [(1, C * K), (1,), (1, C, d)]}
 
 
 def graph_path(model_path: str | Path, key: str) -> Path:
@@ -55,16 +67,19 @@ def check_export(model_path: Path, weights_sha256: str | None) -> dict[str, Any]
     was altered; BackendUnavailable saying what is wrong otherwise."""
     mpath = manifest_path(model_path)
     try:
-        manifest = json.loads(mpath.read_text())
-    except (OSError, ValueError) as exc:
-        raise BackendUnavailable(f"{mpath} is unreadable: {exc}") from None
-    if manifest.get("format") != FORMAT:
+        with open_regular(mpath) as fh:
+            manifest = json.loads(fh.read(MAX_MANIFEST_BYTES + 1))
+    except (OSError, ValueError, RecursionError) as exc:
+        raise BackendUnavailable(f"{mpath} is unreadable: {str(exc)[:200]}") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT or not isinstance(
+            manifest.get("files"), dict):
         raise BackendUnavailable(f"{mpath} is not a StreamingTalker ONNX manifest")
     if weights_sha256 and manifest.get("weights_sha256") != weights_sha256:
         raise BackendUnavailable(f"the ONNX graphs of {model_path.name} were exported from other weights; "
                                  "export them again (python -m inference_core export-onnx MODEL)")
     for key in GRAPHS:
-        entry = (manifest.get("files") or {}).get(key) or {}
+        entry = manifest["files"].get(key)
+        entry = entry if isinstance(entry, dict) else {}
         f = graph_path(model_path, key)
         if not f.is_file():
             raise BackendUnavailable(f"{f} is missing")
@@ -114,6 +129,12 @@ class OnnxBackend:
         except Exception as exc:  # onnxruntime raises its own exception types for bad graphs
             raise BackendUnavailable(f"onnxruntime cannot load the graphs of {model_path.name}: {exc}") from None
         self._inputs = {k: [i.name for i in s.get_inputs()] for k, s in self._sessions.items()}
+        for key, shapes in graph_input_shapes(cfg).items():
+            got = [tuple(i.shape) for i in self._sessions[key].get_inputs()]
+            if got != shapes:
+                raise ModelFileError(f"{model_path.name}: its {key} graph takes inputs of shapes {got}, the "
+                                     f"architecture in its card needs {shapes} (the card does not describe "
+                                     "these graphs)")
 
     def _run(self, key: str, *arrays: np.ndarray) -> np.ndarray:
         feeds = {n: np.ascontiguousarray(a, dtype=np.float32) for n, a in zip(self._inputs[key], arrays)}
@@ -137,11 +158,11 @@ def load_onnx(path: Path, device: str = "cpu", threads: int | None = None
     """(backend, card, config, extra tensors) for a checkpoint with its ONNX export.
 
     The cheap reasons not to use ONNX (no onnxruntime, no export) are checked before
-    the weights are read, so ``auto`` falls back to torch without reading them twice."""
-    from ..shared.model_card import ModelFileError, check_card
+    the weights are read, so ``auto`` falls back to torch without reading them twice.
+    The card and the file's tensors are checked as strictly as the torch loader does."""
+    from ..model.layout import checked_config, read_layout
 
-    if not path.is_file():
-        raise ModelFileError(f"Model file not found: {path}")
+    card, header, data_bytes = read_layout(path)
     try:
         import onnxruntime  # noqa: F401
     except Exception as exc:  # ImportError, or a broken wheel raising OSError at import
@@ -149,18 +170,17 @@ def load_onnx(path: Path, device: str = "cpu", threads: int | None = None
     if not manifest_path(path).is_file():
         raise BackendUnavailable(f"no ONNX export of this model ({manifest_path(path).name} is missing; run "
                                  "`python -m inference_core export-onnx MODEL`)")
+    cfg = checked_config(path.name, card, header, data_bytes)
     try:
-        tensors, card = read_tensors(path)
+        tensors, _ = read_tensors(path)
     except WeightsError as exc:
         raise ModelFileError(str(exc)) from None
-    check_card(card, path.name)
     if card.get("weights_sha256") and weights_digest(tensors) != card["weights_sha256"]:
         raise ModelFileError(f"{path.name}: the weights do not match the checksum in the model card "
                              "(the file was modified or damaged after it was written)")
-    try:
-        cfg = config_from_card(card)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ModelFileError(f"{path.name}: the model card's architecture is invalid: {exc}") from None
+    for name, t in tensors.items():
+        if not np.isfinite(t).all():
+            raise ModelFileError(f"{path.name}: tensor {name} contains NaN or infinite values")
     check_export(path, card.get("weights_sha256"))
     backend = OnnxBackend(cfg, tensors, path, device, threads)
     extra = {k: np.asarray(v, np.float32) for k, v in tensors.items() if k.startswith("motion.")}

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import signal
 import sys
 import threading
 import time
@@ -40,6 +41,33 @@ class _Cancelled(Exception):
     pass
 
 
+class _ClientGone(Exception):
+    """The client closed its end of the pipe: nobody is left to answer."""
+
+
+class _Stop(BaseException):
+    """SIGINT or SIGTERM: leave at once (a BaseException, so no ``except Exception`` holds it)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+class _BadField(ValueError):
+    """A field of a client message has the wrong type or size (answered with bad_request)."""
+
+
+def _session_field(msg: Message, default: str | None) -> str | None:
+    """The message's ``session`` (``default`` when absent); _BadField unless a short string."""
+    if "session" not in msg.fields:
+        return default
+    sid = msg.fields["session"]
+    if not isinstance(sid, str) or not 0 < len(sid) <= protocol.MAX_SESSION_CHARS:
+        raise _BadField(f"session must be a string of 1 to {protocol.MAX_SESSION_CHARS} characters "
+                        f"(got {protocol.clip_text(sid, 40)})")
+    return sid
+
+
 class BridgeServer:
     def __init__(self, bundle: Any, out: BinaryIO, inp: BinaryIO):
         self.bundle = bundle
@@ -52,19 +80,47 @@ class BridgeServer:
         self._cancel_lock = threading.Lock()
         self._live: Any = None
         self._write_lock = threading.Lock()
+        self._room = threading.Condition()
+        self._queued = 0  # bytes of messages read but not yet handled
+        self._level_warned = False
 
     # -- output --------------------------------------------------------
     def send(self, msg_type: str, payload: bytes = b"", **fields: Any) -> None:
-        with self._write_lock:
-            protocol.write_message(self.out, msg_type, payload, **fields)
+        """Write one message. Never raises for what it was given: a reply that cannot be encoded
+        goes out as an ``internal_error`` instead; a closed pipe raises _ClientGone."""
+        try:
+            data = protocol.encode(msg_type, payload, **fields)
+        except (protocol.ProtocolError, TypeError, ValueError) as exc:
+            log.error("reply %r could not be encoded: %s", msg_type, exc)
+            sid = fields.get("session")
+            extra: dict[str, Any] = {"session": sid} if (
+                isinstance(sid, str) and len(sid) <= protocol.MAX_SESSION_CHARS) else {}
+            data = protocol.encode(Msg.ERROR, code=Err.INTERNAL, fatal=False,
+                                   message=f"the server could not encode its {protocol.clip_text(msg_type)!r} "
+                                           f"reply: {protocol.clip_text(str(exc))}", **extra)
+        self._write(data)
+
+    def _write(self, data: bytes) -> None:
+        try:
+            with self._write_lock:
+                self.out.write(data)
+                self.out.flush()
+        except (BrokenPipeError, ConnectionError, ValueError) as exc:  # ValueError: stream closed
+            raise _ClientGone(str(exc)) from None
 
     def error(self, code: str, message: str, fatal: bool = False, **extra: Any) -> None:
+        """An ``error`` reply; what it echoes of the client's input is clipped (one line, bounded)."""
+        message = protocol.clip_text(message, 4 * protocol.MAX_ECHO_CHARS)
         log.warning("error %s: %s", code, message)
+        for key, value in list(extra.items()):
+            if isinstance(value, str):
+                extra[key] = protocol.clip_text(value, 8000 if key == "detail" else protocol.MAX_SESSION_CHARS)
         self.send(Msg.ERROR, code=code, message=message, fatal=fatal, **extra)
 
     # -- input ---------------------------------------------------------
     def _reader(self) -> None:
         while True:
+            self._wait_for_room()
             try:
                 msg = protocol.read_message(self.inp)
             except protocol.ProtocolError as exc:
@@ -78,9 +134,24 @@ class BridgeServer:
                 self.events.put((_EOF, None))
                 return
             if msg.type == Msg.CANCEL:
-                with self._cancel_lock:
-                    self._cancel_ids.add(str(msg.get("session", self.session_id)))
+                sid = msg.fields.get("session", self.session_id)
+                if isinstance(sid, str) and len(sid) <= protocol.MAX_SESSION_CHARS:
+                    with self._cancel_lock:
+                        self._cancel_ids.add(sid)
+            with self._room:
+                self._queued += _size(msg)
             self.events.put((_MSG, msg))
+
+    def _wait_for_room(self) -> None:
+        """Backpressure: read no further while MAX_QUEUED_BYTES of messages wait to be handled."""
+        with self._room:
+            while self._queued >= protocol.MAX_QUEUED_BYTES:
+                self._room.wait()
+
+    def _handled(self, msg: Message) -> None:
+        with self._room:
+            self._queued -= _size(msg)
+            self._room.notify()
 
     def _cancel_requested(self, session_id: str | None) -> bool:
         with self._cancel_lock:
@@ -88,11 +159,29 @@ class BridgeServer:
 
     # -- main loop -----------------------------------------------------
     def serve(self) -> int:
+        """Answer messages until ``shutdown``, the end of input, a lost framing or a signal."""
+        try:
+            return self._serve()
+        except _ClientGone:
+            log.info("the client closed the pipe; exiting")
+            self._stop_live_quietly()
+            return 0
+        except _Stop as stop:
+            log.info("stopped by signal %s", signal.Signals(stop.signum).name)
+            self._stop_live_quietly()
+            return 0
+
+    def _serve(self) -> int:
         card = dict(self.bundle.card)
         runtime = {"backend": self.bundle.backend.name, "device": self.bundle.backend.device,
                    "python": sys.executable, "python_version": sys.version.split()[0]}
-        self.send(Msg.HELLO, protocol=PROTOCOL_VERSION, core_version=__version__, model=card,
-                  pid=os.getpid(), runtime=runtime)
+        try:
+            hello = protocol.encode(Msg.HELLO, protocol=PROTOCOL_VERSION, core_version=__version__, model=card,
+                                    pid=os.getpid(), runtime=runtime)
+        except (protocol.ProtocolError, TypeError, ValueError) as exc:
+            self.error(Err.MODEL, f"the model card cannot be sent to the client: {exc}", fatal=True)
+            return 3
+        self._write(hello)
         threading.Thread(target=self._reader, name="stk-stdin", daemon=True).start()
         while True:
             kind, item = self.events.get()
@@ -112,32 +201,51 @@ class BridgeServer:
                 self.error(Err.DEVICE, item)
                 self._stop_live(send=True)
                 continue
-            msg: Message = item
-            if msg.type == Msg.SHUTDOWN:
-                self._stop_live(send=False)
-                self.send(Msg.BYE)
-                return 0
-            handler = getattr(self, f"on_{msg.type}", None)
-            if msg.type not in protocol.CLIENT_TYPES or handler is None:
-                self.error(Err.UNKNOWN_TYPE, f"unknown message type {msg.type!r}")
-                continue
             try:
-                handler(msg)
-            except _Cancelled:
-                pass
-            except Exception as exc:  # a model failure must not kill the server
-                log.exception("handler %s failed", msg.type)
-                sid = self.session_id
-                self._drop_session()
-                self.error(Err.MODEL, f"inference failed: {exc}", session=sid,
-                           detail=traceback.format_exc(limit=8))
+                if self._dispatch(item):
+                    return 0
+            finally:
+                self._handled(item)
+
+    def _dispatch(self, msg: Message) -> bool:
+        """Handle one client message; True after ``shutdown``."""
+        if msg.type == Msg.SHUTDOWN:
+            self._stop_live(send=False)
+            self.send(Msg.BYE)
+            return True
+        handler = getattr(self, f"on_{msg.type}", None)
+        if msg.type not in protocol.CLIENT_TYPES or handler is None:
+            self.error(Err.UNKNOWN_TYPE, f"unknown message type {protocol.clip_text(msg.type)!r}")
+            return False
+        try:
+            handler(msg)
+        except _Cancelled:
+            pass
+        except _BadField as exc:
+            self.error(Err.BAD_REQUEST, str(exc))
+        except _ClientGone:
+            raise
+        except Exception as exc:  # a model failure must not kill the server
+            log.exception("handler %s failed", msg.type)
+            sid = self.session_id
+            self._drop_session()
+            self.error(Err.MODEL, f"inference failed: {exc}", session=sid,
+                       detail=traceback.format_exc(limit=8))
+        return False
+
+    def _stop_live_quietly(self) -> None:
+        try:
+            self._stop_live(send=False)
+        except Exception:  # leaving anyway: a capture that fails to stop must not turn into a traceback
+            log.exception("live capture did not stop cleanly")
 
     # -- handlers ------------------------------------------------------
     def on_ping(self, msg: Message) -> None:
         self.send(Msg.PONG, time=time.time())
 
     def on_start(self, msg: Message) -> None:
-        sid = str(msg.get("session", "default"))
+        sid = _session_field(msg, "default")
+        assert sid is not None
         if self._open_session(sid, msg.fields):
             self.send(Msg.STARTED, session=sid, options=self.session.options.to_dict())
 
@@ -151,23 +259,24 @@ class BridgeServer:
         try:
             options = SessionOptions.resolve(self.bundle.card, fields)
             self.session = StreamingSession(self.bundle, options)
-        except (SessionError, TypeError) as exc:
+        except SessionError as exc:
             self.error(Err.BAD_REQUEST, str(exc), session=sid)
             return False
         with self._cancel_lock:
             self._cancel_ids.discard(sid)
         self.session_id = sid
+        self._level_warned = False
         return True
 
     def _check_session(self, msg: Message) -> bool:
-        sid = str(msg.get("session", self.session_id))
+        sid = _session_field(msg, self.session_id)
         if self.session is None or sid != self.session_id:
             self.error(Err.NO_SESSION, f"no active session {sid!r}; send start first", session=sid)
             return False
         return True
 
     def on_audio(self, msg: Message) -> None:
-        from .session import SessionError
+        from .session import NonFiniteOutput, SessionError
 
         if not self._check_session(msg):
             return
@@ -194,9 +303,12 @@ class BridgeServer:
                 if self._cancel_requested(sid):
                     raise _Cancelled
                 self._emit(sid, self.session.push(pcm[i:i + step]))
+        except NonFiniteOutput:
+            raise  # a model failure: the session is dropped
         except SessionError as exc:
             self.error(Err.BAD_AUDIO, str(exc), session=sid)
             return
+        self._warn_levels(sid)
         self.send(Msg.PROGRESS, session=sid, audio_seconds=self.session.audio_seconds,
                   frames=self.session.frames_emitted)
 
@@ -211,7 +323,7 @@ class BridgeServer:
         self.send(Msg.DONE, session=sid, frames=total)
 
     def on_cancel(self, msg: Message) -> None:
-        sid = str(msg.get("session", self.session_id))
+        sid = _session_field(msg, self.session_id)
         if self.session is not None and sid == self.session_id:
             self._drop_session()
         with self._cancel_lock:
@@ -237,14 +349,20 @@ class BridgeServer:
         if self._live is not None or self.session is not None:
             self.error(Err.SESSION_ACTIVE, "a session or live capture is already running")
             return
+        source, device = msg.get("input", "microphone"), msg.get("device")
+        if not isinstance(source, str) or len(source) > 4096:
+            raise _BadField(f"input must be 'microphone' or an audio file path (got {protocol.clip_text(source, 40)})")
+        if not (device is None or isinstance(device, str) and len(device) <= protocol.MAX_SESSION_CHARS
+                or isinstance(device, int) and not isinstance(device, bool)):
+            raise _BadField(f"device must be a device name or index (got {protocol.clip_text(device, 40)})")
         if not self._open_session(LIVE_SESSION, msg.fields):
             return
         sr = self.bundle.cfg.sample_rate
         try:
-            self._live = LiveCapture(msg.get("input", "microphone"), sr,
+            self._live = LiveCapture(source, sr,
                                      on_audio=lambda pcm: self.events.put((_LIVE_AUDIO, pcm)),
                                      on_error=lambda text: self.events.put((_LIVE_ERROR, text)),
-                                     device=msg.get("device"))
+                                     device=device)
             self._live.start()
         except LiveError as exc:
             self._live = None
@@ -286,6 +404,13 @@ class BridgeServer:
             self.send(Msg.LIVE_STOPPED, session=LIVE_SESSION, frames=total)
 
     # -- helpers -------------------------------------------------------
+    def _warn_levels(self, sid: str) -> None:
+        """One ``log`` warning per session, the first time its audio had to be clipped."""
+        level = self.session.level
+        if level.clipped and not self._level_warned:
+            self._level_warned = True
+            self.send(Msg.LOG, level="warning", session=sid, message=level.warning())
+
     def _emit(self, sid: str, frames: np.ndarray) -> None:
         if len(frames) == 0:
             return
@@ -296,6 +421,12 @@ class BridgeServer:
     def _drop_session(self) -> None:
         self.session = None
         self.session_id = None
+
+
+def _size(msg: Message) -> int:
+    """What a queued message holds in memory, near enough: its payload, and its header eightfold
+    (parsed JSON takes several times the bytes of its text)."""
+    return len(msg.payload) + 8 * msg.header_bytes
 
 
 def _protocol_streams() -> tuple[BinaryIO, BinaryIO]:
@@ -310,27 +441,49 @@ def _protocol_streams() -> tuple[BinaryIO, BinaryIO]:
     return os.fdopen(out_fd, "wb", buffering=0), sys.stdin.buffer
 
 
+def _on_signal(signum: int, frame: Any) -> None:
+    for sig in (signal.SIGINT, signal.SIGTERM):  # a second signal must not interrupt the exit
+        signal.signal(sig, signal.SIG_IGN)
+    raise _Stop(signum)
+
+
 def main(model: str | None, device: str = "cpu", threads: int | None = None, backend: str = "auto") -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="[inference_core %(levelname)s] %(message)s")
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _on_signal)
     out, inp = _protocol_streams()
     try:
-        from ..shared.model_card import ModelFileError
-        from .bundle import BackendUnavailable, load_bundle
-
-        bundle = load_bundle(model, device, backend, threads)
-    except (ModelFileError, BackendUnavailable) as exc:
-        protocol.write_message(out, Msg.ERROR, code=Err.MODEL, message=str(exc), fatal=True)
-        return 3
-    except Exception as exc:
-        protocol.write_message(out, Msg.ERROR, code=Err.MODEL, fatal=True,
-                               message=f"could not start the inference engine: {exc}",
-                               detail=traceback.format_exc(limit=8))
-        return 3
-    log.info("model %s loaded (%s backend, %s), serving on stdio", bundle.card.get("name"),
-             bundle.backend.name, device)
-    rc = BridgeServer(bundle, out, inp).serve()
+        rc = _load_and_serve(model, device, threads, backend, out, inp)
+    except _Stop as stop:  # a signal while the model loads
+        log.info("stopped by signal %s", signal.Signals(stop.signum).name)
+        rc = 0
     # The stdin reader thread may sit in a blocking read; a normal interpreter
     # shutdown would abort on its buffer lock, so leave without finalising.
     sys.stderr.flush()
     os._exit(rc)
+
+
+def _load_and_serve(model: str | None, device: str, threads: int | None, backend: str,
+                    out: BinaryIO, inp: BinaryIO) -> int:
+    def fatal(message: str, **extra: Any) -> int:
+        try:
+            protocol.write_message(out, Msg.ERROR, code=Err.MODEL, fatal=True,
+                                   message=protocol.clip_text(message, 4 * protocol.MAX_ECHO_CHARS), **extra)
+        except OSError:
+            pass
+        return 3
+
+    from ..shared.model_card import ModelFileError
+    from .bundle import BackendUnavailable, load_bundle
+
+    try:
+        bundle = load_bundle(model, device, backend, threads)
+    except (ModelFileError, BackendUnavailable) as exc:
+        return fatal(str(exc))
+    except Exception as exc:
+        return fatal(f"could not start the inference engine: {exc}",
+                     detail=protocol.clip_text(traceback.format_exc(limit=8), 8000))
+    log.info("model %s loaded (%s backend, %s), serving on stdio", bundle.card.get("name"),
+             bundle.backend.name, device)
+    return BridgeServer(bundle, out, inp).serve()

@@ -25,12 +25,17 @@ from __future__ import annotations
 import numpy as np
 
 from ..audio.features import LogMel
+from ..audio.levels import LevelGuard
 from ..model.diffusion import next_chunk
 from ..shared.channels import MOUTH_CHANNELS
 from ..shared.options import SessionError, SessionOptions
 from .bundle import ModelBundle
 
-__all__ = ["StreamingSession", "SessionError", "SessionOptions", "noise_scale"]
+__all__ = ["StreamingSession", "SessionError", "SessionOptions", "NonFiniteOutput", "noise_scale"]
+
+
+class NonFiniteOutput(SessionError):
+    """The networks produced NaN or infinity (a damaged or hostile model): no such frame is emitted."""
 
 
 def noise_scale(channels: list[str], chunk_frames: int, options: SessionOptions) -> np.ndarray:
@@ -51,6 +56,8 @@ class StreamingSession:
         self.cfg = cfg = bundle.cfg
         self.options = (options or SessionOptions()).validated()
         self._mel = LogMel(cfg.sample_rate, cfg.hop, cfg.win_length, cfg.n_fft, cfg.n_mels)
+        #: clips pushed audio to full scale; ``level.warning()`` says when it had to
+        self.level = LevelGuard(cfg.sample_rate)
         self._rng = np.random.default_rng(self.options.seed)
         self._noise_scale = noise_scale(bundle.channels, cfg.chunk_frames, self.options)
         self._style_vec = backend.style_vector(bundle.style_index(self.options.style))
@@ -97,7 +104,7 @@ class StreamingSession:
             bad = int(np.argmin(np.isfinite(pcm)))
             raise SessionError(f"audio contains NaN or infinite samples (first at "
                                f"{(self._received + bad) / self.cfg.sample_rate:.3f} s)")
-        self._samples = np.concatenate([self._samples, pcm.astype(np.float32, copy=False)])
+        self._samples = np.concatenate([self._samples, self.level(pcm)])
         self._received += pcm.size
         return self._run_ready_steps(final=False)
 
@@ -158,6 +165,9 @@ class StreamingSession:
         x0 = next_chunk(lambda keep: b.condition(audio, past, self._style_vec, keep), b.head, noise,
                         cfg.objective, opt.steps, opt.guidance)
         motion = self.bundle.denormalise(x0.reshape(cfg.chunk_frames, cfg.num_channels))
+        if not np.isfinite(motion).all():
+            raise NonFiniteOutput(f"the model produced NaN or infinite motion at frame {self._step * cfg.chunk_frames}; "
+                                  "the model file is damaged (nothing from this step was emitted)")
         if self._lo is not None:
             motion = np.clip(motion, self._lo, self._hi)
         # Feed back the (range-clamped) raw output: intensity/smoothing are display-only.

@@ -12,6 +12,7 @@ needs only numpy, so the ONNX runtime in Blender's own Python and the add-on
 from __future__ import annotations
 
 import hashlib
+import math
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -41,16 +42,26 @@ def read_tensors(path: str | Path, names: Iterable[str] | None = None
     with open(path, "rb") as fh:
         for name in wanted:
             info = header.get(name)
-            if not isinstance(info, dict) or info.get("dtype") not in _DTYPES:
+            if not isinstance(info, dict) or not isinstance(info.get("dtype"), str) or info["dtype"] not in _DTYPES:
                 raise WeightsError(f"{path.name} has no readable tensor '{name}'")
-            begin, end = (int(x) for x in info["data_offsets"])
-            shape = tuple(int(s) for s in info["shape"])
+            try:
+                begin, end = (_count(x) for x in info["data_offsets"])
+                shape = tuple(_count(s) for s in info["shape"])
+            except (KeyError, TypeError, ValueError):
+                raise WeightsError(f"{path.name}: tensor '{name}' has a malformed header entry") from None
             dt = np.dtype(_DTYPES[info["dtype"]])
-            if begin < 0 or end - begin != int(np.prod(shape)) * dt.itemsize or data_start + end > size:
+            if end - begin != math.prod(shape) * dt.itemsize or data_start + end > size:
                 raise WeightsError(f"{path.name}: tensor '{name}' is truncated or inconsistent")
             fh.seek(data_start + begin)
             out[name] = np.frombuffer(fh.read(end - begin), dtype=dt).reshape(shape)
     return out, card
+
+
+def _count(value: object) -> int:
+    """A non-negative integer from a header (a size or an offset); ValueError otherwise."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError(value)
+    return value
 
 
 def weights_digest(tensors: dict[str, np.ndarray]) -> str:

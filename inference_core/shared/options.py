@@ -10,7 +10,9 @@ Stdlib only, because Blender's Python imports it for the panel.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
+from numbers import Integral, Real
 from typing import Any, Mapping
 
 
@@ -27,6 +29,30 @@ LIMITS: dict[str, tuple[float, float]] = {
     "temperature": (0.0, 2.0),
     "temperature_upper": (0.0, 2.0),
 }
+#: Seeds are numpy SeedSequence entropy: any integer in this range.
+SEED_RANGE = (0, 2**64 - 1)
+#: Longest style name accepted (names come from the model card; this only bounds what is echoed).
+MAX_STYLE_CHARS = 200
+_FLOAT_OPTIONS = ("guidance", "intensity", "smoothing", "temperature", "temperature_upper")
+
+
+def _strict_int(name: str, value: Any) -> int:
+    """``value`` if it is an integer (not a bool, not 1.7, not "2"); SessionError otherwise."""
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        raise SessionError(f"{name} must be an integer (got {_shown(value)})")
+    return int(value)
+
+
+def _strict_float(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(float(value)):
+        raise SessionError(f"{name} must be a finite number (got {_shown(value)})")
+    return float(value)
+
+
+def _shown(value: Any) -> str:
+    """A short rendering of a rejected value (error messages never echo a huge input)."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 @dataclass
@@ -63,17 +89,21 @@ class SessionOptions:
         return {k: v for k, v in asdict(cls()).items() if k != "seed" and v is not None}
 
     def validated(self) -> "SessionOptions":
-        try:
-            self.seed = int(self.seed)
-            self.steps = int(self.steps)
-            self.guidance = float(self.guidance)
-            self.intensity = float(self.intensity)
-            self.smoothing = float(self.smoothing)
-            self.temperature = float(self.temperature)
-            if self.temperature_upper is not None:
-                self.temperature_upper = float(self.temperature_upper)
-        except (TypeError, ValueError) as exc:
-            raise SessionError(f"invalid session option: {exc}") from None
+        """Type-checked, in range: a bool, a fraction or a string where a number belongs is refused,
+        never coerced (``steps=1.7`` is an error, not 1 step)."""
+        self.seed = _strict_int("seed", self.seed)
+        self.steps = _strict_int("steps", self.steps)
+        for name in _FLOAT_OPTIONS:
+            value = getattr(self, name)
+            if value is not None or name != "temperature_upper":
+                setattr(self, name, _strict_float(name, value))
+        if isinstance(self.style, str):
+            if not self.style or len(self.style) > MAX_STYLE_CHARS:
+                raise SessionError(f"style must be a style name or index (got {_shown(self.style)})")
+        else:
+            self.style = _strict_int("style", self.style)
+        if not SEED_RANGE[0] <= self.seed <= SEED_RANGE[1]:
+            raise SessionError(f"seed must be between 0 and 2**64 - 1 (got {_shown(self.seed)})")
         for name, (lo, hi) in LIMITS.items():
             value = getattr(self, name)
             if value is not None and not lo <= value <= hi:

@@ -44,6 +44,7 @@ Messages (server → client):
 from __future__ import annotations
 
 import json
+import reprlib
 import struct
 import sys
 from array import array
@@ -60,6 +61,12 @@ MAX_PAYLOAD_BYTES = 64 << 20
 #: Longest audio chunk one ``audio`` message may carry, in seconds. Clients
 #: stream longer audio in several messages.
 MAX_AUDIO_CHUNK_SECONDS = 60.0
+#: Longest session id accepted, and the most characters of any client value an error echoes.
+MAX_SESSION_CHARS = 256
+MAX_ECHO_CHARS = 200
+#: Bytes of received but unprocessed messages the server holds before it stops reading
+#: (the client's writes then block: backpressure through the pipe, nothing is dropped).
+MAX_QUEUED_BYTES = 16 << 20
 
 class Msg:
     """Every message type (the header's ``type``); both sides use these, never literals."""
@@ -142,9 +149,19 @@ class Message:
     type: str
     fields: dict[str, Any] = field(default_factory=dict)
     payload: bytes = b""
+    #: length of the JSON header on the wire (0 for messages made locally)
+    header_bytes: int = 0
 
     def get(self, key: str, default: Any = None) -> Any:
         return self.fields.get(key, default)
+
+
+def clip_text(value: Any, limit: int = MAX_ECHO_CHARS) -> str:
+    """``value`` as text of at most ``limit`` characters, for echoing client input in errors."""
+    text = value if isinstance(value, str) else reprlib.repr(value)  # bounded depth and length
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text)} characters)"
 
 
 def encode(msg_type: str, payload: bytes = b"", **fields: Any) -> bytes:
@@ -206,11 +223,13 @@ def read_message(stream: IO[bytes]) -> Message | None:
     try:
         header = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
-        raise ProtocolError(f"header is not valid JSON: {exc}", recoverable=True) from None
+        raise ProtocolError(f"header is not valid JSON: {clip_text(str(exc))}", recoverable=True) from None
+    except RecursionError:
+        raise ProtocolError("header JSON is nested too deeply", recoverable=True) from None
     if not isinstance(header, dict) or not isinstance(header.get("type"), str):
         raise ProtocolError("header must be a JSON object with a string 'type'", recoverable=True)
     msg_type = header.pop("type")
-    return Message(msg_type, header, payload)
+    return Message(msg_type, header, payload, header_len)
 
 
 def floats_to_bytes(values: Iterable[float] | array) -> bytes:

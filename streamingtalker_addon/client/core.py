@@ -27,6 +27,7 @@ def _load_package() -> ModuleType:
 if TYPE_CHECKING:
     import inference_core
     from inference_core.audio import io as audio_io
+    from inference_core.flame import isolated as flame_isolated
     from inference_core.flame import loader as flame_loader
     from inference_core.flame import shapekeys
     from inference_core.runtime import onnx_backend as onnx_files
@@ -50,6 +51,7 @@ else:
     audio_io = _sub("audio.io")  # files without Blender's aud: stdlib wave + numpy resampling
     onnx_files = _sub("runtime.onnx_backend")  # where a model's ONNX files live (numpy-only module)
     flame_loader = _sub("flame.loader")
+    flame_isolated = _sub("flame.isolated")  # the loader in a child process (a crash cannot reach Blender)
     shapekeys = _sub("flame.shapekeys")
 
 Msg = protocol.Msg
@@ -64,5 +66,6 @@ normalise_name = channels.normalise_name
 ARKIT_52 = channels.ARKIT_52
 
 __all__ = ["ARKIT_52", "audio_io", "BridgeClient", "BridgeError", "BridgeTimeout", "Err", "LIMITS", "Message", "Msg",
-           "SessionOptions", "bridge_client", "channels", "flame_loader", "inference_core", "model_card",
-           "naming", "normalise_name", "onnx_files", "options", "paths", "protocol", "shapekeys", "weights"]
+           "SessionOptions", "bridge_client", "channels", "flame_isolated", "flame_loader", "inference_core",
+           "model_card", "naming", "normalise_name", "onnx_files", "options", "paths", "protocol", "shapekeys",
+           "weights"]

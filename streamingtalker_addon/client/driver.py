@@ -85,6 +85,8 @@ class _BridgeSession:
         self.error = ""
         self.error_code = ""  # an Err code, for scripts that branch on the kind of failure
         self.frames_received = 0
+        #: what the server warned about this session (audio clipped to full scale, ...)
+        self.warnings: list[str] = []
         self.t_begin = time.monotonic()
         self._last_activity = self.t_begin
         self._prepare: Prepare | None = None
@@ -162,6 +164,9 @@ class _BridgeSession:
                 if msg.get("session") in (None, self.session):
                     self._fail(msg.get("message", "inference error"), msg.get("code", Err.INTERNAL),
                                broken=bool(msg.get("fatal")))
+            elif msg.type == Msg.LOG:
+                if msg.get("level") == "warning" and msg.get("session") == self.session:
+                    self.warnings.append(str(msg.get("message", "")))
             elif self._prepare is not None and msg.type == self._prepare.answer:
                 self._prepared(msg)
             elif msg.get("session") in (None, self.session):  # else: leftovers of another session

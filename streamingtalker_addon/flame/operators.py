@@ -22,7 +22,7 @@ from bpy.props import EnumProperty, IntProperty, StringProperty
 
 from .._typing import OpResult
 from ..blender.shape_keys import rest_positions, write_shape_keys
-from ..client.core import flame_loader, shapekeys
+from ..client.core import flame_isolated, flame_loader, shapekeys
 from ..logic.vertex_basis import TopologyError, VertexModelError, basis_keys, read_vertex_basis
 from ..ui.prefs import runtime_settings
 from ..ui.reporting import fail
@@ -55,7 +55,8 @@ def _target_mesh(context: Any) -> Any:
 
 
 def _load(path: str) -> Any:
-    return flame_loader.load_flame(bpy.path.abspath(path))
+    """The user's FLAME file, parsed in a child process: a hostile file cannot crash Blender."""
+    return flame_isolated.load_isolated(bpy.path.abspath(path))
 
 
 class STK_FlameSettings(bpy.types.PropertyGroup):

@@ -101,6 +101,7 @@ class GenerationJob(BoundJob):
                 text += f" ({r['error']})"
             if self.binding is not None and self.binding.unmapped:
                 text += f"; no key for {', '.join(self.binding.unmapped[:4])}"
+            text += "".join(f"; warning: {w}" for w in d.warnings)
             return text
         return f"Generating… {self.written} frames ({d.progress * 100:.0f}%)"
 
