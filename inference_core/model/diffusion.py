@@ -71,6 +71,12 @@ def ddim_times(steps: int) -> list[float]:
     return [T_MAX * (1 - i / steps) for i in range(steps + 1)]
 
 
+def head_times(objective: str, steps: int) -> list[float]:
+    """The times at which :func:`sample` calls the head, in order (so a runtime can prepare
+    the head for all of them at once)."""
+    return [T_MAX] if objective == "regression" else ddim_times(steps)[:-1]
+
+
 def ddim(denoise: Denoiser, x: X, steps: int) -> X:
     """Deterministic DDIM (eta = 0) from ``x`` = x_T with the x0-predictor ``denoise``."""
     times = ddim_times(steps)

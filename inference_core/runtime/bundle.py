@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 import numpy as np
 
@@ -49,6 +49,11 @@ class Backend(Protocol):
                   keep: float) -> np.ndarray: ...  # -> (B, C, d); keep 1 = audio, 0 = null audio
 
     def head(self, x_t: np.ndarray, t: float, cond: np.ndarray) -> np.ndarray: ...  # -> x0 (B, C*K)
+
+    def denoiser(self, cond: np.ndarray, times: list[float]) -> Callable[[np.ndarray, float], np.ndarray]:
+        """``denoise(x_t, t)`` = ``head(x_t, t, cond)``, prepared for the given times (a step's
+        DDIM times are known in advance: the ONNX head computes their modulations in one call)."""
+        ...
 
 
 class BackendUnavailable(RuntimeError):

@@ -2,8 +2,9 @@
 
 Files beside a checkpoint ``M.safetensors`` (written by ``export-onnx``)::
 
-    M.audio_encoder.onnx  M.condition.onnx  M.head.onnx   the graphs (structure only, ~100 KB)
-    M.onnx.json                                          manifest: weights digest, file hashes
+    M.audio_encoder.onnx  M.condition.onnx            the graphs (structure only, ~100 KB each)
+    M.head_modulation.onnx  M.head.onnx               the diffusion head, in two parts (see below)
+    M.onnx.json                                       manifest: weights digest, file hashes
 
 The graphs hold no copy of the weights: their initializers are ONNX *external
 data* pointing at byte ranges of ``M.safetensors`` itself (both store raw
@@ -14,13 +15,17 @@ as the torch loader does) and the manifest, whose ``weights_sha256`` must be
 the checkpoint's and whose file hashes must match. Anything missing, damaged or
 not importable raises :class:`BackendUnavailable` with the reason, so ``auto``
 can fall back to torch.
+
+The head runs as two graphs (:mod:`inference_core.model.onnx_graphs`): its modulations for
+all the DDIM times of a step in one call (:meth:`OnnxBackend.denoiser`), then one denoising
+call per time, so the weights of its conditioning path are read once per step.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -30,12 +35,18 @@ from .bundle import BackendUnavailable
 from .threads import default_threads
 from .weights import WeightsError, read_tensors, weights_digest
 
+#: x_t, t -> predicted x0 (numpy)
+Denoise = Callable[[np.ndarray, float], np.ndarray]
+
 FORMAT = "streamingtalker-onnx"
+#: Version of the graph set (2: the head split into head_mod + head); older exports are refused.
+FORMAT_VERSION = 2
 #: graph name -> (file suffix, input names, output name)
 GRAPHS: dict[str, tuple[str, tuple[str, ...], str]] = {
     "audio": ("audio_encoder.onnx", ("mel",), "features"),
     "condition": ("condition.onnx", ("audio", "past", "style_vec", "keep"), "cond"),
-    "head": ("head.onnx", ("x_t", "t", "cond"), "x0"),
+    "head_mod": ("head_modulation.onnx", ("cond", "t"), "mod"),
+    "head": ("head.onnx", ("x_t", "mod"), "x0"),
 }
 
 
@@ -60,6 +71,9 @@ def check_export(model_path: Path, weights_sha256: str | None) -> dict[str, Any]
         raise BackendUnavailable(f"{mpath} is unreadable: {exc}") from None
     if manifest.get("format") != FORMAT:
         raise BackendUnavailable(f"{mpath} is not a StreamingTalker ONNX manifest")
+    if manifest.get("version", 1) != FORMAT_VERSION:
+        raise BackendUnavailable(f"the ONNX graphs of {model_path.name} were written by another version of "
+                                 "export-onnx; export them again (python -m inference_core export-onnx MODEL)")
     if weights_sha256 and manifest.get("weights_sha256") != weights_sha256:
         raise BackendUnavailable(f"the ONNX graphs of {model_path.name} were exported from other weights; "
                                  "export them again (python -m inference_core export-onnx MODEL)")
@@ -128,8 +142,22 @@ class OnnxBackend:
     def condition(self, audio: np.ndarray, past: np.ndarray, style_vec: np.ndarray, keep: float) -> np.ndarray:
         return self._run("condition", audio, past, style_vec, np.full((audio.shape[0],), keep, np.float32))
 
+    def denoiser(self, cond: np.ndarray, times: list[float]) -> Denoise:
+        """``denoise(x_t, t)`` for this condition, prepared for ``times``: one ``head_mod`` call
+        computes the modulations of all of them (another time is prepared when it is asked for)."""
+        mods = self._run("head_mod", cond, np.asarray(times, np.float32))
+        rows = {float(t): mods[i:i + 1] for i, t in enumerate(times)}
+
+        def denoise(x_t: np.ndarray, t: float) -> np.ndarray:
+            row = rows.get(float(t))
+            if row is None:
+                row = rows[float(t)] = self._run("head_mod", cond, np.full((1,), t, np.float32))
+            return self._run("head", x_t, row)
+
+        return denoise
+
     def head(self, x_t: np.ndarray, t: float, cond: np.ndarray) -> np.ndarray:
-        return self._run("head", x_t, np.full((x_t.shape[0],), t, np.float32), cond)
+        return self.denoiser(cond, [t])(x_t, t)
 
 
 def load_onnx(path: Path, device: str = "cpu", threads: int | None = None

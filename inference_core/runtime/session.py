@@ -12,7 +12,8 @@ with arrays of fixed shape:
 3. the condition predictor over the cached last W frames (motion + audio);
 4. a few DDIM steps of the diffusion head (:func:`~inference_core.model.diffusion.next_chunk`),
    from noise drawn with numpy's generator for the session's seed, scaled per
-   region (mouth / upper face) by the temperatures.
+   region (mouth / upper face) by the temperatures. The head is prepared once per
+   step for all the sampler's times (``backend.denoiser``).
 
 Each frame is emitted exactly once and never revised. Because every step has
 the same shapes whatever the push sizes were, streaming output equals offline
@@ -25,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..audio.features import LogMel
-from ..model.diffusion import next_chunk
+from ..model.diffusion import head_times, next_chunk
 from ..shared.channels import MOUTH_CHANNELS
 from ..shared.options import SessionError, SessionOptions
 from .bundle import ModelBundle
@@ -53,6 +54,7 @@ class StreamingSession:
         self._mel = LogMel(cfg.sample_rate, cfg.hop, cfg.win_length, cfg.n_fft, cfg.n_mels)
         self._rng = np.random.default_rng(self.options.seed)
         self._noise_scale = noise_scale(bundle.channels, cfg.chunk_frames, self.options)
+        self._times = head_times(cfg.objective, self.options.steps)
         self._style_vec = backend.style_vector(bundle.style_index(self.options.style))
         self._window_mels = cfg.step_mels + cfg.receptive_field_mel - 1
         floor = self._mel.floor_frame()
@@ -155,8 +157,9 @@ class StreamingSession:
         else:
             noise = self._rng.standard_normal(size, dtype=np.float32) * self._noise_scale
         past = self._motion_hist[None]
-        x0 = next_chunk(lambda keep: b.condition(audio, past, self._style_vec, keep), b.head, noise,
-                        cfg.objective, opt.steps, opt.guidance)
+        # The sampler's "condition" is the head prepared for it at all of this step's times.
+        x0 = next_chunk(lambda keep: b.denoiser(b.condition(audio, past, self._style_vec, keep), self._times),
+                        lambda x, t, denoise: denoise(x, t), noise, cfg.objective, opt.steps, opt.guidance)
         motion = self.bundle.denormalise(x0.reshape(cfg.chunk_frames, cfg.num_channels))
         if self._lo is not None:
             motion = np.clip(motion, self._lo, self._hi)

@@ -1,0 +1,138 @@
+"""The per-step calls as ``export-onnx`` writes them: the weights and maths of :mod:`.network`,
+arranged for one streaming step at batch 1 so that ONNX Runtime does less work.
+
+Why not export the modules as they are: a step is memory-bound (the diffusion head's 3.3 M
+weights are read from memory on every call) and the exported ``nn.MultiheadAttention`` is a
+tangle of reshapes. So, with the same parameters and the same result up to float rounding
+(checked at export and by ``info --verify`` against the modules themselves):
+
+* ``condition``: the predictor returns only the C new tokens, so its last transformer layer
+  computes queries, attention output and feed-forward for those C tokens only (keys and values
+  still cover all W + C). Attention is written out on 2-D ``(tokens, d)`` tensors.
+* ``head_mod`` + ``head``: the head's conditioning path (``cond`` MLP and every block's
+  shift/scale/gate) depends on the condition and the diffusion time, not on ``x_t``. The DDIM
+  times of a step are known in advance (:func:`~.diffusion.head_times`), so ``head_mod`` computes
+  the modulations of all of them in one call (these weights are read once per step instead of
+  once per DDIM step), and ``head`` is the denoising path given one row of modulations.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .network import AdaLNBlock, DiffusionHead, StreamingTalker, timestep_embedding
+
+
+def _attention(attn: nn.MultiheadAttention, q_in: torch.Tensor, kv_in: torch.Tensor, heads: int) -> torch.Tensor:
+    """``attn(q_in, kv_in, kv_in)`` for 2-D inputs (Tq, d), (Tk, d) (PyTorch's maths: 1/sqrt(d_head) scaling)."""
+    d = q_in.shape[-1]
+    dh = d // heads
+    w, b = attn.in_proj_weight, attn.in_proj_bias
+    q = F.linear(q_in, w[:d], b[:d]).reshape(-1, heads, dh).transpose(0, 1)        # (H, Tq, dh)
+    kv = F.linear(kv_in, w[d:], b[d:])
+    k = kv[:, :d].reshape(-1, heads, dh).transpose(0, 1)                              # (H, Tk, dh)
+    v = kv[:, d:].reshape(-1, heads, dh).transpose(0, 1)
+    a = torch.softmax((q * dh ** -0.5) @ k.transpose(1, 2), dim=-1) @ v               # (H, Tq, dh)
+    return attn.out_proj(a.transpose(0, 1).reshape(-1, d))
+
+
+class ConditionStep(nn.Module):
+    """``model.predictor`` at batch 1, the last layer pruned to the C returned tokens."""
+
+    def __init__(self, model: StreamingTalker):
+        super().__init__()
+        self.p = model.predictor
+        self.heads = model.cfg.heads
+        self.chunk = model.cfg.chunk_frames
+        for layer in self.p.blocks.layers:
+            if not getattr(layer, "norm_first", False) or layer.activation is not F.gelu:
+                raise ValueError("the condition predictor's layers are not the pre-norm GELU layers "
+                                 "this export was written for")
+
+    def forward(self, audio: torch.Tensor, past: torch.Tensor, style_vec: torch.Tensor,
+                keep: torch.Tensor) -> torch.Tensor:
+        p, c = self.p, self.chunk
+        k = keep.reshape(1, 1)
+        x = torch.cat([p.motion_in(past[0]), p.future_token.expand(c, -1)]) + audio[0] * k \
+            + p.null_audio * (1 - k) + p.pos + p.style_in(style_vec)
+        layers = list(p.blocks.layers)
+        for i, layer in enumerate(layers):
+            h = layer.norm1(x)
+            if i == len(layers) - 1:  # only the last C tokens leave the predictor
+                x = x[-c:] + _attention(layer.self_attn, h[-c:], h, self.heads)
+            else:
+                x = x + _attention(layer.self_attn, h, h, self.heads)
+            x = x + layer.linear2(F.gelu(layer.linear1(layer.norm2(x))))
+        return p.norm(x)[None]
+
+
+def _blocks(head: DiffusionHead) -> list[AdaLNBlock]:
+    return cast(list[AdaLNBlock], list(head.blocks))
+
+
+class HeadModulation(nn.Module):
+    """cond (1, C, d), t (S,) -> every block's (shift, scale, gate) and the output's (shift, scale)
+    for each time: (S, (3 * blocks + 2) * head_dim)."""
+
+    def __init__(self, model: StreamingTalker):
+        super().__init__()
+        self.head = model.head
+
+    def forward(self, cond: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        hd = self.head
+        temb = timestep_embedding(t, hd.cfg.head_dim)
+        c = hd.cond(torch.cat([cond.reshape(1, -1).expand(t.shape[0], -1), temb], dim=-1))
+        return torch.cat([blk.mod(c) for blk in _blocks(hd)] + [hd.out_mod(c)], dim=-1)
+
+
+class HeadDenoise(nn.Module):
+    """x_t (1, C*K), one row of :class:`HeadModulation` (1, M) -> predicted x0 (1, C*K)."""
+
+    def __init__(self, model: StreamingTalker):
+        super().__init__()
+        self.head = model.head
+
+    def forward(self, x_t: torch.Tensor, mod: torch.Tensor) -> torch.Tensor:
+        hd = self.head
+        h = hd.cfg.head_dim
+        x = hd.inp(x_t)
+        o = 0
+        for blk in _blocks(hd):
+            shift, scale, gate = mod[:, o:o + h], mod[:, o + h:o + 2 * h], mod[:, o + 2 * h:o + 3 * h]
+            x = x + gate * blk.mlp(blk.norm(x) * (1 + scale) + shift)
+            o += 3 * h
+        return hd.out(hd.out_norm(x) * (1 + mod[:, o + h:o + 2 * h]) + mod[:, o:o + h])
+
+
+class AudioStep(nn.Module):
+    def __init__(self, model: StreamingTalker):
+        super().__init__()
+        self.audio = model.audio
+
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        return self.audio(mel)
+
+
+#: graph key -> the module exported for it
+MODULES: dict[str, Any] = {"audio": AudioStep, "condition": ConditionStep,
+                           "head_mod": HeadModulation, "head": HeadDenoise}
+
+
+def example_inputs(model: StreamingTalker, seed: int = 0) -> dict[str, tuple[torch.Tensor, ...]]:
+    """Random inputs of the exported shapes (``head_mod`` with two times: its time axis is dynamic)."""
+    cfg = model.cfg
+    g = torch.Generator().manual_seed(seed)
+    W, C, K, d = cfg.context_frames, cfg.chunk_frames, cfg.num_channels, cfg.model_dim
+    n_mel = cfg.step_mels + cfg.receptive_field_mel - 1
+    n_mod = (3 * cfg.head_blocks + 2) * cfg.head_dim
+    return {
+        "audio": (torch.randn(1, n_mel, cfg.n_mels, generator=g),),
+        "condition": (torch.randn(1, W + C, d, generator=g), torch.randn(1, W, K, generator=g),
+                      torch.randn(1, cfg.style_dim, generator=g), torch.ones(1)),
+        "head_mod": (torch.randn(1, C, d, generator=g), torch.rand(2, generator=g)),
+        "head": (torch.randn(1, C * K, generator=g), torch.randn(1, n_mod, generator=g) * 0.1),
+    }
