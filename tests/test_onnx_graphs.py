@@ -11,10 +11,13 @@ import torch
 
 from inference_core.model.config import ModelConfig
 from inference_core.model.network import StreamingTalker
-from inference_core.model.onnx_graphs import ConditionStep, HeadDenoise, HeadModulation, example_inputs
+from inference_core.model.onnx_graphs import (AudioStreamStep, ConditionStep, HeadDenoise, HeadModulation,
+                                              example_inputs, streamed_audio_error)
 
 
-@pytest.fixture(scope="module", params=[{}, {"layers": 1, "heads": 2, "head_blocks": 2}], ids=["shipped", "small"])
+@pytest.fixture(scope="module", params=[{}, {"layers": 1, "heads": 2, "head_blocks": 2, "audio_kernels": (3, 5, 3),
+                                              "audio_dilations": (2, 1, 4), "chunk_frames": 6}],
+                ids=["shipped", "other"])
 def model(request) -> StreamingTalker:
     torch.manual_seed(0)
     m = StreamingTalker(ModelConfig(num_styles=2, **request.param)).eval()
@@ -42,3 +45,11 @@ def test_head_in_two_parts_equals_the_head(model):
         for i in range(len(t)):
             torch.testing.assert_close(HeadDenoise(model)(x_t, mods[i:i + 1]), model.head(x_t, t[i:i + 1], cond),
                                        atol=2e-5, rtol=0)
+
+
+def test_streamed_audio_encoder_equals_the_whole_window_one(model):
+    step = AudioStreamStep(model)
+    with torch.no_grad():
+        assert streamed_audio_error(model, step, steps=4, seed=3) < 2e-5
+        # the state matters: compared from the first step, the zero initial state shows
+        assert streamed_audio_error(model, step, steps=4, seed=3, warmup=0) > 1e-3

@@ -3,10 +3,12 @@
 Four graphs with fixed shapes (batch 1, one autoregressive step), the calls the streaming
 session makes; the DDIM loop, guidance, temperature and noise stay outside the graphs, in numpy
 (:mod:`inference_core.model.diffusion`). What each graph computes is in :mod:`.onnx_graphs`
-(the modules' maths arranged for a step: the predictor's last layer pruned to the tokens it
-returns, the head split so that its conditioning runs once per step):
+(the modules' maths arranged for a step: the audio encoder streamed, the predictor's last
+layer pruned to the tokens it returns, the head split so that its conditioning runs once per
+step):
 
-* ``M.audio_encoder.onnx``    mel (1, step_mels + RF - 1, n_mels) -> features (1, C, d)
+* ``M.audio_encoder.onnx``    mel (1, step_mels + the first conv's context, n_mels),
+                              state (1, audio_dim, P) -> features (1, C, d), state
 * ``M.condition.onnx``        audio (1, W + C, d), past (1, W, K), style_vec (1, s), keep (1,) -> (1, C, d)
 * ``M.head_modulation.onnx``  cond (1, C, d), t (S,) -> mod (S, M)   (S: a step's DDIM times)
 * ``M.head.onnx``             x_t (1, C*K), mod (1, M) -> x0 (1, C*K)
@@ -37,7 +39,7 @@ from ..runtime.onnx_backend import FORMAT, FORMAT_VERSION, GRAPHS, file_sha256, 
 from ..shared.model_card import read_header
 from .checkpoint import load_checkpoint
 from .network import StreamingTalker
-from .onnx_graphs import MODULES, example_inputs
+from .onnx_graphs import MODULES, example_inputs, streamed_audio_error
 
 #: 20: GELU is one ONNX operator (``Gelu``) instead of five
 OPSET = 20
@@ -52,18 +54,20 @@ def _session(path: Path) -> Any:
 
 
 def compare_with_torch(model: StreamingTalker, model_path: Path, seed: int = 0) -> dict[str, float]:
-    """Largest |ONNX - torch module| per network on random inputs: the audio encoder, the
-    condition predictor, and the head (``head_mod`` then ``head``, at each of two times)
-    against ``model.head`` itself."""
+    """Largest |ONNX - torch module| per network on random inputs: the audio encoder (streamed
+    step by step, against ``model.audio`` on each step's window), the condition predictor, and
+    the head (``head_mod`` then ``head``, at each of two times) against ``model.head`` itself."""
     ins = example_inputs(model, seed)
     run = {key: _session(graph_path(model_path, key)) for key in GRAPHS}
 
-    def graph(key: str, *arrays: torch.Tensor) -> np.ndarray:
-        return run[key].run(None, {n: a.numpy() for n, a in zip(GRAPHS[key][1], arrays)})[0]
+    def outputs(key: str, *arrays: torch.Tensor) -> list[np.ndarray]:
+        return run[key].run(None, {n: a.numpy() for n, a in zip(GRAPHS[key][1], arrays)})
 
-    out = {}
+    def graph(key: str, *arrays: torch.Tensor) -> np.ndarray:
+        return outputs(key, *arrays)[0]
+
+    out = {"audio": streamed_audio_error(model, lambda mel, state: outputs("audio", mel, state), seed=seed)}
     with torch.no_grad():
-        out["audio"] = float(np.abs(graph("audio", *ins["audio"]) - model.audio(*ins["audio"]).numpy()).max())
         ref = model.predictor(*ins["condition"]).numpy()
         out["condition"] = float(np.abs(graph("condition", *ins["condition"]) - ref).max())
         cond, t = ins["head_mod"]
@@ -125,7 +129,7 @@ def export_onnx(model_path: str | Path, out_dir: str | Path | None = None) -> Pa
     inputs = example_inputs(model)
     files: dict[str, Any] = {}
     t0 = time.time()
-    for key, (_, names, output) in GRAPHS.items():
+    for key, (_, names, output_names) in GRAPHS.items():
         path = graph_path(target, key)
         tmp = path.with_name(path.name + ".tmp")
         # head_mod's time axis is dynamic: one call prepares however many DDIM steps a session uses
@@ -133,7 +137,7 @@ def export_onnx(model_path: str | Path, out_dir: str | Path | None = None) -> Pa
                    if key == "head_mod" else None)
         with contextlib.redirect_stdout(io.StringIO()):
             torch.onnx.export(MODULES[key](model).eval(), inputs[key], str(tmp), input_names=list(names),
-                              output_names=[output], opset_version=OPSET, dynamo=True, optimize=False,
+                              output_names=list(output_names), opset_version=OPSET, dynamo=True, optimize=False,
                               external_data=False, dynamic_shapes=dynamic)
         proto = onnx.load(str(tmp))
         external = _point_at_checkpoint(proto.graph, target)
@@ -141,7 +145,7 @@ def export_onnx(model_path: str | Path, out_dir: str | Path | None = None) -> Pa
         onnx.save(proto, str(tmp))
         tmp.replace(path)
         files[key] = {"file": path.name, "sha256": file_sha256(path), "inputs": list(names),
-                      "shapes": [list(a.shape) for a in inputs[key]], "output": output,
+                      "shapes": [list(a.shape) for a in inputs[key]], "outputs": list(output_names),
                       "weights_in_checkpoint": external, "bytes": path.stat().st_size}
     manifest = {
         "format": FORMAT, "version": FORMAT_VERSION, "model": target.name, "weights_sha256": card.get("weights_sha256"),

@@ -6,6 +6,8 @@ weights are read from memory on every call) and the exported ``nn.MultiheadAtten
 tangle of reshapes. So, with the same parameters and the same result up to float rounding
 (checked at export and by ``info --verify`` against the modules themselves):
 
+* ``audio``: the encoder streamed: each conv computes the step's new positions only, the
+  outputs later layers still need are carried from step to step as a state.
 * ``condition``: the predictor returns only the C new tokens, so its last transformer layer
   computes queries, attention output and feed-forward for those C tokens only (keys and values
   still cover all W + C). Attention is written out on 2-D ``(tokens, d)`` tensors.
@@ -24,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..runtime.onnx_backend import audio_input_mels, audio_state_frames, audio_warmup_steps
 from .network import AdaLNBlock, DiffusionHead, StreamingTalker, timestep_embedding
 
 
@@ -108,17 +111,44 @@ class HeadDenoise(nn.Module):
         return hd.out(hd.out_norm(x) * (1 + mod[:, o + h:o + 2 * h]) + mod[:, o:o + h])
 
 
-class AudioStep(nn.Module):
+class AudioStreamStep(nn.Module):
+    """``model.audio`` for one step, streamed: mel (1, :func:`audio_input_mels`, n_mels) and the
+    state (1, audio_dim, sum of :func:`audio_state_frames`: each layer's last outputs that the
+    next layer needs) -> the step's features (1, C, d) and the state updated.
+
+    The whole-window encoder recomputes every conv output of its window each step (50, 42, 26
+    and 10 positions for the shipped kernels); here each conv computes only the step's new ones.
+    """
+
     def __init__(self, model: StreamingTalker):
         super().__init__()
-        self.audio = model.audio
+        self.enc = model.audio
+        self.keep = audio_state_frames(model.cfg)
+        if not self.keep:
+            raise ValueError("a streamed audio encoder needs at least two conv layers")
 
-    def forward(self, mel: torch.Tensor) -> torch.Tensor:
-        return self.audio(mel)
+    def forward(self, mel: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        enc = self.enc
+        x = mel.transpose(1, 2)
+        kept, o = [], 0
+        for i, conv in enumerate(cast(list[nn.Conv1d], list(enc.convs))):
+            if i > 0:  # this layer's past input, then the new outputs of the layer below
+                n = self.keep[i - 1]
+                x = torch.cat([state[:, :, o:o + n], x], dim=2)
+                kept.append(x[:, :, -n:])
+                o += n
+            y = conv(x)
+            if i > 0:  # the residual, cropped as AudioEncoder.forward crops it
+                k, d = conv.kernel_size[0], conv.dilation[0]
+                crop = (k - 1) * d - (k - 1) * d // 2
+                y = y + x[:, :, crop:crop + y.shape[-1]]
+            x = F.gelu(y)
+        x = torch.einsum("fm,bmc->bfc", enc.pool, x.transpose(1, 2))  # step_mels -> chunk_frames
+        return enc.out(enc.norm(x)), torch.cat(kept, dim=2)
 
 
 #: graph key -> the module exported for it
-MODULES: dict[str, Any] = {"audio": AudioStep, "condition": ConditionStep,
+MODULES: dict[str, Any] = {"audio": AudioStreamStep, "condition": ConditionStep,
                            "head_mod": HeadModulation, "head": HeadDenoise}
 
 
@@ -127,12 +157,37 @@ def example_inputs(model: StreamingTalker, seed: int = 0) -> dict[str, tuple[tor
     cfg = model.cfg
     g = torch.Generator().manual_seed(seed)
     W, C, K, d = cfg.context_frames, cfg.chunk_frames, cfg.num_channels, cfg.model_dim
-    n_mel = cfg.step_mels + cfg.receptive_field_mel - 1
     n_mod = (3 * cfg.head_blocks + 2) * cfg.head_dim
     return {
-        "audio": (torch.randn(1, n_mel, cfg.n_mels, generator=g),),
+        "audio": (torch.randn(1, audio_input_mels(cfg), cfg.n_mels, generator=g),
+                  torch.randn(1, cfg.audio_dim, sum(audio_state_frames(cfg)), generator=g)),
         "condition": (torch.randn(1, W + C, d, generator=g), torch.randn(1, W, K, generator=g),
                       torch.randn(1, cfg.style_dim, generator=g), torch.ones(1)),
         "head_mod": (torch.randn(1, C, d, generator=g), torch.rand(2, generator=g)),
         "head": (torch.randn(1, C * K, generator=g), torch.randn(1, n_mod, generator=g) * 0.1),
     }
+
+
+def streamed_audio_error(model: StreamingTalker, step: Any, steps: int = 3, seed: int = 0,
+                         warmup: int | None = None) -> float:
+    """Largest |streamed - ``model.audio``| over ``steps`` steps of random mel after the warm-up
+    (default :func:`audio_warmup_steps`) from a zero state, for ``step(mel, state) -> (features,
+    state)`` (torch tensors in; torch or numpy out): the check that a streamed encoder computes
+    what the whole-window one does."""
+    cfg = model.cfg
+    g = torch.Generator().manual_seed(seed)
+    warm = audio_warmup_steps(cfg) if warmup is None else warmup
+    window = cfg.step_mels + cfg.receptive_field_mel - 1
+    mel = torch.randn(1, (warm + steps - 1) * cfg.step_mels + window, cfg.n_mels, generator=g)
+    with torch.no_grad():
+        ref = model.audio(mel)  # every step's window at once: (1, (warm + steps) * C, d)
+    n_in, c = audio_input_mels(cfg), cfg.chunk_frames
+    state = torch.zeros(1, cfg.audio_dim, sum(audio_state_frames(cfg)))
+    err = 0.0
+    for s in range(warm + steps):
+        end = s * cfg.step_mels + window
+        feat, out = step(mel[:, end - n_in:end], state)
+        state = torch.as_tensor(out)
+        if s >= warm:
+            err = max(err, float((torch.as_tensor(feat) - ref[:, s * c:(s + 1) * c]).abs().max()))
+    return err

@@ -43,7 +43,14 @@ class Backend(Protocol):
 
     def style_vector(self, index: int) -> np.ndarray: ...  # (1, style_dim)
 
-    def audio(self, mel: np.ndarray) -> np.ndarray: ...  # (B, M, n_mels) -> (B, S*C, d)
+    def audio_stream_start(self, floor: np.ndarray) -> tuple[Any, np.ndarray]:
+        """(the audio encoder's state before a stream, whose past is the silence ``floor`` mel
+        frame; the features of silence (1, d)). The state is the backend's own business."""
+        ...
+
+    def audio_stream(self, new_mel: np.ndarray, state: Any) -> tuple[np.ndarray, Any]:
+        """(features (C, d) of the step whose new mel frames (n, n_mels) these are, next state)."""
+        ...
 
     def condition(self, audio: np.ndarray, past: np.ndarray, style_vec: np.ndarray,
                   keep: float) -> np.ndarray: ...  # -> (B, C, d); keep 1 = audio, 0 = null audio

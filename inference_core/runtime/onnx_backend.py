@@ -39,15 +39,32 @@ from .weights import WeightsError, read_tensors, weights_digest
 Denoise = Callable[[np.ndarray, float], np.ndarray]
 
 FORMAT = "streamingtalker-onnx"
-#: Version of the graph set (2: the head split into head_mod + head); older exports are refused.
+#: Version of the graph set (2: the audio encoder streamed, the head split into head_mod + head);
+#: older exports are refused.
 FORMAT_VERSION = 2
-#: graph name -> (file suffix, input names, output name)
-GRAPHS: dict[str, tuple[str, tuple[str, ...], str]] = {
-    "audio": ("audio_encoder.onnx", ("mel",), "features"),
-    "condition": ("condition.onnx", ("audio", "past", "style_vec", "keep"), "cond"),
-    "head_mod": ("head_modulation.onnx", ("cond", "t"), "mod"),
-    "head": ("head.onnx", ("x_t", "mod"), "x0"),
+#: graph name -> (file suffix, input names, output names)
+GRAPHS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
+    "audio": ("audio_encoder.onnx", ("mel", "state"), ("features", "state_out")),
+    "condition": ("condition.onnx", ("audio", "past", "style_vec", "keep"), ("cond",)),
+    "head_mod": ("head_modulation.onnx", ("cond", "t"), ("mod",)),
+    "head": ("head.onnx", ("x_t", "mod"), ("x0",)),
 }
+
+
+def audio_state_frames(cfg: ModelConfig) -> list[int]:
+    """The streamed audio encoder's state: per conv layer after the first, how many past outputs
+    of the layer below it still needs."""
+    return [(k - 1) * d for k, d in zip(cfg.audio_kernels[1:], cfg.audio_dilations[1:])]
+
+
+def audio_input_mels(cfg: ModelConfig) -> int:
+    """Mel frames one streamed audio step reads: the step's new ones and the first conv's context."""
+    return cfg.step_mels + (cfg.audio_kernels[0] - 1) * cfg.audio_dilations[0]
+
+
+def audio_warmup_steps(cfg: ModelConfig) -> int:
+    """Streamed audio steps after which nothing of the initial state is left in the output."""
+    return -(-(cfg.receptive_field_mel - 1) // cfg.step_mels) + 1
 
 
 def graph_path(model_path: str | Path, key: str) -> Path:
@@ -128,16 +145,48 @@ class OnnxBackend:
         except Exception as exc:  # onnxruntime raises its own exception types for bad graphs
             raise BackendUnavailable(f"onnxruntime cannot load the graphs of {model_path.name}: {exc}") from None
         self._inputs = {k: [i.name for i in s.get_inputs()] for k, s in self._sessions.items()}
+        self._mel_in = audio_input_mels(cfg)
+        self._mel_tail = self._mel_in - cfg.step_mels
+
+    def _outputs(self, key: str, *arrays: np.ndarray) -> list[np.ndarray]:
+        feeds = {n: np.ascontiguousarray(a, dtype=np.float32) for n, a in zip(self._inputs[key], arrays)}
+        return self._sessions[key].run(None, feeds)
 
     def _run(self, key: str, *arrays: np.ndarray) -> np.ndarray:
-        feeds = {n: np.ascontiguousarray(a, dtype=np.float32) for n, a in zip(self._inputs[key], arrays)}
-        return self._sessions[key].run(None, feeds)[0]
+        return self._outputs(key, *arrays)[0]
 
     def style_vector(self, index: int) -> np.ndarray:
         return self.style_table[int(index)][None].copy()
 
-    def audio(self, mel: np.ndarray) -> np.ndarray:
-        return self._run("audio", mel)
+    def audio_stream_start(self, floor: np.ndarray) -> tuple[Any, np.ndarray]:
+        """(state before the stream, features of silence (1, d)).
+
+        The graph takes ``step_mels`` new mel frames at a time (after the first conv's context)
+        and carries each later conv's past input as a state. Before the stream every frame is the
+        silence ``floor``: the state is the graph run from zeros on the floor until nothing of
+        the zeros is left. The state is (last frames fed, conv state, floor, frames fed so far)."""
+        cfg = self.cfg
+        floor = np.asarray(floor, np.float32)
+        mel = np.repeat(floor[None], self._mel_in, 0)
+        state = np.zeros((1, cfg.audio_dim, sum(audio_state_frames(cfg))), np.float32)
+        for _ in range(audio_warmup_steps(cfg)):
+            feat, state = self._outputs("audio", mel[None], state)
+        return (mel[self._mel_in - self._mel_tail:], state, floor, 0), feat[0, :1]
+
+    def audio_stream(self, new_mel: np.ndarray, state: Any) -> tuple[np.ndarray, Any]:
+        """The features (C, d) of the step whose new mel frames these are, and the next state.
+
+        The first step also brings the look-ahead's frames: it is run as the graph's steps that
+        end on its last frame, the pre-stream floor filling the first one."""
+        tail, conv_state, floor, fed = state
+        pad = -len(new_mel) % self.cfg.step_mels
+        if pad and fed:
+            raise ValueError(f"a streamed audio step after the first takes a multiple of "
+                             f"{self.cfg.step_mels} mel frames (got {len(new_mel)})")
+        mel = np.concatenate([tail, np.repeat(floor[None], pad, 0), new_mel])
+        for start in range(0, len(mel) - self._mel_tail, self.cfg.step_mels):
+            feat, conv_state = self._outputs("audio", mel[None, start:start + self._mel_in], conv_state)
+        return feat[0], (mel[len(mel) - self._mel_tail:], conv_state, floor, fed + len(new_mel))
 
     def condition(self, audio: np.ndarray, past: np.ndarray, style_vec: np.ndarray, keep: float) -> np.ndarray:
         return self._run("condition", audio, past, style_vec, np.full((audio.shape[0],), keep, np.float32))
