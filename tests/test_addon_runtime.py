@@ -13,6 +13,7 @@ import pytest
 bpy = pytest.importorskip("bpy")
 pytestmark = [pytest.mark.blender, pytest.mark.timeout(300)]
 
+from inference_core.runtime.onnx_backend import GRAPHS  # noqa: E402
 from inference_core.shared.paths import DEFAULT_MODEL  # noqa: E402
 from streamingtalker_addon import state as addon_state  # noqa: E402
 from streamingtalker_addon.client.runtime import (BUILTIN, RuntimeSettings, onnxruntime_site_dir,  # noqa: E402
@@ -21,7 +22,7 @@ from streamingtalker_addon.client.core import BridgeError  # noqa: E402
 
 from addon_helpers import PY, arkit_mesh, curve_values, write_wav  # noqa: E402
 
-ONNX_FILES = (".onnx.json", ".audio_encoder.onnx", ".condition.onnx", ".head.onnx")
+ONNX_FILES = (".onnx.json", *(f".{suffix}" for suffix, _, _ in GRAPHS.values()))
 
 
 def _copy_model(dest: Path, onnx: bool = True) -> Path:

@@ -65,9 +65,11 @@ def test_bench_prints_the_promised_figures(random_model):
     assert r.returncode == 0, r.stderr
     fig = json.loads(r.stdout)
     for key in ("rtf", "first_frame_latency_ms", "cost_ratio_long_vs_short", "cost_ratio_aged_vs_fresh",
-                "peak_rss_mb_long", "threads"):
+                "peak_rss_mb_long", "threads", "rtf_cpu", "cpu_ratio_aged_vs_fresh", "loadavg_before",
+                "server_start_cpu_s"):
         assert key in fig
     assert 170 < fig["frames_long"] <= 180 and fig["rtf"] > 0 and fig["cost_ratio_aged_vs_fresh"] > 0
+    assert fig["rtf_cpu"] > 0 and fig["cpu_ratio_aged_vs_fresh"] > 0 and fig["server_start_cpu_s"] > 0
 
 
 def test_train_smoke_then_resume_and_regression(tmp_path):

@@ -22,6 +22,7 @@ level.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, Callable, Sequence, TypeVar
 
@@ -71,6 +72,18 @@ def ddim_times(steps: int) -> list[float]:
     return [T_MAX * (1 - i / steps) for i in range(steps + 1)]
 
 
+@functools.lru_cache(maxsize=64)
+def _alpha_bar_at(t: float) -> float:
+    """alpha_bar at one of the sampler's grid times (a handful of values, computed once each)."""
+    return float(alpha_bar(t))
+
+
+def head_times(objective: str, steps: int) -> list[float]:
+    """The times at which :func:`sample` calls the head, in order (so a runtime can prepare
+    the head for all of them at once)."""
+    return [T_MAX] if objective == "regression" else ddim_times(steps)[:-1]
+
+
 def ddim(denoise: Denoiser, x: X, steps: int) -> X:
     """Deterministic DDIM (eta = 0) from ``x`` = x_T with the x0-predictor ``denoise``."""
     times = ddim_times(steps)
@@ -79,7 +92,7 @@ def ddim(denoise: Denoiser, x: X, steps: int) -> X:
         x0 = denoise(x, t_now)
         if t_next <= 0:
             return x0
-        ab, ab_next = float(alpha_bar(t_now)), float(alpha_bar(t_next))
+        ab, ab_next = _alpha_bar_at(t_now), _alpha_bar_at(t_next)
         eps = (x - ab ** 0.5 * x0) / (1 - ab) ** 0.5
         x = ab_next ** 0.5 * x0 + (1 - ab_next) ** 0.5 * eps
     return x0

@@ -1,19 +1,24 @@
 """Export the per-step networks to ONNX: ``python -m inference_core export-onnx MODEL [-o DIR]``.
 
-Three graphs with fixed shapes (batch 1, one autoregressive step), exactly the
-calls the streaming session makes; the DDIM loop, guidance, temperature and
-noise stay outside the graphs, in numpy (:mod:`inference_core.model.diffusion`):
+Four graphs with fixed shapes (batch 1, one autoregressive step), the calls the streaming
+session makes; the DDIM loop, guidance, temperature and noise stay outside the graphs, in numpy
+(:mod:`inference_core.model.diffusion`). What each graph computes is in :mod:`.onnx_graphs`
+(the modules' maths arranged for a step: the audio encoder streamed, the predictor's last
+layer pruned to the tokens it returns, the head split so that its conditioning runs once per
+step):
 
-* ``M.audio_encoder.onnx``  mel (1, step_mels + RF - 1, n_mels) -> features (1, C, d)
-* ``M.condition.onnx``      audio (1, W + C, d), past (1, W, K), style_vec (1, s), keep (1,) -> (1, C, d)
-* ``M.head.onnx``           x_t (1, C*K), t (1,), cond (1, C, d) -> x0 (1, C*K)
+* ``M.audio_encoder.onnx``    mel (1, step_mels + the first conv's context, n_mels),
+                              state (1, audio_dim, P) -> features (1, C, d), state
+* ``M.condition.onnx``        audio (1, W + C, d), past (1, W, K), style_vec (1, s), keep (1,) -> (1, C, d)
+* ``M.head_modulation.onnx``  cond (1, C, d), t (S,) -> mod (S, M)   (S: a step's DDIM times)
+* ``M.head.onnx``             x_t (1, C*K), mod (1, M) -> x0 (1, C*K)
 
 The graphs are exported without ONNX-level optimisation, so every weight stays
-the very tensor of the checkpoint (ONNX Runtime folds transposes when it loads
-them); each such initializer is then turned into *external data* pointing at
+the very tensor of the checkpoint (ONNX Runtime folds slices and transposes when it
+loads them); each such initializer is then turned into *external data* pointing at
 its byte range inside ``M.safetensors``. The graphs are ~100 KB, the weights
 ship once. ``M.onnx.json`` records the weights' digest, each graph's SHA-256
-and the largest difference from torch measured at export.
+and the largest difference from the torch modules measured at export.
 """
 
 from __future__ import annotations
@@ -28,61 +33,49 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
 from .. import __version__
-from ..runtime.onnx_backend import FORMAT, GRAPHS, file_sha256, graph_input_shapes, graph_path, manifest_path
+from ..runtime.onnx_backend import FORMAT, FORMAT_VERSION, GRAPHS, file_sha256, graph_path, manifest_path
 from ..shared.model_card import read_header
 from .checkpoint import load_checkpoint
 from .network import StreamingTalker
+from .onnx_graphs import MODULES, example_inputs, streamed_audio_error
 
-OPSET = 18
-
-
-class _Call(nn.Module):
-    """One of the model's per-step calls as a module of its own (what gets exported)."""
-
-    def __init__(self, model: StreamingTalker, which: str):
-        super().__init__()
-        self.model, self.which = model, which
-
-    def forward(self, *args: torch.Tensor) -> torch.Tensor:
-        m = self.model
-        if self.which == "audio":
-            return m.audio(args[0])
-        if self.which == "condition":
-            return m.predictor(*args)
-        return m.head(*args)
+#: 20: GELU is one ONNX operator (``Gelu``) instead of five
+OPSET = 20
 
 
-def example_inputs(model: StreamingTalker, seed: int = 0) -> dict[str, tuple[torch.Tensor, ...]]:
-    """Random inputs of the exported shapes (also what export and ``info --verify`` compare on)."""
-    g = torch.Generator().manual_seed(seed)
-    shapes = graph_input_shapes(model.cfg)
-    a, c, h = shapes["audio"], shapes["condition"], shapes["head"]
-    return {
-        "audio": (torch.randn(*a[0], generator=g),),
-        "condition": (torch.randn(*c[0], generator=g), torch.randn(*c[1], generator=g),
-                      torch.randn(*c[2], generator=g), torch.ones(*c[3])),
-        "head": (torch.randn(*h[0], generator=g), torch.rand(*h[1], generator=g),
-                 torch.randn(*h[2], generator=g)),
-    }
+def _session(path: Path) -> Any:
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
 
 def compare_with_torch(model: StreamingTalker, model_path: Path, seed: int = 0) -> dict[str, float]:
-    """Largest |ONNX - torch| per graph on random inputs."""
-    import onnxruntime as ort
+    """Largest |ONNX - torch module| per network on random inputs: the audio encoder (streamed
+    step by step, against ``model.audio`` on each step's window), the condition predictor, and
+    the head (``head_mod`` then ``head``, at each of two times) against ``model.head`` itself."""
+    ins = example_inputs(model, seed)
+    run = {key: _session(graph_path(model_path, key)) for key in GRAPHS}
 
-    out = {}
-    inputs = example_inputs(model, seed)
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
-    for key, (_, names, _) in GRAPHS.items():
-        sess = ort.InferenceSession(str(graph_path(model_path, key)), opts, providers=["CPUExecutionProvider"])
-        feeds = {n: a.numpy() for n, a in zip(names, inputs[key])}
-        with torch.no_grad():
-            ref = _Call(model, key)(*inputs[key]).numpy()
-        out[key] = float(np.abs(sess.run(None, feeds)[0] - ref).max())
+    def outputs(key: str, *arrays: torch.Tensor) -> list[np.ndarray]:
+        return run[key].run(None, {n: a.numpy() for n, a in zip(GRAPHS[key][1], arrays)})
+
+    def graph(key: str, *arrays: torch.Tensor) -> np.ndarray:
+        return outputs(key, *arrays)[0]
+
+    out = {"audio": streamed_audio_error(model, lambda mel, state: outputs("audio", mel, state), seed=seed)}
+    with torch.no_grad():
+        ref = model.predictor(*ins["condition"]).numpy()
+        out["condition"] = float(np.abs(graph("condition", *ins["condition"]) - ref).max())
+        cond, t = ins["head_mod"]
+        x_t = ins["head"][0]
+        mods = graph("head_mod", cond, t)
+        out["head"] = max(float(np.abs(graph("head", x_t, torch.from_numpy(mods[i:i + 1]))
+                                       - model.head(x_t, t[i:i + 1], cond).numpy()).max())
+                          for i in range(len(t)))
     return out
 
 
@@ -136,23 +129,26 @@ def export_onnx(model_path: str | Path, out_dir: str | Path | None = None) -> Pa
     inputs = example_inputs(model)
     files: dict[str, Any] = {}
     t0 = time.time()
-    for key, (_, names, output) in GRAPHS.items():
+    for key, (_, names, output_names) in GRAPHS.items():
         path = graph_path(target, key)
         tmp = path.with_name(path.name + ".tmp")
+        # head_mod's time axis is dynamic: one call prepares however many DDIM steps a session uses
+        dynamic = ({"cond": None, "t": {0: torch.export.Dim("times", min=1, max=64)}}
+                   if key == "head_mod" else None)
         with contextlib.redirect_stdout(io.StringIO()):
-            torch.onnx.export(_Call(model, key).eval(), inputs[key], str(tmp), input_names=list(names),
-                              output_names=[output], opset_version=OPSET, dynamo=True, optimize=False,
-                              external_data=False)
+            torch.onnx.export(MODULES[key](model).eval(), inputs[key], str(tmp), input_names=list(names),
+                              output_names=list(output_names), opset_version=OPSET, dynamo=True, optimize=False,
+                              external_data=False, dynamic_shapes=dynamic)
         proto = onnx.load(str(tmp))
         external = _point_at_checkpoint(proto.graph, target)
         proto.doc_string = f"StreamingTalker {key} network of {target.name} (weights {card.get('weights_sha256')})"
         onnx.save(proto, str(tmp))
         tmp.replace(path)
         files[key] = {"file": path.name, "sha256": file_sha256(path), "inputs": list(names),
-                      "shapes": [list(a.shape) for a in inputs[key]], "output": output,
+                      "shapes": [list(a.shape) for a in inputs[key]], "outputs": list(output_names),
                       "weights_in_checkpoint": external, "bytes": path.stat().st_size}
     manifest = {
-        "format": FORMAT, "model": target.name, "weights_sha256": card.get("weights_sha256"),
+        "format": FORMAT, "version": FORMAT_VERSION, "model": target.name, "weights_sha256": card.get("weights_sha256"),
         "core_version": __version__, "torch": torch.__version__, "opset": OPSET, "files": files,
         "export_seconds": round(time.time() - t0, 1),
         "max_abs_diff_vs_torch": compare_with_torch(model, target),

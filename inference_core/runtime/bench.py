@@ -11,6 +11,10 @@ Figures (all on CPU, default settings unless overridden):
   rss_mb_*                 resident memory after the short and after the long stream
   server_start_to_hello_s  starting ``python -m inference_core serve`` until its hello (model loaded)
   backends                 the same figures per runtime (onnx, torch), measured in one run
+  *_cpu / cpu_*            the same in CPU seconds of this process (all its threads): on a shared,
+                           loaded machine wall time mostly measures the wait for a core, CPU time
+                           what the engine costs (with 2 threads it can exceed wall time)
+  loadavg_before/_after    the machine's 1-minute load average around the run
 """
 
 from __future__ import annotations
@@ -60,80 +64,100 @@ def _speech_like(seconds: float, sr: int, seed: int = 0) -> Iterator[np.ndarray]
         pos += n
 
 
-def _feed(sess: Any, blocks: Iterator[np.ndarray], seconds: int, step: int) -> tuple[float, int]:
-    """Push ``seconds`` 1 s blocks in ``step``-sample chunks: (compute seconds, frames)."""
-    busy = 0.0
+class _Clock:
+    """Wall and CPU seconds spent inside ``with clock:`` blocks, summed."""
+
+    def __init__(self) -> None:
+        self.wall = self.cpu = 0.0
+
+    def __enter__(self) -> "_Clock":
+        self._t, self._c = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wall += time.perf_counter() - self._t
+        self.cpu += time.process_time() - self._c
+
+
+def _feed(sess: Any, blocks: Iterator[np.ndarray], seconds: int, step: int) -> tuple[_Clock, int]:
+    """Push ``seconds`` 1 s blocks in ``step``-sample chunks: (compute time, frames)."""
+    clock = _Clock()
     frames = 0
     for _, block in zip(range(seconds), blocks):
         for i in range(0, block.size, step):
-            t = time.perf_counter()
-            frames += len(sess.push(block[i:i + step]))
-            busy += time.perf_counter() - t
-    return busy, frames
+            with clock:
+                frames += len(sess.push(block[i:i + step]))
+    return clock, frames
 
 
-def _stream_cost(bundle: Any, options: Any, seconds: float, chunk_s: float = 0.1) -> tuple[float, int]:
-    """(compute seconds, frames) of one whole stream of ``seconds``, flush included."""
+def _stream_cost(bundle: Any, options: Any, seconds: float, chunk_s: float = 0.1) -> tuple[_Clock, int]:
+    """(compute time, frames) of one whole stream of ``seconds``, flush included."""
     from .session import StreamingSession
 
     sr = bundle.cfg.sample_rate
     sess = StreamingSession(bundle, options)
-    busy, frames = _feed(sess, _speech_like(seconds, sr), math.ceil(seconds), int(chunk_s * sr))
-    t = time.perf_counter()
-    frames += len(sess.flush())
-    busy += time.perf_counter() - t
-    return busy, frames
+    clock, frames = _feed(sess, _speech_like(seconds, sr), math.ceil(seconds), int(chunk_s * sr))
+    with clock:
+        frames += len(sess.flush())
+    return clock, frames
 
 
 def _aged_vs_fresh(bundle: Any, options: Any, long_seconds: float, rounds: int = 5,
-                   chunk_s: float = 0.1) -> tuple[float, int, float]:
+                   chunk_s: float = 0.1) -> tuple[_Clock, int, float, float]:
     """Stream ``long_seconds``, then alternate 10 s more on that session with 10 s on a new one.
 
-    Returns (compute seconds of the long stream, its frames, median cost ratio aged / fresh)."""
+    Returns (compute time of the long stream, its frames, median cost ratio aged / fresh in
+    wall time, the same in CPU time)."""
     from .session import StreamingSession
 
     sr = bundle.cfg.sample_rate
     step = int(chunk_s * sr)
     aged = StreamingSession(bundle, options)
     aged_blocks = _speech_like(long_seconds + 10 * rounds, sr)
-    busy, frames = _feed(aged, aged_blocks, math.ceil(long_seconds), step)
-    ratios = []
+    clock, frames = _feed(aged, aged_blocks, math.ceil(long_seconds), step)
+    wall, cpu = [], []
     for _ in range(rounds):
-        fresh_busy, _ = _feed(StreamingSession(bundle, options), _speech_like(10, sr), 10, step)
-        aged_busy, _ = _feed(aged, aged_blocks, 10, step)
-        ratios.append(aged_busy / fresh_busy)
-    return busy, frames, statistics.median(ratios)
+        fresh, _ = _feed(StreamingSession(bundle, options), _speech_like(10, sr), 10, step)
+        more, _ = _feed(aged, aged_blocks, 10, step)
+        wall.append(more.wall / fresh.wall)
+        cpu.append(more.cpu / fresh.cpu)
+    return clock, frames, statistics.median(wall), statistics.median(cpu)
 
 
-def _first_frame(bundle: Any, options: Any) -> float:
+def _first_frame(bundle: Any, options: Any) -> _Clock:
+    """Compute time of the push (10 ms of audio, like a live microphone) that gives the first frame."""
     from .session import StreamingSession
 
     sr = bundle.cfg.sample_rate
     sess = StreamingSession(bundle, options)
     blocks = _speech_like(2.0, sr)
-    hop = sr // 100  # 10 ms pushes, like a live microphone
+    hop = sr // 100
     for block in blocks:
         for i in range(0, block.size, hop):
-            t = time.perf_counter()
-            out = sess.push(block[i:i + hop])
+            with _Clock() as clock:
+                out = sess.push(block[i:i + hop])
             if len(out):
-                return time.perf_counter() - t
+                return clock
     raise RuntimeError("no frame produced")
 
 
-def _server_start(model: str, backend: str, threads: int | None, repeats: int = 3) -> float:
-    """Median seconds from starting ``python -m inference_core serve`` to its ``hello``."""
+def _server_start(model: str, backend: str, threads: int | None, repeats: int = 3) -> tuple[float, float]:
+    """Medians of (seconds from starting ``python -m inference_core serve`` to its ``hello``,
+    CPU seconds of that server's whole life: start, hello, shutdown)."""
     import sys
 
     from ..shared.client import BridgeClient
 
-    times = []
+    times, cpu = [], []
     for _ in range(repeats):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t = time.perf_counter()
         client = BridgeClient.launch(sys.executable, model=model, threads=threads, backend=backend)
         times.append(time.perf_counter() - t)
         client.close()
-    return statistics.median(times)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+    return statistics.median(times), statistics.median(cpu)
 
 
 def measure(bundle: Any, options: Any, short_seconds: float, long_seconds: float, repeats: int
@@ -141,23 +165,29 @@ def measure(bundle: Any, options: Any, short_seconds: float, long_seconds: float
     """The speed figures of one loaded model on its backend."""
     cfg = bundle.cfg
     _stream_cost(bundle, options, 2.0)  # warm-up
-    short = [_stream_cost(bundle, options, short_seconds)[0] / short_seconds for _ in range(repeats)]
+    short = [_stream_cost(bundle, options, short_seconds)[0] for _ in range(repeats)]
     first = [_first_frame(bundle, options) for _ in range(max(5, repeats))]
     rss_short = rss_mb()
-    long_busy, long_frames, aged_vs_fresh = _aged_vs_fresh(bundle, options, long_seconds)
+    long, long_frames, aged_vs_fresh, aged_vs_fresh_cpu = _aged_vs_fresh(bundle, options, long_seconds)
     rss_long = rss_mb()
-    rtf = statistics.median(short)
-    latency = cfg.algorithmic_latency_ms + 1000 * statistics.median(first)
+    rtf = statistics.median(c.wall for c in short) / short_seconds
+    rtf_cpu = statistics.median(c.cpu for c in short) / short_seconds
+    first_ms = 1000 * statistics.median(c.wall for c in first)
     return {
         "backend": bundle.backend.name, "device": bundle.backend.device,
-        "rtf": round(rtf, 4), "rtf_runs": [round(v, 4) for v in short],
-        "first_frame_latency_ms": round(latency, 1),
+        "rtf": round(rtf, 4), "rtf_runs": [round(c.wall / short_seconds, 4) for c in short],
+        "rtf_cpu": round(rtf_cpu, 4), "rtf_cpu_runs": [round(c.cpu / short_seconds, 4) for c in short],
+        "first_frame_latency_ms": round(cfg.algorithmic_latency_ms + first_ms, 1),
         "first_frame_algorithmic_ms": round(cfg.algorithmic_latency_ms, 1),
-        "first_frame_compute_ms": round(1000 * statistics.median(first), 2),
+        "first_frame_compute_ms": round(first_ms, 2),
+        "first_frame_compute_cpu_ms": round(1000 * statistics.median(c.cpu for c in first), 2),
         "cost_per_second_short": round(rtf, 5),
-        "cost_per_second_long": round(long_busy / long_seconds, 5),
-        "cost_ratio_long_vs_short": round((long_busy / long_seconds) / rtf, 3),
+        "cost_per_second_long": round(long.wall / long_seconds, 5),
+        "cost_ratio_long_vs_short": round((long.wall / long_seconds) / rtf, 3),
         "cost_ratio_aged_vs_fresh": round(aged_vs_fresh, 3),
+        "cpu_per_second_long": round(long.cpu / long_seconds, 5),
+        "cpu_ratio_long_vs_short": round((long.cpu / long_seconds) / rtf_cpu, 3),
+        "cpu_ratio_aged_vs_fresh": round(aged_vs_fresh_cpu, 3),
         "frames_long": long_frames,
         "rss_mb_after_short": round(rss_short, 1), "rss_mb_after_long": round(rss_long, 1),
         "peak_rss_mb_long": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
@@ -182,6 +212,7 @@ def run(model: str | None = None, short_seconds: float = 10.0, long_seconds: flo
     path = model or str(DEFAULT_MODEL)
     if not model and not Path(path).exists():
         raise ModelFileError(f"the bundled model is missing: {path}")
+    load_before = os.getloadavg()[0]
     names = ["onnx", "torch"] if backends == "both" else [backends]
     results: dict[str, Any] = {}
     card: dict[str, Any] = {}
@@ -196,7 +227,9 @@ def run(model: str | None = None, short_seconds: float = 10.0, long_seconds: flo
         options = SessionOptions.resolve(card, {"steps": steps, "guidance": guidance})
         results[name] = measure(bundle, options, short_seconds, long_seconds, repeats)
         if server_start:
-            results[name]["server_start_to_hello_s"] = round(_server_start(path, name, threads), 3)
+            hello, hello_cpu = _server_start(path, name, threads)
+            results[name]["server_start_to_hello_s"] = round(hello, 3)
+            results[name]["server_start_cpu_s"] = round(hello_cpu, 3)
         del bundle
     measured = [n for n in names if "rtf" in results[n]]
     if not measured or options is None:
@@ -208,6 +241,7 @@ def run(model: str | None = None, short_seconds: float = 10.0, long_seconds: flo
         "chunk_frames": cfg.get("chunk_frames"), "fps": card.get("fps"), "threads": threads,
         "cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
         "short_seconds": short_seconds, "long_seconds": long_seconds,
+        "loadavg_before": round(load_before, 2), "loadavg_after": round(os.getloadavg()[0], 2),
     }
     out.update(results[measured[0]])
     out["backends"] = results

@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 import numpy as np
 
@@ -43,12 +43,24 @@ class Backend(Protocol):
 
     def style_vector(self, index: int) -> np.ndarray: ...  # (1, style_dim)
 
-    def audio(self, mel: np.ndarray) -> np.ndarray: ...  # (B, M, n_mels) -> (B, S*C, d)
+    def audio_stream_start(self, floor: np.ndarray) -> tuple[Any, np.ndarray]:
+        """(the audio encoder's state before a stream, whose past is the silence ``floor`` mel
+        frame; the features of silence (1, d)). The state is the backend's own business."""
+        ...
+
+    def audio_stream(self, new_mel: np.ndarray, state: Any) -> tuple[np.ndarray, Any]:
+        """(features (C, d) of the step whose new mel frames (n, n_mels) these are, next state)."""
+        ...
 
     def condition(self, audio: np.ndarray, past: np.ndarray, style_vec: np.ndarray,
                   keep: float) -> np.ndarray: ...  # -> (B, C, d); keep 1 = audio, 0 = null audio
 
     def head(self, x_t: np.ndarray, t: float, cond: np.ndarray) -> np.ndarray: ...  # -> x0 (B, C*K)
+
+    def denoiser(self, cond: np.ndarray, times: list[float]) -> Callable[[np.ndarray, float], np.ndarray]:
+        """``denoise(x_t, t)`` = ``head(x_t, t, cond)``, prepared for the given times (a step's
+        DDIM times are known in advance: the ONNX head computes their modulations in one call)."""
+        ...
 
 
 class BackendUnavailable(RuntimeError):

@@ -2,8 +2,9 @@
 
 Files beside a checkpoint ``M.safetensors`` (written by ``export-onnx``)::
 
-    M.audio_encoder.onnx  M.condition.onnx  M.head.onnx   the graphs (structure only, ~100 KB)
-    M.onnx.json                                          manifest: weights digest, file hashes
+    M.audio_encoder.onnx  M.condition.onnx            the graphs (structure only, ~100 KB each)
+    M.head_modulation.onnx  M.head.onnx               the diffusion head, in two parts (see below)
+    M.onnx.json                                       manifest: weights digest, file hashes
 
 The graphs hold no copy of the weights: their initializers are ONNX *external
 data* pointing at byte ranges of ``M.safetensors`` itself (both store raw
@@ -14,13 +15,17 @@ as the torch loader does) and the manifest, whose ``weights_sha256`` must be
 the checkpoint's and whose file hashes must match. Anything missing, damaged or
 not importable raises :class:`BackendUnavailable` with the reason, so ``auto``
 can fall back to torch.
+
+The head runs as two graphs (:mod:`inference_core.model.onnx_graphs`): its modulations for
+all the DDIM times of a step in one call (:meth:`OnnxBackend.denoiser`), then one denoising
+call per time, so the weights of its conditioning path are read once per step.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -32,23 +37,48 @@ from .bundle import BackendUnavailable
 from .threads import default_threads
 from .weights import WeightsError, read_tensors, weights_digest
 
+#: x_t, t -> predicted x0 (numpy)
+Denoise = Callable[[np.ndarray, float], np.ndarray]
+
 FORMAT = "streamingtalker-onnx"
+#: Version of the graph set (2: the audio encoder streamed, the head split into head_mod + head);
+#: older exports are refused.
+FORMAT_VERSION = 2
 MAX_MANIFEST_BYTES = 1 << 20
-#: graph name -> (file suffix, input names, output name)
-GRAPHS: dict[str, tuple[str, tuple[str, ...], str]] = {
-    "audio": ("audio_encoder.onnx", ("mel",), "features"),
-    "condition": ("condition.onnx", ("audio", "past", "style_vec", "keep"), "cond"),
-    "head": ("head.onnx", ("x_t", "t", "cond"), "x0"),
+#: graph name -> (file suffix, input names, output names)
+GRAPHS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
+    "audio": ("audio_encoder.onnx", ("mel", "state"), ("features", "state_out")),
+    "condition": ("condition.onnx", ("audio", "past", "style_vec", "keep"), ("cond",)),
+    "head_mod": ("head_modulation.onnx", ("cond", "t"), ("mod",)),
+    "head": ("head.onnx", ("x_t", "mod"), ("x0",)),
 }
 
 
-def graph_input_shapes(cfg: ModelConfig) -> dict[str, list[tuple[int, ...]]]:
-    """The fixed input shapes of each graph for an architecture (batch 1, one step)."""
+def audio_state_frames(cfg: ModelConfig) -> list[int]:
+    """The streamed audio encoder's state: per conv layer after the first, how many past outputs
+    of the layer below it still needs."""
+    return [(k - 1) * d for k, d in zip(cfg.audio_kernels[1:], cfg.audio_dilations[1:])]
+
+
+def audio_input_mels(cfg: ModelConfig) -> int:
+    """Mel frames one streamed audio step reads: the step's new ones and the first conv's context."""
+    return cfg.step_mels + (cfg.audio_kernels[0] - 1) * cfg.audio_dilations[0]
+
+
+def audio_warmup_steps(cfg: ModelConfig) -> int:
+    """Streamed audio steps after which nothing of the initial state is left in the output."""
+    return -(-(cfg.receptive_field_mel - 1) // cfg.step_mels) + 1
+
+
+def graph_input_shapes(cfg: ModelConfig) -> dict[str, list[tuple[int | None, ...]]]:
+    """The input shapes of each graph for an architecture (batch 1, one step; None: a dynamic
+    axis), checked on load so that a card that does not describe its graphs is refused."""
     W, C, K, d = cfg.context_frames, cfg.chunk_frames, cfg.num_channels, cfg.model_dim
-    n_mel = cfg.step_mels + cfg.receptive_field_mel - 1
-    return {"audio": [(1, n_mel, cfg.n_mels)],
+    n_mod = (3 * cfg.head_blocks + 2) * cfg.head_dim
+    return {"audio": [(1, audio_input_mels(cfg), cfg.n_mels), (1, cfg.audio_dim, sum(audio_state_frames(cfg)))],
             "condition": [(1, W + C, d), (1, W, K), (1, cfg.style_dim), (1,)],
-            "head": [(1, C * K), (1,), (1, C, d)]}
+            "head_mod": [(1, C, d), (None,)],
+            "head": [(1, C * K), (1, n_mod)]}
 
 
 def graph_path(model_path: str | Path, key: str) -> Path:
@@ -74,6 +104,9 @@ def check_export(model_path: Path, weights_sha256: str | None) -> dict[str, Any]
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT or not isinstance(
             manifest.get("files"), dict):
         raise BackendUnavailable(f"{mpath} is not a StreamingTalker ONNX manifest")
+    if manifest.get("version", 1) != FORMAT_VERSION:
+        raise BackendUnavailable(f"the ONNX graphs of {model_path.name} were written by another version of "
+                                 "export-onnx; export them again (python -m inference_core export-onnx MODEL)")
     if weights_sha256 and manifest.get("weights_sha256") != weights_sha256:
         raise BackendUnavailable(f"the ONNX graphs of {model_path.name} were exported from other weights; "
                                  "export them again (python -m inference_core export-onnx MODEL)")
@@ -130,27 +163,73 @@ class OnnxBackend:
             raise BackendUnavailable(f"onnxruntime cannot load the graphs of {model_path.name}: {exc}") from None
         self._inputs = {k: [i.name for i in s.get_inputs()] for k, s in self._sessions.items()}
         for key, shapes in graph_input_shapes(cfg).items():
-            got = [tuple(i.shape) for i in self._sessions[key].get_inputs()]
+            got = [tuple(n if isinstance(n, int) else None for n in i.shape) for i in self._sessions[key].get_inputs()]
             if got != shapes:
                 raise ModelFileError(f"{model_path.name}: its {key} graph takes inputs of shapes {got}, the "
                                      f"architecture in its card needs {shapes} (the card does not describe "
                                      "these graphs)")
+        self._mel_in = audio_input_mels(cfg)
+        self._mel_tail = self._mel_in - cfg.step_mels
+
+    def _outputs(self, key: str, *arrays: np.ndarray) -> list[np.ndarray]:
+        feeds = {n: np.ascontiguousarray(a, dtype=np.float32) for n, a in zip(self._inputs[key], arrays)}
+        return self._sessions[key].run(None, feeds)
 
     def _run(self, key: str, *arrays: np.ndarray) -> np.ndarray:
-        feeds = {n: np.ascontiguousarray(a, dtype=np.float32) for n, a in zip(self._inputs[key], arrays)}
-        return self._sessions[key].run(None, feeds)[0]
+        return self._outputs(key, *arrays)[0]
 
     def style_vector(self, index: int) -> np.ndarray:
         return self.style_table[int(index)][None].copy()
 
-    def audio(self, mel: np.ndarray) -> np.ndarray:
-        return self._run("audio", mel)
+    def audio_stream_start(self, floor: np.ndarray) -> tuple[Any, np.ndarray]:
+        """(state before the stream, features of silence (1, d)).
+
+        The graph takes ``step_mels`` new mel frames at a time (after the first conv's context)
+        and carries each later conv's past input as a state. Before the stream every frame is the
+        silence ``floor``: the state is the graph run from zeros on the floor until nothing of
+        the zeros is left. The state is (last frames fed, conv state, floor, frames fed so far)."""
+        cfg = self.cfg
+        floor = np.asarray(floor, np.float32)
+        mel = np.repeat(floor[None], self._mel_in, 0)
+        state = np.zeros((1, cfg.audio_dim, sum(audio_state_frames(cfg))), np.float32)
+        for _ in range(audio_warmup_steps(cfg)):
+            feat, state = self._outputs("audio", mel[None], state)
+        return (mel[self._mel_in - self._mel_tail:], state, floor, 0), feat[0, :1]
+
+    def audio_stream(self, new_mel: np.ndarray, state: Any) -> tuple[np.ndarray, Any]:
+        """The features (C, d) of the step whose new mel frames these are, and the next state.
+
+        The first step also brings the look-ahead's frames: it is run as the graph's steps that
+        end on its last frame, the pre-stream floor filling the first one."""
+        tail, conv_state, floor, fed = state
+        pad = -len(new_mel) % self.cfg.step_mels
+        if pad and fed:
+            raise ValueError(f"a streamed audio step after the first takes a multiple of "
+                             f"{self.cfg.step_mels} mel frames (got {len(new_mel)})")
+        mel = np.concatenate([tail, np.repeat(floor[None], pad, 0), new_mel])
+        for start in range(0, len(mel) - self._mel_tail, self.cfg.step_mels):
+            feat, conv_state = self._outputs("audio", mel[None, start:start + self._mel_in], conv_state)
+        return feat[0], (mel[len(mel) - self._mel_tail:], conv_state, floor, fed + len(new_mel))
 
     def condition(self, audio: np.ndarray, past: np.ndarray, style_vec: np.ndarray, keep: float) -> np.ndarray:
         return self._run("condition", audio, past, style_vec, np.full((audio.shape[0],), keep, np.float32))
 
+    def denoiser(self, cond: np.ndarray, times: list[float]) -> Denoise:
+        """``denoise(x_t, t)`` for this condition, prepared for ``times``: one ``head_mod`` call
+        computes the modulations of all of them (another time is prepared when it is asked for)."""
+        mods = self._run("head_mod", cond, np.asarray(times, np.float32))
+        rows = {float(t): mods[i:i + 1] for i, t in enumerate(times)}
+
+        def denoise(x_t: np.ndarray, t: float) -> np.ndarray:
+            row = rows.get(float(t))
+            if row is None:
+                row = rows[float(t)] = self._run("head_mod", cond, np.full((1,), t, np.float32))
+            return self._run("head", x_t, row)
+
+        return denoise
+
     def head(self, x_t: np.ndarray, t: float, cond: np.ndarray) -> np.ndarray:
-        return self._run("head", x_t, np.full((x_t.shape[0],), t, np.float32), cond)
+        return self.denoiser(cond, [t])(x_t, t)
 
 
 def load_onnx(path: Path, device: str = "cpu", threads: int | None = None

@@ -7,12 +7,14 @@ whenever enough has arrived for the next autoregressive step
 (``chunk_frames`` motion frames plus the encoder's look-ahead), the step runs
 with arrays of fixed shape:
 
-1. log-mel for the new mel frames only (older ones are kept in a short ring);
-2. the audio encoder over a fixed window → audio features of the new frames;
+1. log-mel for the new mel frames only;
+2. the audio encoder, streamed (its state carries what it needs of the past) → audio
+   features of the new frames;
 3. the condition predictor over the cached last W frames (motion + audio);
 4. a few DDIM steps of the diffusion head (:func:`~inference_core.model.diffusion.next_chunk`),
    from noise drawn with numpy's generator for the session's seed, scaled per
-   region (mouth / upper face) by the temperatures.
+   region (mouth / upper face) by the temperatures. The head is prepared once per
+   step for all the sampler's times (``backend.denoiser``).
 
 Each frame is emitted exactly once and never revised. Because every step has
 the same shapes whatever the push sizes were, streaming output equals offline
@@ -26,7 +28,7 @@ import numpy as np
 
 from ..audio.features import LogMel
 from ..audio.levels import LevelGuard
-from ..model.diffusion import next_chunk
+from ..model.diffusion import head_times, next_chunk
 from ..shared.channels import MOUTH_CHANNELS
 from ..shared.options import SessionError, SessionOptions
 from .bundle import ModelBundle
@@ -60,12 +62,10 @@ class StreamingSession:
         self.level = LevelGuard(cfg.sample_rate)
         self._rng = np.random.default_rng(self.options.seed)
         self._noise_scale = noise_scale(bundle.channels, cfg.chunk_frames, self.options)
+        self._times = head_times(cfg.objective, self.options.steps)
         self._style_vec = backend.style_vector(bundle.style_index(self.options.style))
-        self._window_mels = cfg.step_mels + cfg.receptive_field_mel - 1
-        floor = self._mel.floor_frame()
         # Mel frames with negative index are the pre-stream silence floor.
-        self._mel_hist = np.repeat(floor[None], cfg.left_context_mel, 0)
-        silence_feat = backend.audio(np.repeat(floor[None], self._window_mels, 0)[None])[0, :1]
+        self._audio_state, silence_feat = backend.audio_stream_start(self._mel.floor_frame())
         self._audio_hist = np.repeat(silence_feat, cfg.context_frames, 0)
         self._motion_hist = bundle.normalise(np.zeros((cfg.context_frames, cfg.num_channels), np.float32))
         self._samples = np.zeros(0, np.float32)
@@ -147,11 +147,9 @@ class StreamingSession:
         upto = (self._step + 1) * cfg.step_mels + cfg.lookahead_mel
         new_mel = self._mel(self._samples, self._next_mel, upto - self._next_mel, self._samples_start)
         self._next_mel = upto
-        window = np.concatenate([self._mel_hist, new_mel])[-self._window_mels:]
-        self._mel_hist = window[-(cfg.receptive_field_mel - 1):]
         self._trim_samples()
         # 2. audio features of the new frames
-        feat = b.audio(window[None])[0]  # (C, d)
+        feat, self._audio_state = b.audio_stream(new_mel, self._audio_state)  # (C, d)
         history = np.concatenate([self._audio_hist, feat])
         audio = history[None]
         self._audio_hist = history[-cfg.context_frames:]
@@ -162,8 +160,9 @@ class StreamingSession:
         else:
             noise = self._rng.standard_normal(size, dtype=np.float32) * self._noise_scale
         past = self._motion_hist[None]
-        x0 = next_chunk(lambda keep: b.condition(audio, past, self._style_vec, keep), b.head, noise,
-                        cfg.objective, opt.steps, opt.guidance)
+        # The sampler's "condition" is the head prepared for it at all of this step's times.
+        x0 = next_chunk(lambda keep: b.denoiser(b.condition(audio, past, self._style_vec, keep), self._times),
+                        lambda x, t, denoise: denoise(x, t), noise, cfg.objective, opt.steps, opt.guidance)
         motion = self.bundle.denormalise(x0.reshape(cfg.chunk_frames, cfg.num_channels))
         if not np.isfinite(motion).all():
             raise NonFiniteOutput(f"the model produced NaN or infinite motion at frame {self._step * cfg.chunk_frames}; "

@@ -8,7 +8,7 @@ device test replaces to run a step on torch's ``meta`` device).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -57,6 +57,18 @@ class TorchBackend:
         with torch.inference_mode():
             return self.to_numpy(self.model.audio(self._in(mel)))
 
+    def audio_stream_start(self, floor: np.ndarray) -> tuple[Any, np.ndarray]:
+        """(state: the past mel frames a window needs, all silence floor; features of silence (1, d))."""
+        cfg = self.cfg
+        window = np.repeat(np.asarray(floor, np.float32)[None], cfg.step_mels + cfg.receptive_field_mel - 1, 0)
+        return window[cfg.step_mels:], self.audio(window[None])[0, :1]
+
+    def audio_stream(self, new_mel: np.ndarray, state: Any) -> tuple[np.ndarray, Any]:
+        """The whole-window encoder on the past mel frames and these new ones (the reference)."""
+        cfg = self.cfg
+        window = np.concatenate([state, new_mel])[-(cfg.step_mels + cfg.receptive_field_mel - 1):]
+        return self.audio(window[None])[0], window[cfg.step_mels:]
+
     def condition(self, audio: np.ndarray, past: np.ndarray, style_vec: np.ndarray, keep: float) -> np.ndarray:
         with torch.inference_mode():
             a = self._in(audio)
@@ -66,3 +78,6 @@ class TorchBackend:
         with torch.inference_mode():
             x = self._in(x_t)
             return self.to_numpy(self.model.head(x, self._batch(t, x), self._in(cond)))
+
+    def denoiser(self, cond: np.ndarray, times: list[float]) -> Callable[[np.ndarray, float], np.ndarray]:
+        return lambda x_t, t: self.head(x_t, t, cond)  # the module as it is: the reference
