@@ -19,11 +19,16 @@ import math
 
 import numpy as np
 
-SAMPLE_RATE = 16000
-HOP = 160  # 10 ms
-WIN = 400  # 25 ms
-N_FFT = 512
-N_MELS = 80
+from ..model.config import ModelConfig
+
+#: The shipped model's mel geometry, the defaults of :class:`LogMel`; the one place these
+#: numbers are written is :class:`ModelConfig` (a session passes its card's values).
+_GEOMETRY = ModelConfig()
+SAMPLE_RATE = _GEOMETRY.sample_rate
+HOP = _GEOMETRY.hop  # 10 ms
+WIN = _GEOMETRY.win_length  # 25 ms
+N_FFT = _GEOMETRY.n_fft
+N_MELS = _GEOMETRY.n_mels
 LOG_FLOOR = 1e-5
 # Fixed affine normalisation of log-mel values (keeps features near unit range
 # without data-dependent statistics, so streaming needs no running stats).
