@@ -47,7 +47,7 @@ def base_card(cfg: ModelConfig, channels: list[str], channel_space: str = "arkit
         "algorithmic_latency_ms": round(cfg.algorithmic_latency_ms, 2),
         "styles": list(styles) if styles else ["generic"][: cfg.num_styles] + [
             f"style{i}" for i in range(1, cfg.num_styles)],
-        "defaults": SessionOptions.card_defaults(),
+        "defaults": SessionOptions.card_defaults(cfg.objective),
         "training": {"data": "none (randomly initialised)", "trained": False},
         "quality": {},
     }

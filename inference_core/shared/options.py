@@ -84,9 +84,15 @@ class SessionOptions:
         return cls.from_dict(merged)
 
     @classmethod
-    def card_defaults(cls) -> dict[str, Any]:
-        """What a new checkpoint's card starts with (training and tuning may change it)."""
-        return {k: v for k, v in asdict(cls()).items() if k != "seed" and v is not None}
+    def card_defaults(cls, objective: str = "diffusion") -> dict[str, Any]:
+        """What a new checkpoint's card starts with (training and tuning may change it).
+
+        A regressor predicts in one pass and has no unconditional branch, so its card says
+        1 step and no guidance (the sampler ignores both for it; the card states it plainly)."""
+        defaults = {k: v for k, v in asdict(cls()).items() if k != "seed" and v is not None}
+        if objective == "regression":
+            defaults.update(steps=1, guidance=1.0)
+        return defaults
 
     def validated(self) -> "SessionOptions":
         """Type-checked, in range: a bool, a fraction or a string where a number belongs is refused,

@@ -467,8 +467,6 @@ def _save(args: argparse.Namespace, sources: list[Dataset], cfg: ModelConfig, em
     card = base_card(cfg, ds.channels, ds.channel_space, args.name or Path(args.out).stem,
                      ["generic"] + speakers, value_range)
     card["objective"] = args.objective
-    if args.objective == "regression":
-        card["defaults"] = dict(card["defaults"], steps=1, guidance=1.0)
     hours = sum(u["seconds"] for d in sources for u in d.entries("train")) / 3600
     card["training"] = {
         "trained": True, "data": " + ".join(d.meta.get("source", str(d.root)) for d in sources),
