@@ -23,8 +23,9 @@ import numpy as np
 
 from ..audio.features import rms_db
 from ..audio.io import probe, stream_file
+from ..shared.options import SessionOptions
 from .bundle import ModelBundle
-from .session import SessionOptions, StreamingSession
+from .session import StreamingSession
 
 SILENCE_DBFS = -60.0
 

@@ -250,7 +250,8 @@ class BridgeServer:
             self.send(Msg.STARTED, session=sid, options=self.session.options.to_dict())
 
     def _open_session(self, sid: str, fields: dict[str, Any]) -> bool:
-        from .session import SessionError, SessionOptions, StreamingSession
+        from ..shared.options import SessionError, SessionOptions
+        from .session import StreamingSession
 
         if self.session is not None:
             self.error(Err.SESSION_ACTIVE, f"session {self.session_id!r} is still running; "
@@ -276,7 +277,8 @@ class BridgeServer:
         return True
 
     def on_audio(self, msg: Message) -> None:
-        from .session import NonFiniteOutput, SessionError
+        from ..shared.options import SessionError
+        from .session import NonFiniteOutput
 
         if not self._check_session(msg):
             return

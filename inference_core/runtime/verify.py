@@ -20,7 +20,8 @@ STREAM_TOLERANCE = 1e-3
 
 def stream_difference(a: Any, b: Any, seconds: float = 3.0, seed: int = 0) -> float:
     """Largest |a - b| over a streamed clip of speech-like noise, same options and seed."""
-    from .session import SessionOptions, StreamingSession
+    from ..shared.options import SessionOptions
+    from .session import StreamingSession
 
     rng = np.random.default_rng(seed)
     t = np.arange(int(seconds * a.cfg.sample_rate)) / a.cfg.sample_rate

@@ -126,7 +126,8 @@ def model_predictor(path: str, backend: str = "auto", threads: int | None = None
     """The model as users run it: a fresh streaming session per utterance, the card's tuned
     defaults under ``overrides`` (None: keep the card's), the generic style."""
     from ..runtime.bundle import load_bundle
-    from ..runtime.session import SessionOptions, StreamingSession
+    from ..runtime.session import StreamingSession
+    from ..shared.options import SessionOptions
 
     bundle = load_bundle(path, backend=backend, threads=threads)
 

@@ -53,7 +53,8 @@ def load_items(folder: str | Path) -> list[dict[str, Any]]:
 def model_weights(model_path: str, backend: str = "auto", threads: int | None = None,
                   **overrides: Any) -> WeightsFn:
     from ..runtime.bundle import load_bundle
-    from ..runtime.session import SessionOptions, StreamingSession
+    from ..runtime.session import StreamingSession
+    from ..shared.options import SessionOptions
 
     bundle = load_bundle(model_path, backend=backend, threads=threads)
     t0 = 0.5 / bundle.cfg.fps  # frame f shows time (f + 0.5) / fps, as the training targets do
