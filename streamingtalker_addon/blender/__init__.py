@@ -1,7 +1,8 @@
 """The bpy glue: everything that reads or writes Blender data, and nothing that decides.
 
 * :mod:`.keyframes` — bulk keyframe writer into layered actions (Blender 5) or
-  ``action.fcurves`` (4.2–4.3), O(chunk) appends.
+  ``action.fcurves`` (4.2–4.3), O(chunk) appends; the one reader of an action's curves
+  for a slot (:func:`.keyframes.slot_fcurves`), which the takes reuse.
 * :mod:`.takes` — a written take kept as an animator wants it: named after the audio, on
   the NLA, thinned with Blender's own decimation (plain functions, for headless use too).
 * :mod:`.shape_keys` — the one shape-key writer (demo head, FLAME, vertex bases).

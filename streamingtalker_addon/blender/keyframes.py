@@ -60,25 +60,23 @@ def fcurve_collection(action: Any, key: Any) -> Any:
     return strip.channelbag(slot, ensure=True).fcurves
 
 
+def slot_fcurves(action: Any, slot: Any) -> list[Any]:
+    """The F-curves of ``action`` that animate ``slot``: every layer's strips' channelbags for it
+    (Blender 4.4+), or all of ``action.fcurves`` (4.2–4.3, where ``slot`` is ignored)."""
+    if not layered_actions():
+        return list(action.fcurves)
+    if slot is None:
+        return []
+    return [fc for layer in action.layers for strip in layer.strips
+            if (cb := strip.channelbag(slot)) is not None for fc in cb.fcurves]
+
+
 def find_fcurves(key: Any) -> dict[str, Any]:
     """data_path → F-curve of the action currently animating ``key`` (empty if none)."""
     ad = key.animation_data
     if ad is None or ad.action is None:
         return {}
-    action = ad.action
-    if not layered_actions():
-        return {fc.data_path: fc for fc in action.fcurves}
-    slot = ad.action_slot
-    out: dict[str, Any] = {}
-    if slot is None:
-        return out
-    for layer in action.layers:
-        for strip in layer.strips:
-            cb = strip.channelbag(slot)
-            if cb is not None:
-                for fc in cb.fcurves:
-                    out[fc.data_path] = fc
-    return out
+    return {fc.data_path: fc for fc in slot_fcurves(ad.action, getattr(ad, "action_slot", None))}
 
 
 def prepare_take(obj: Any, take_name: str, mode: str = "REPLACE") -> tuple[Any, Any]:

@@ -48,7 +48,7 @@ def take_fcurves(key: Any) -> dict[str, Any]:
         return found
     out: dict[str, Any] = {}
     for strip in _strips(key):
-        for fc in _strip_fcurves(strip):
+        for fc in keyframes.slot_fcurves(strip.action, getattr(strip, "action_slot", None)):
             out.setdefault(fc.data_path, fc)
     return out
 
@@ -66,19 +66,6 @@ def _strips(key: Any) -> Iterator[Any]:
     for track in ad.nla_tracks if ad is not None else ():
         if not track.mute:
             yield from (s for s in track.strips if not s.mute and s.action is not None)
-
-
-def _strip_fcurves(strip: Any) -> list[Any]:
-    action = strip.action
-    if not keyframes.layered_actions():
-        return list(action.fcurves)
-    slot = getattr(strip, "action_slot", None)
-    out = []
-    for layer in action.layers:
-        for st in layer.strips:
-            cb = st.channelbag(slot) if slot is not None else None
-            out += list(cb.fcurves) if cb is not None else []
-    return out
 
 
 def push_to_nla(obj: Any, action: Any, frame_start: int, name: str, replace: bool = True) -> Any:

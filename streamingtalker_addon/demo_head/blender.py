@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..blender.camera import FACE_CENTRE_PROP, face_centre, setup_preview_camera
+from ..blender.keyframes import data_path_for
 from ..blender.shape_keys import write_shape_keys
 from . import looks
 from .asset import load_head
@@ -112,7 +113,7 @@ def _gaze_drivers(eye: Any, key: Any, side: str) -> None:
             t = v.targets[0]
             t.id_type = "KEY"
             t.id = key
-            t.data_path = f'key_blocks["{key_name}{side}"].value'
+            t.data_path = data_path_for(key_name + side)
     pitch.expression = f"(down - up) * {GAZE_PITCH}"        # +X rotation lowers the gaze
     yaw.expression = f"(out - inn) * {GAZE_YAW * sign:.2f}"  # +Z turns the front towards +X
 
