@@ -237,7 +237,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     model = Path(args.model or DEFAULT_MODEL)
     if path_kind(model) == "missing":
         return _fail(f"Model file not found: {model}")
-    try:  # a FIFO, a folder, a bad model or setting fails once, here, not once per file or setting fails once, here, not once per file
+    try:  # a FIFO, a folder, a bad model or setting fails once, here, not once per file
         SessionOptions.resolve(read_card_header(model), session_overrides(args))
     except (SessionError, ValueError, OSError) as exc:
         return _fail(str(exc))

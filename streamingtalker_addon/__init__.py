@@ -18,6 +18,9 @@ Layers, each a package (lower ones never import higher ones):
 * ``demo_head/`` — the demo head, the ICT FaceKit head (MIT) from a compact asset (numpy + its bpy glue).
 * ``state.py`` — :class:`~.state.AddonState`, the one owner of the server, the
   running job and the last model card, created here in :func:`register`.
+* ``bake.py`` — the headless entry point (``python -m streamingtalker_addon.bake``): many
+  lines onto one character through the same jobs, writer and exporter; at the top, beside
+  :func:`register`, because it drives every layer.
 """
 
 from __future__ import annotations

@@ -85,6 +85,7 @@ ALLOWED = {
     "jobs": {"client", "logic", "blender", "state"},
     "flame": {"client", "logic", "blender", "ui"},
     "ui": {"client", "logic", "blender", "jobs", "state", "demo_head", "flame"},
+    "bake": {"client", "logic", "blender", "jobs", "state", "ui"},  # the headless entry point, at the top
 }
 
 
