@@ -33,6 +33,28 @@ def test_tune_defaults_scores_every_setting_and_picks_the_lowest_error(tmp_path)
     assert res["best"] == {"steps": best["steps"], "guidance": best["guidance"], "temperature": 0.3}
     assert res["split"] == "val" and res["utterances"] == 2
     assert "grid: steps {1,2} x guidance {1.0,2.0}" in res["selection"]
+    # with real recordings every row gets lip_metrics' figures and the rule picks by closure
+    lip_metrics = ROOT.parent / "shared" / "tools" / "lip_metrics.py"
+    if lip_metrics.exists():
+        import soundfile as sf
+
+        from inference_core.data.corpus.tts import speak_espeak
+
+        real = tmp_path / "real"
+        real.mkdir()
+        sp = speak_espeak("en-us+m3", "Bob made a map of the bay.", 160, 50, 50)
+        sf.write(real / "a.wav", sp.audio, 16000, subtype="PCM_16")
+        (real / "a.json").write_text(json.dumps({"phones": [list(p) for p in sp.phones], "speaker": "m3",
+                                                 "language": "en", "sex": "M"}))
+        r = subprocess.run([sys.executable, "scripts/tune_defaults.py", "--model", str(model), "--data", str(data),
+                            "--split", "val", "--steps", "1", "--guidance", "1.0,2.0", "--temperature", "0.3",
+                            "--threads", "1", "--lipsync", str(real), "--lve-slack", "10", "--out", str(out)],
+                           capture_output=True, text=True, cwd=ROOT, timeout=300)
+        assert r.returncode == 0, r.stderr
+        res = json.loads(out.read_text())
+        closure = {row["guidance"]: row["real"]["bilabial_closure_rate"] for row in res["rows"]}
+        assert all(0 <= c <= 1 for c in closure.values()) and res["rows"][0]["real"]["n_utterances"] == 1
+        assert closure[res["best"]["guidance"]] == max(closure.values()) and "real-speech" in res["selection"]
     # a split without utterances is an error, not an empty table
     r = subprocess.run([sys.executable, "scripts/tune_defaults.py", "--model", str(model), "--data", str(data),
                         "--split", "tune"], capture_output=True, text=True, cwd=ROOT, timeout=300)
@@ -52,3 +74,18 @@ def test_upper_temperature_rule_wants_complete_blinks_at_the_reference_rate():
     assert choose_upper([row(0.1, 0.0, None), row(0.3, 5.0, 0.5)]) is None  # nothing qualifies
     tie = [row(0.5, 17.0, 0.9, fdd=0.2), row(0.7, 17.0, 0.9, fdd=0.1)]
     assert choose_upper(tie)["temperature_upper"] == 0.7
+
+
+def test_real_speech_rule_takes_the_most_closure_within_the_lip_error_slack():
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from tune_defaults import choose_mouth
+
+    def row(g, lve, closure, ratio=2.0):
+        return {"guidance": g, "lve_mm": lve, "real": {"bilabial_closure_rate": closure, "open_vowel_gap_ratio": ratio}}
+
+    rows = [row(1.0, 4.00, 0.60), row(1.5, 4.10, 0.75), row(2.0, 4.20, 0.90), row(2.5, 4.30, 0.75, 3.0)]
+    assert choose_mouth(rows, "lve_mm", None)["guidance"] == 1.0        # without real speech: lowest error
+    assert choose_mouth(rows, "lve_mm", 0.03)["guidance"] == 1.5        # 2.0 closes more but is 5 % worse
+    assert choose_mouth(rows, "lve_mm", 0.05)["guidance"] == 2.0
+    rows[3]["lve_mm"] = 4.10                                            # a closure tie goes to the larger ratio
+    assert choose_mouth(rows, "lve_mm", 0.03)["guidance"] == 2.5

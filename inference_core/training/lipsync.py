@@ -102,8 +102,9 @@ def _run_lip_metrics(tool: Path, folder: Path, source: list[str]) -> dict[str, A
 
 
 def report(folder: str | Path, predictors: dict[str, WeightsFn | None], tool: str | Path = LIP_METRICS_DEFAULT,
-           progress: bool = False) -> dict[str, Any]:
-    """{predictor: {group: figures}} for every predictor (None = lip_metrics' amplitude baseline)."""
+           progress: bool = False, pooled_only: bool = False) -> dict[str, Any]:
+    """{predictor: {group: figures}} for every predictor (None = lip_metrics' amplitude baseline).
+    ``pooled_only``: the "all" group alone (a sampler grid needs one figure per setting)."""
     from ..audio.io import load_file
     from .evaluate import BLINK_COMPLETE, blinks
 
@@ -114,6 +115,8 @@ def report(folder: str | Path, predictors: dict[str, WeightsFn | None], tool: st
     if not items:
         raise ValueError(f"{folder} holds no NAME.wav + NAME.json pairs")
     groups = _groups(items)
+    if pooled_only:
+        groups = {"all": groups["all"]}
     audio = {it["id"]: load_file(it["wav"], 16000) for it in items}
     out: dict[str, Any] = {"data": str(folder), "utterances": len(items),
                            "speakers": sorted({str(it["meta"].get("speaker")) for it in items}),
