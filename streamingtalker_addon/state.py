@@ -8,6 +8,7 @@ it passed in). No bpy here.
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -34,6 +35,14 @@ class Job(Protocol):
     def status_text(self) -> str: ...
 
 
+class Stopping(Protocol):
+    """A session stopped for the user whose server has not confirmed yet (a driver in *cancelling*)."""
+
+    stall_timeout: float
+
+    def step(self, budget: float = 0.02) -> bool: ...
+
+
 class AddonState:
     def __init__(self, user_dir: Path):
         #: writable per-user folder (the torch runtime venv, logs)
@@ -48,6 +57,10 @@ class AddonState:
         self.card: dict[str, Any] = {}
         #: *Set up runtime*, while it runs and after
         self.setup: SetupJob | None = None
+        #: sessions stopped for the user that still wait for the server's confirmation: the UI's
+        #: timer steps them (:meth:`settle`), no new run starts before they end, and each ends
+        #: within its stall timeout (a hung server is killed then)
+        self.stopping: list[Stopping] = []
 
     @property
     def venv_dir(self) -> Path:
@@ -64,6 +77,29 @@ class AddonState:
     def busy(self) -> Job | None:
         return self.job if self.job is not None and self.job.active else None
 
+    def hand_off(self, session: Stopping) -> None:
+        """Keep stepping ``session`` after its job ended for the user, so Stop never waits on the server."""
+        self.stopping.append(session)
+
+    def settle(self, budget: float = 0.0) -> bool:
+        """One step of each stopped session; True while any still waits for the server."""
+        self.stopping = [s for s in self.stopping if s.step(budget)]
+        return bool(self.stopping)
+
+    def wait_settled(self) -> None:
+        """Background mode, where no timer runs: step the stopped sessions to their end.
+
+        Bounded: each ends within its stall timeout (its clock started at the cancel); one that a
+        chatty server keeps alive longer is given up and the server killed.
+        """
+        deadline = time.monotonic() + max((s.stall_timeout for s in self.stopping), default=0.0) + 1.0
+        while self.settle(0.05):
+            if time.monotonic() > deadline:
+                self.stopping.clear()
+                self.server.discard()
+                return
+            time.sleep(0.005)
+
     def runtime_lines(self) -> list[str]:
         """Which runtime serves the model (from the server's hello) and why others were passed over."""
         text = self.server.describe()
@@ -73,6 +109,7 @@ class AddonState:
         job, self.job = self.job, None
         if job is not None:
             job.cancel()
+        self.stopping.clear()  # the server goes down below: nothing left to confirm
         if self.setup is not None and self.setup.status == "running":
             self.setup.cancel()
         self.server.shutdown()

@@ -14,9 +14,11 @@ pytestmark = [pytest.mark.blender, pytest.mark.timeout(300)]
 
 from streamingtalker_addon import state as addon_state  # noqa: E402
 from streamingtalker_addon.blender import audio, strips  # noqa: E402
+from streamingtalker_addon.jobs import inputs  # noqa: E402
 from streamingtalker_addon.jobs.follow import FollowController  # noqa: E402
 from streamingtalker_addon.jobs.generation import GenerationJob  # noqa: E402
 from streamingtalker_addon.logic import framerate as motion  # noqa: E402
+from streamingtalker_addon.ui import operators  # noqa: E402
 from streamingtalker_addon.ui.prefs import runtime_settings  # noqa: E402
 from streamingtalker_addon.ui.props import session_options  # noqa: E402
 
@@ -207,12 +209,16 @@ def test_hung_server_times_out_without_freezing(scene, model, long_speech):
     assert longest_step[0] < 1.0  # every step returned promptly: Blender would stay responsive
     n = job.written
     assert n > 0 and all(len(c) == n for c in curve_values(st.target).values())
-    # the frozen child was killed (SIGKILL works on a stopped process)
+    _assert_killed(stopped[0])
+
+
+def _assert_killed(pid):
+    """The frozen child was killed (SIGKILL works on a stopped process)."""
     with pytest.raises(ProcessLookupError):
         for _ in range(50):
-            os.kill(stopped[0], 0)
+            os.kill(pid, 0)
             try:
-                os.waitpid(stopped[0], os.WNOHANG)
+                os.waitpid(pid, os.WNOHANG)
             except ChildProcessError:
                 pass
             time.sleep(0.05)
@@ -346,7 +352,68 @@ def test_follow_playback_stays_just_ahead_of_the_playhead(scene, long_speech):
         time.sleep(0.002)
     assert ctl.restarts == 1 and ctl.job.frame_start == 7
     ctl.cancel()
-    assert not ctl.active
+    assert not ctl.active  # stopped for the user at once
+    # the session's confirmation is awaited apart from cancel (a timer in the UI; here, as the next
+    # background run would); a healthy server confirms and nothing is killed
+    addon_state.get().wait_settled()
+    assert addon_state.get().stopping == [] and ctl.job.driver.state == "cancelled"
+    assert addon_state.get().server.client is not None and "stopped" in ctl.status_text()
+
+
+def test_stop_during_follow_returns_at_once_with_a_hung_server(scene, model, long_speech):
+    """Stop must not wait on a hung server (the UI would freeze until the stall timeout): the follow
+    run ends for the user at once, keys stay and form the undo step, and the bpy timer steps the
+    session until the stall timeout kills the server."""
+    reset_blender(model, stall_timeout=3.0)
+    sc = bpy.context.scene
+    sc.render.fps = 24
+    st = _setup(sc, long_speech)
+    pcm = audio.decode_file(long_speech)
+    sc.frame_current = 7
+    obj_name = st.target.name
+    bpy.ops.ed.undo_push(message="before")
+    stk = addon_state.get()
+    ctl = stk.job = FollowController(stk, sc, st.target, pcm, 7, _options(st), runtime_settings(), ahead=1.0)
+    deadline = time.monotonic() + 60
+    while ctl.written < 10:  # runtime start-up, then about a second ahead of the parked playhead
+        ctl.step(0.01)
+        assert time.monotonic() < deadline and ctl.active, ctl.status_text()
+        time.sleep(0.002)
+    pid = ctl.driver.client.proc.pid
+    os.kill(pid, signal.SIGSTOP)
+    t0 = time.monotonic()
+    assert bpy.ops.streamingtalker.stop() == {"FINISHED"}
+    assert time.monotonic() - t0 < 1.0  # the old Stop waited here for the whole 3 s stall timeout
+    assert not ctl.active and stk.job is None and "stopped" in ctl.status_text()
+    assert ctl.driver.state == "cancelling" and stk.stopping == [ctl.driver]
+    with pytest.raises(inputs.InputError, match="still stopping"):  # no second run shares the server
+        inputs.refuse_if_busy(stk)
+    n = ctl.written
+    assert n >= 10 and all(len(c) == n for c in curve_values(st.target).values())
+    bpy.ops.ed.undo_push(message="Follow playback")  # what the UI pushes when the operator ends
+    # background mode runs no timers: call the registered one as Blender's event loop would
+    assert bpy.app.timers.is_registered(operators._settle_stopped)
+    bpy.app.timers.unregister(operators._settle_stopped)
+    longest, t0 = 0.0, time.monotonic()
+    while True:
+        ts = time.monotonic()
+        interval = operators._settle_stopped()
+        longest = max(longest, time.monotonic() - ts)
+        if interval is None:
+            break
+        assert time.monotonic() - t0 < 30, "the stopped session never ended"
+        time.sleep(interval)
+    assert longest < 1.0  # every timer call returned promptly
+    assert ctl.driver.state == "error" and "stopped answering" in ctl.driver.error
+    assert stk.stopping == [] and stk.server.client is None
+    _assert_killed(pid)
+    inputs.refuse_if_busy(stk)  # a new run may start now
+    # the timer wrote nothing: the keys are those of the undo step, and one undo removes them
+    assert all(len(c) == n for c in curve_values(bpy.data.objects[obj_name]).values())
+    bpy.ops.ed.undo()
+    assert all(len(c) == 0 for c in curve_values(bpy.data.objects[obj_name]).values())
+    bpy.ops.ed.redo()
+    assert all(len(c) == n for c in curve_values(bpy.data.objects[obj_name]).values())
 
 
 def test_sampling_settings_come_from_the_model_card_unless_overridden(scene, speech):

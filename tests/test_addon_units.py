@@ -10,6 +10,7 @@ from streamingtalker_addon.logic import audio_checks as audio
 from streamingtalker_addon.logic import binding
 from streamingtalker_addon.logic import framerate as motion
 from streamingtalker_addon.logic import presets
+from streamingtalker_addon.state import AddonState
 
 
 # -- frame-rate conversion -------------------------------------------------------
@@ -75,3 +76,24 @@ def test_refusal_message_is_actionable():
 def test_validate_pcm_rejects_unusable_audio(pcm, needle):
     with pytest.raises(audio.AudioError, match=needle):
         audio.validate_pcm(pcm, 16000, "'x.wav'")
+
+
+# -- stopped sessions ------------------------------------------------------------
+def test_background_wait_for_a_stopped_session_is_bounded(tmp_path):
+    """A session that never ends (a server that keeps talking but never confirms the cancel) holds
+    a background run back at most its stall timeout and a margin; then it is given up."""
+
+    class NeverConfirms:
+        stall_timeout = 0.2
+        steps = 0
+
+        def step(self, budget=0.02):
+            self.steps += 1
+            return True
+
+    st = AddonState(tmp_path)
+    session = NeverConfirms()
+    st.hand_off(session)
+    assert st.settle() and st.stopping == [session]
+    st.wait_settled()
+    assert st.stopping == [] and session.steps > 2 and not st.settle()

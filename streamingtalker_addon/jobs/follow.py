@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import numpy as np
@@ -84,10 +83,18 @@ class FollowController:
         return True
 
     def cancel(self) -> None:
-        if self.job is not None and self.job.active:
-            self.job.cancel()
-            while self.job.step(0.05):
-                time.sleep(0.002)
+        """Stop for the user at once; never wait on the server here (it may be hung).
+
+        The keys written so far become the take now, inside the operator's undo step; the
+        session's cancel confirmation is awaited by :meth:`AddonState.settle` (the UI's timer),
+        which writes nothing and ends within the stall timeout, killing a hung server.
+        """
+        job = self.job
+        if job is not None and job.active:
+            job.cancel()  # ask the server to drop the session: one small write, no wait
+            job.finish()
+            if job.driver.active:
+                self.state.hand_off(job.driver)
         self.stopped = True
         if self.state.job is self:
             self.state.job = None
@@ -95,4 +102,6 @@ class FollowController:
     def status_text(self) -> str:
         if self.job is None:
             return "Follow playback: waiting (playhead outside the audio)"
+        if self.stopped and self.job.driver.state != "error":
+            return f"Follow playback stopped: {self.written} frames kept"
         return f"Follow playback: {self.job.status_text()}"

@@ -42,6 +42,9 @@ def refuse_if_busy(state: AddonState) -> None:
     job = state.busy()
     if job is not None:
         raise InputError(f"A {job.kind} job is running; press Stop first.")
+    if state.settle():
+        raise InputError("The last run is still stopping: the inference process has not confirmed yet "
+                         "(one that stopped answering is ended after the stall timeout). Try again in a moment.")
 
 
 def resolve_audio(scene: Any, choice: AudioChoice, sample_rate: int = 16000) -> tuple[np.ndarray, int, str]:

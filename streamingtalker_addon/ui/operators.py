@@ -4,6 +4,10 @@ Interactive runs are modal and timer-driven (Blender stays responsive, the
 mesh moves as chunks arrive, Esc cancels and keeps the keys). In background
 mode there are no timers or events, so ``execute`` steps the same job to the
 end in a loop (see :mod:`..jobs`).
+
+Stop never waits on the server: a job that ends for the user before the server
+confirms (follow playback) hands its session to the add-on state, and
+:func:`_settle_stopped`, a ``bpy.app.timers`` callback, steps it to its end.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from ..logic.audio_checks import AudioError
 from .prefs import runtime_settings
 from .props import audio_choice, session_options, take_options
 from .reporting import fail, outcome
+from .runtime_ops import redraw_all
 
 _USER_ERRORS = (AudioError, inputs.InputError, BridgeError, ValueError)
 
@@ -42,6 +47,25 @@ def _redraw(context: Any) -> None:
     for area in screen.areas:
         if area.type in ("VIEW_3D", "PROPERTIES", "DOPESHEET_EDITOR", "GRAPH_EDITOR", "TIMELINE"):
             area.tag_redraw()
+
+
+def _settle_stopped() -> float | None:
+    """Timer: step the sessions Stop handed off until the server confirms, or their stall timeout
+    kills a hung server; each call does at most a few milliseconds of work."""
+    try:
+        st = state.get()
+    except RuntimeError:  # unregistered meanwhile
+        return None
+    if st.settle(0.01):
+        return 0.05
+    redraw_all()
+    return None
+
+
+def _settle_later(st: state.AddonState) -> None:
+    """Have the timer step the stopped sessions (in background mode the next run waits for them instead)."""
+    if st.stopping and not bpy.app.timers.is_registered(_settle_stopped):
+        bpy.app.timers.register(_settle_stopped, first_interval=0.02, persistent=True)
 
 
 def _sample_rate() -> int:
@@ -93,7 +117,9 @@ class _JobOperator(bpy.types.Operator):
         context.window_manager.event_timer_remove(self._timer)
         props = _props(context)
         props.running = ""
-        state.get().last_job = self.job
+        st = state.get()
+        st.last_job = self.job
+        _settle_later(st)
         result = outcome(self, props, self.job)
         _redraw(context)
         return result
@@ -126,6 +152,8 @@ class _JobOperator(bpy.types.Operator):
     def _idle_state(context: Any) -> tuple[Any, Any]:
         """(add-on state, panel settings), once sure no other job runs."""
         st = state.get()
+        if bpy.app.background:
+            st.wait_settled()  # no timers here: the last stopped session ends first (bounded)
         inputs.refuse_if_busy(st)
         return st, _props(context)
 
@@ -203,6 +231,7 @@ class STK_OT_follow_playback(_JobOperator):
 
     bl_idname = "streamingtalker.follow_playback"
     bl_label = "Follow playback"
+    bl_options = {"REGISTER", "UNDO"}
 
     def _build(self, context: Any) -> None:
         st, props = self._idle_state(context)
@@ -236,9 +265,10 @@ class STK_OT_stop(bpy.types.Operator):
         return state.get().job is not None
 
     def execute(self, context: Any) -> OpResult:
-        job = state.get().job
-        if job is not None:
-            job.cancel()
+        st = state.get()
+        if st.job is not None:
+            st.job.cancel()  # returns at once; what still waits for the server is stepped by a timer
+        _settle_later(st)
         return {"FINISHED"}
 
 

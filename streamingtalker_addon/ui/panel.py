@@ -115,6 +115,8 @@ class STK_PT_main(_Sidebar):
             layout.label(text=lines[0], icon="ERROR" if error else "INFO")
             for line in lines[1:]:
                 layout.label(text=line, icon="BLANK1")
+        if st.stopping:
+            layout.label(text="Stopping the last run: waiting for the inference process to confirm", icon="TIME")
         for line in st.runtime_lines()[:3]:
             layout.label(text=line[:160], icon="SETTINGS")
         draw_flame(layout.box(), context)

@@ -22,7 +22,8 @@ from .prefs import preferences, runtime_settings
 from .reporting import fail
 
 
-def _redraw_all() -> None:
+def redraw_all() -> None:
+    """Redraw every area of every window (timers have no context area to tag)."""
     wm = bpy.context.window_manager
     for window in wm.windows if wm else []:
         for area in window.screen.areas:
@@ -67,7 +68,7 @@ def _poll_setup() -> float | None:
     except RuntimeError:  # unregistered meanwhile
         return None
     p = preferences(bpy.context)
-    _redraw_all()
+    redraw_all()
     if job is None:
         return None
     if job.status == "running":
@@ -129,7 +130,7 @@ def _poll_check(check: ConnectionCheck, t0: float) -> float | None:
     p = preferences(bpy.context)
     if p is not None:
         p.status = _check_done(check, p, t0)
-    _redraw_all()
+    redraw_all()
     return None
 
 
