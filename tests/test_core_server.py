@@ -47,6 +47,28 @@ def test_hello_carries_model_card(server):
     assert server.hello.get("protocol") == 1
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc tunables are a Linux matter")
+def test_server_mallocs_in_huge_pages(server):
+    """The child gets the glibc tunable (kept beside tunables the user set) and, where the kernel
+    hands out transparent huge pages on request, holds some of its memory in them."""
+    from inference_core.shared.client import HUGEPAGE_TUNABLE, server_env
+
+    env = server_env(base={"GLIBC_TUNABLES": "glibc.malloc.arena_max=2"})
+    assert env["GLIBC_TUNABLES"] == "glibc.malloc.arena_max=2:" + HUGEPAGE_TUNABLE
+    assert server_env(base={"GLIBC_TUNABLES": "glibc.malloc.hugetlb=0"})["GLIBC_TUNABLES"] == "glibc.malloc.hugetlb=0"
+    pid = server.hello.get("pid")
+    child_env = open(f"/proc/{pid}/environ", "rb").read().split(b"\0")
+    assert HUGEPAGE_TUNABLE.encode() in b":".join(e for e in child_env if e.startswith(b"GLIBC_TUNABLES="))
+    thp = open("/sys/kernel/mm/transparent_hugepage/enabled").read() if os.path.exists(
+        "/sys/kernel/mm/transparent_hugepage/enabled") else "[never]"
+    libc = os.confstr("CS_GNU_LIBC_VERSION") or ""
+    if "[never]" in thp or not libc.startswith("glibc") or tuple(map(int, libc.split()[1].split(".")[:2])) < (2, 35):
+        pytest.skip(f"no huge pages on request here ({thp.strip()}, {libc})")
+    rollup = open(f"/proc/{pid}/smaps_rollup").read()
+    huge_kb = int(next(line.split()[1] for line in rollup.splitlines() if line.startswith("AnonHugePages")))
+    assert huge_kb > 0
+
+
 def test_frames_match_in_process_session(server, random_bundle_loaded):
     audio = syllable_audio(3.0, seed=7)[0]
     server.send("start", session="t1", seed=11, steps=4)
