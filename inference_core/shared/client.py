@@ -57,7 +57,7 @@ def server_env(site_dirs: Iterable[str] = (), base: dict[str, str] | None = None
     """The child's environment: ``inference_core`` and ``site_dirs`` importable, output unbuffered,
     and on Linux malloc's memory in huge pages.
 
-    Why huge pages: a step reads its ~17 MB of weights once per call; in 4 KB pages that is
+    Why huge pages: a step reads 25 MB of weights (the head's twice); in 4 KB pages that is
     thousands of TLB misses per step. The server's CPU for a 60 s file in Blender (2 threads,
     10 interleaved runs, load 5) went from 2.20 to 1.78 s, outputs unchanged."""
     env = dict(os.environ if base is None else base)
