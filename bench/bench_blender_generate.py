@@ -12,7 +12,8 @@ Runtimes (``--runtime``):
 * ``torch`` — a torch runtime (``python_path`` set to this interpreter) on a copy
   of the model without its ONNX files, so ``auto`` runs the torch backend.
 
-Also times server start → ``hello`` for each (``BridgeClient.launch``, model load included).
+CPU seconds of Blender and of the server (its whole life) and the load average are printed
+beside wall time. Also times server start → ``hello`` for each (``BridgeClient.launch``, model load included).
 
 Run: .venv/bin/python bench/bench_blender_generate.py [--seconds 60] [--repeats 3] [--runtime both]
 """
@@ -21,6 +22,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
 import shutil
 import statistics
 import sys
@@ -34,6 +37,11 @@ sys.path.insert(0, str(ROOT))
 
 def _median(values: list[float]) -> float:
     return round(statistics.median(values), 3)
+
+
+def _cpu(who: int) -> float:
+    r = resource.getrusage(who)
+    return r.ru_utime + r.ru_stime
 
 
 def _generate_runs(wav: Path, model: str, python_path: str, repeats: int, threads: int) -> dict:
@@ -55,19 +63,26 @@ def _generate_runs(wav: Path, model: str, python_path: str, repeats: int, thread
         bpy.ops.streamingtalker.add_demo_head()
         st.audio_source = "FILE"
         st.audio_file = str(wav)
+        own0, kids0 = _cpu(resource.RUSAGE_SELF), _cpu(resource.RUSAGE_CHILDREN)
         t0 = time.monotonic()
         assert bpy.ops.streamingtalker.generate(timeout=600) == {"FINISHED"}, st.status
         total = time.monotonic() - t0
+        own = _cpu(resource.RUSAGE_SELF) - own0
         job = state.get().last_job
+        runtime = state.get().server.describe()
+        bpy.ops.preferences.addon_disable(module="streamingtalker_addon")  # closes the server: next run is cold
         runs.append({"seconds": total, "first_keys": job.first_motion_seconds,
                      "keys": job.written * (len(job.binding.pairs) if job.binding else 0),
-                     "runtime": state.get().server.describe()})
-        bpy.ops.preferences.addon_disable(module="streamingtalker_addon")  # closes the server: next run is cold
+                     "runtime": runtime, "blender_cpu": own,
+                     "server_cpu": _cpu(resource.RUSAGE_CHILDREN) - kids0})  # its whole life, reaped
     return {
         "click_to_all_keys_seconds_median": _median([r["seconds"] for r in runs]),
         "click_to_all_keys_runs": [round(r["seconds"], 3) for r in runs],
         "click_to_first_keys_seconds_median": _median([r["first_keys"] for r in runs]),
         "keys_written": runs[-1]["keys"],
+        # CPU seconds: on a shared machine wall time is mostly the wait for a core
+        "blender_cpu_seconds_median": _median([r["blender_cpu"] for r in runs]),
+        "server_cpu_seconds_median": _median([r["server_cpu"] for r in runs]),
         "runtime": runs[-1]["runtime"],
     }
 
@@ -116,6 +131,7 @@ def main() -> int:
     shutil.copy(model, torch_model)
 
     out: dict = {"audio_seconds": args.seconds, "repeats": args.repeats, "threads": args.threads or "default",
+                 "loadavg_before": round(os.getloadavg()[0], 2),
                  "includes": "inference process start + model load + decode + generation + keyframe writing"}
     site = onnxruntime_site_dir()
     if args.runtime in ("builtin", "both"):
@@ -125,6 +141,7 @@ def main() -> int:
         out["torch"] = _generate_runs(wav, str(torch_model), sys.executable, args.repeats, args.threads)
         out["torch"].update(_hello_runs(str(torch_model), "torch", args.repeats, args.threads, ()))
     shutil.rmtree(tmp, ignore_errors=True)
+    out["loadavg_after"] = round(os.getloadavg()[0], 2)
     print(json.dumps(out, indent=2))
     return 0
 

@@ -47,6 +47,46 @@ def test_hello_carries_model_card(server):
     assert server.hello.get("protocol") == 1
 
 
+linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc tunables are a Linux matter")
+
+
+@linux_only
+def test_server_mallocs_in_huge_pages(server):
+    """The child gets the glibc tunable (kept beside tunables the user set) and, where the kernel
+    hands out transparent huge pages on request, holds some of its memory in them."""
+    from inference_core.shared.client import HUGEPAGE_TUNABLE, server_env
+
+    env = server_env(base={"GLIBC_TUNABLES": "glibc.malloc.arena_max=2"})
+    assert env["GLIBC_TUNABLES"] == "glibc.malloc.arena_max=2:" + HUGEPAGE_TUNABLE
+    assert server_env(base={"GLIBC_TUNABLES": "glibc.malloc.hugetlb=0"})["GLIBC_TUNABLES"] == "glibc.malloc.hugetlb=0"
+    pid = server.hello.get("pid")
+    child_env = open(f"/proc/{pid}/environ", "rb").read().split(b"\0")
+    assert HUGEPAGE_TUNABLE.encode() in b":".join(e for e in child_env if e.startswith(b"GLIBC_TUNABLES="))
+    thp = open("/sys/kernel/mm/transparent_hugepage/enabled").read() if os.path.exists(
+        "/sys/kernel/mm/transparent_hugepage/enabled") else "[never]"
+    libc = os.confstr("CS_GNU_LIBC_VERSION") or ""
+    if "[never]" in thp or not libc.startswith("glibc") or tuple(map(int, libc.split()[1].split(".")[:2])) < (2, 35):
+        pytest.skip(f"no huge pages on request here ({thp.strip()}, {libc})")
+    rollup = open(f"/proc/{pid}/smaps_rollup").read()
+    huge_kb = int(next(line.split()[1] for line in rollup.splitlines() if line.startswith("AnonHugePages")))
+    assert huge_kb > 0
+
+
+@linux_only
+def test_model_commands_restart_themselves_with_huge_pages(random_model):
+    """`python -m inference_core serve` (or generate, bench) started without the tunable starts
+    itself again with it, in the same process (execve keeps the pid)."""
+    from inference_core.shared.client import HUGEPAGE_TUNABLE, server_command, server_env
+
+    env = server_env()
+    env.pop("GLIBC_TUNABLES")
+    with BridgeClient(server_command(sys.executable, random_model, threads=1), env=env) as c:
+        c.start()
+        assert c.hello.get("pid") == c.proc.pid
+        child_env = open(f"/proc/{c.proc.pid}/environ", "rb").read().split(b"\0")
+        assert ("GLIBC_TUNABLES=" + HUGEPAGE_TUNABLE).encode() in child_env
+
+
 def test_frames_match_in_process_session(server, random_bundle_loaded):
     audio = syllable_audio(3.0, seed=7)[0]
     server.send("start", session="t1", seed=11, steps=4)

@@ -104,7 +104,8 @@ def _stream_cost(bundle: Any, options: Any, seconds: float, chunk_s: float = 0.1
 
 def _aged_vs_fresh(bundle: Any, options: Any, long_seconds: float, rounds: int = 5,
                    chunk_s: float = 0.1) -> tuple[_Clock, int, float, float]:
-    """Stream ``long_seconds``, then alternate 10 s more on that session with 10 s on a new one.
+    """Stream ``long_seconds``, then alternate 10 s more on that session with 10 s on a new one
+    (``long_seconds`` each when shorter: a quick run stays quick).
 
     Returns (compute time of the long stream, its frames, median cost ratio aged / fresh in
     wall time, the same in CPU time)."""
@@ -112,13 +113,14 @@ def _aged_vs_fresh(bundle: Any, options: Any, long_seconds: float, rounds: int =
 
     sr = bundle.cfg.sample_rate
     step = int(chunk_s * sr)
+    block = max(1, min(10, math.ceil(long_seconds)))
     aged = StreamingSession(bundle, options)
-    aged_blocks = _speech_like(long_seconds + 10 * rounds, sr)
+    aged_blocks = _speech_like(long_seconds + block * rounds, sr)
     clock, frames = _feed(aged, aged_blocks, math.ceil(long_seconds), step)
     wall, cpu = [], []
     for _ in range(rounds):
-        fresh, _ = _feed(StreamingSession(bundle, options), _speech_like(10, sr), 10, step)
-        more, _ = _feed(aged, aged_blocks, 10, step)
+        fresh, _ = _feed(StreamingSession(bundle, options), _speech_like(block, sr), block, step)
+        more, _ = _feed(aged, aged_blocks, block, step)
         wall.append(more.wall / fresh.wall)
         cpu.append(more.cpu / fresh.cpu)
     return clock, frames, statistics.median(wall), statistics.median(cpu)
@@ -168,7 +170,9 @@ def measure(bundle: Any, options: Any, short_seconds: float, long_seconds: float
     short = [_stream_cost(bundle, options, short_seconds)[0] for _ in range(repeats)]
     first = [_first_frame(bundle, options) for _ in range(max(5, repeats))]
     rss_short = rss_mb()
-    long, long_frames, aged_vs_fresh, aged_vs_fresh_cpu = _aged_vs_fresh(bundle, options, long_seconds)
+    # 5 interleaved rounds at the default 3 repeats; a quick run (repeats 1) does one
+    rounds = max(1, min(5, 2 * repeats - 1))
+    long, long_frames, aged_vs_fresh, aged_vs_fresh_cpu = _aged_vs_fresh(bundle, options, long_seconds, rounds)
     rss_long = rss_mb()
     rtf = statistics.median(c.wall for c in short) / short_seconds
     rtf_cpu = statistics.median(c.cpu for c in short) / short_seconds
@@ -227,7 +231,7 @@ def run(model: str | None = None, short_seconds: float = 10.0, long_seconds: flo
         options = SessionOptions.resolve(card, {"steps": steps, "guidance": guidance})
         results[name] = measure(bundle, options, short_seconds, long_seconds, repeats)
         if server_start:
-            hello, hello_cpu = _server_start(path, name, threads)
+            hello, hello_cpu = _server_start(path, name, threads, repeats)
             results[name]["server_start_to_hello_s"] = round(hello, 3)
             results[name]["server_start_cpu_s"] = round(hello_cpu, 3)
         del bundle

@@ -48,6 +48,36 @@ def core_root() -> Path:
     return Path(__file__).resolve().parents[2]
 
 
+#: glibc tunable that makes malloc ask for transparent huge pages (glibc >= 2.35; older ones,
+#: other C libraries and other systems ignore it).
+HUGEPAGE_TUNABLE = "glibc.malloc.hugetlb=1"
+
+
+def with_huge_pages(env: dict[str, str]) -> dict[str, str]:
+    """``env`` with malloc's memory in transparent huge pages on Linux (``env`` itself elsewhere,
+    or where the tunable is already set, the user's value kept).
+
+    Why: a step reads 25 MB of weights (the head's twice); in 4 KB pages that is thousands of
+    TLB misses per step. The server's CPU for a 60 s file in Blender (2 threads, 10 interleaved
+    runs, load 5) went from 2.20 to 1.78 s, outputs unchanged."""
+    tunables = env.get("GLIBC_TUNABLES", "")
+    if not sys.platform.startswith("linux") or "glibc.malloc.hugetlb" in tunables:
+        return env
+    return {**env, "GLIBC_TUNABLES": f"{tunables}:{HUGEPAGE_TUNABLE}" if tunables else HUGEPAGE_TUNABLE}
+
+
+def server_env(site_dirs: Iterable[str] = (), base: dict[str, str] | None = None) -> dict[str, str]:
+    """The child's environment: ``inference_core`` and ``site_dirs`` importable, output unbuffered,
+    malloc in huge pages (:func:`with_huge_pages`)."""
+    env = dict(os.environ if base is None else base)
+    path = [str(core_root()), *map(str, site_dirs)]
+    if env.get("PYTHONPATH"):
+        path.append(env["PYTHONPATH"])
+    env["PYTHONPATH"] = os.pathsep.join(path)
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return with_huge_pages(env)
+
+
 def server_command(python: str | os.PathLike, model: str | os.PathLike | None = None,
                    device: str = "cpu", threads: int | None = None, backend: str = "auto",
                    extra: Iterable[str] = ()) -> list[str]:
@@ -83,13 +113,7 @@ class BridgeClient:
                hello_timeout: float = 60.0, extra: Iterable[str] = (),
                site_dirs: Iterable[str] = ()) -> "BridgeClient":
         """Start a server and wait for its ``hello`` (model loaded) or fail clearly."""
-        env = dict(os.environ)
-        path = [str(core_root()), *map(str, site_dirs)]
-        if env.get("PYTHONPATH"):
-            path.append(env["PYTHONPATH"])
-        env["PYTHONPATH"] = os.pathsep.join(path)
-        env.setdefault("PYTHONUNBUFFERED", "1")
-        client = cls(server_command(python, model, device, threads, backend, extra), env=env)
+        client = cls(server_command(python, model, device, threads, backend, extra), env=server_env(site_dirs))
         client.start(hello_timeout)
         return client
 
