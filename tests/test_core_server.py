@@ -47,10 +47,7 @@ def test_hello_carries_model_card(server):
     assert server.hello.get("protocol") == 1
 
 
-linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc tunables are a Linux matter")
-
-
-@linux_only
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc tunables are a Linux matter")
 def test_server_mallocs_in_huge_pages(server):
     """The child gets the glibc tunable (kept beside tunables the user set) and, where the kernel
     hands out transparent huge pages on request, holds some of its memory in them."""
@@ -70,21 +67,6 @@ def test_server_mallocs_in_huge_pages(server):
     rollup = open(f"/proc/{pid}/smaps_rollup").read()
     huge_kb = int(next(line.split()[1] for line in rollup.splitlines() if line.startswith("AnonHugePages")))
     assert huge_kb > 0
-
-
-@linux_only
-def test_model_commands_restart_themselves_with_huge_pages(random_model):
-    """`python -m inference_core serve` (or generate, bench) started without the tunable starts
-    itself again with it, in the same process (execve keeps the pid)."""
-    from inference_core.shared.client import HUGEPAGE_TUNABLE, server_command, server_env
-
-    env = server_env()
-    env.pop("GLIBC_TUNABLES")
-    with BridgeClient(server_command(sys.executable, random_model, threads=1), env=env) as c:
-        c.start()
-        assert c.hello.get("pid") == c.proc.pid
-        child_env = open(f"/proc/{c.proc.pid}/environ", "rb").read().split(b"\0")
-        assert ("GLIBC_TUNABLES=" + HUGEPAGE_TUNABLE).encode() in child_env
 
 
 def test_frames_match_in_process_session(server, random_bundle_loaded):

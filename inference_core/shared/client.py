@@ -53,29 +53,24 @@ def core_root() -> Path:
 HUGEPAGE_TUNABLE = "glibc.malloc.hugetlb=1"
 
 
-def with_huge_pages(env: dict[str, str]) -> dict[str, str]:
-    """``env`` with malloc's memory in transparent huge pages on Linux (``env`` itself elsewhere,
-    or where the tunable is already set, the user's value kept).
-
-    Why: a step reads 25 MB of weights (the head's twice); in 4 KB pages that is thousands of
-    TLB misses per step. The server's CPU for a 60 s file in Blender (2 threads, 10 interleaved
-    runs, load 5) went from 2.20 to 1.78 s, outputs unchanged."""
-    tunables = env.get("GLIBC_TUNABLES", "")
-    if not sys.platform.startswith("linux") or "glibc.malloc.hugetlb" in tunables:
-        return env
-    return {**env, "GLIBC_TUNABLES": f"{tunables}:{HUGEPAGE_TUNABLE}" if tunables else HUGEPAGE_TUNABLE}
-
-
 def server_env(site_dirs: Iterable[str] = (), base: dict[str, str] | None = None) -> dict[str, str]:
     """The child's environment: ``inference_core`` and ``site_dirs`` importable, output unbuffered,
-    malloc in huge pages (:func:`with_huge_pages`)."""
+    and on Linux malloc's memory in huge pages.
+
+    Why huge pages: a step reads 25 MB of weights (the head's twice); in 4 KB pages that is
+    thousands of TLB misses per step. The server's CPU for a 60 s file in Blender (2 threads,
+    10 interleaved runs, load 5) went from 2.20 to 1.78 s, outputs unchanged."""
     env = dict(os.environ if base is None else base)
     path = [str(core_root()), *map(str, site_dirs)]
     if env.get("PYTHONPATH"):
         path.append(env["PYTHONPATH"])
     env["PYTHONPATH"] = os.pathsep.join(path)
     env.setdefault("PYTHONUNBUFFERED", "1")
-    return with_huge_pages(env)
+    if sys.platform.startswith("linux"):
+        tunables = env.get("GLIBC_TUNABLES", "")
+        if "glibc.malloc.hugetlb" not in tunables:
+            env["GLIBC_TUNABLES"] = f"{tunables}:{HUGEPAGE_TUNABLE}" if tunables else HUGEPAGE_TUNABLE
+    return env
 
 
 def server_command(python: str | os.PathLike, model: str | os.PathLike | None = None,
