@@ -18,7 +18,10 @@ from getting worse. The reported figures then come from
 mouth settings (it changes no mouth channel's noise). Rule, also fixed beforehand:
 among the values whose blinks are at least 80 % complete, the one whose blink rate
 is nearest (by ratio) the reference motion's; ties to the lower upper-face dynamics
-deviation.
+deviation. If no value reaches 80 % complete blinks (added when none did for the
+first real-speech model), the blink rate nearest the reference's alone decides, ties to
+the more complete blinks: a face that blinks at a natural rate with partial lid closure
+is closer to the brief than one that stares.
 """
 
 from __future__ import annotations
@@ -41,12 +44,17 @@ def choose_upper(rows: list[dict]) -> dict | None:
     """The upper-face temperature row the rule in the docstring picks (None: none qualifies)."""
     import math
 
-    ok = [r for r in rows if (r["blink_completeness"] or 0) >= 0.8 and (r["blinks_per_minute"] or 0) > 0
-          and (r["blinks_per_minute_reference"] or 0) > 0]
-    if not ok:
-        return None
-    return min(ok, key=lambda r: (round(abs(math.log(r["blinks_per_minute"] / r["blinks_per_minute_reference"])), 2),
-                                  r["upper_fdd"]))
+    blinking = [r for r in rows if (r["blinks_per_minute"] or 0) > 0 and (r["blinks_per_minute_reference"] or 0) > 0]
+    ok = [r for r in blinking if (r["blink_completeness"] or 0) >= 0.8]
+
+    def rate_gap(r: dict) -> float:
+        return round(abs(math.log(r["blinks_per_minute"] / r["blinks_per_minute_reference"])), 2)
+
+    if ok:
+        return min(ok, key=lambda r: (rate_gap(r), r["upper_fdd"]))
+    if blinking:
+        return min(blinking, key=lambda r: (rate_gap(r), -(r["blink_completeness"] or 0)))
+    return None
 
 
 def choose_mouth(rows: list[dict], key: str, slack: float | None) -> dict:

@@ -71,7 +71,10 @@ def test_upper_temperature_rule_wants_complete_blinks_at_the_reference_rate():
 
     rows = [row(0.1, 2.3, 0.9), row(0.5, 9.0, 0.85), row(0.7, 15.0, 0.6), row(1.0, 20.0, 0.82)]
     assert choose_upper(rows)["temperature_upper"] == 1.0      # 20/17 beats 9/17; 15/min is too incomplete
-    assert choose_upper([row(0.1, 0.0, None), row(0.3, 5.0, 0.5)]) is None  # nothing qualifies
+    assert choose_upper([row(0.1, 0.0, None)]) is None                     # nothing blinks
+    # none complete enough: the rate nearest the reference, ties to the more complete blinks
+    assert choose_upper([row(0.1, 2.0, 0.7), row(0.3, 15.0, 0.5), row(1.0, 40.0, 0.6)])["temperature_upper"] == 0.3
+    assert choose_upper([row(0.5, 17.0, 0.5), row(0.7, 17.0, 0.6)])["temperature_upper"] == 0.7
     tie = [row(0.5, 17.0, 0.9, fdd=0.2), row(0.7, 17.0, 0.9, fdd=0.1)]
     assert choose_upper(tie)["temperature_upper"] == 0.7
 
