@@ -153,6 +153,7 @@ def guided_model(tmp_path_factory) -> Path:
 def test_guided_pair_in_one_batch_equals_one_call_per_row(guided_model, monkeypatch):
     audio = syllable_audio(2.0, seed=3)[0].astype(np.float32)
     opts = {"seed": 2, "temperature": 1.0, "guidance": 2.0, "steps": 2}
+    out = {}
     for backend in ("onnx", "torch"):
         bundle = load_bundle(guided_model, backend=backend)
         batched = _stream(bundle, audio, [audio.size], **opts)
@@ -162,6 +163,9 @@ def test_guided_pair_in_one_batch_equals_one_call_per_row(guided_model, monkeypa
         assert batched.shape == (60, 52)
         np.testing.assert_allclose(batched, reference, atol=1e-4)
         assert np.abs(batched - _stream(bundle, audio, [audio.size], **dict(opts, guidance=1.0))).max() > 1e-3
+        np.testing.assert_array_equal(batched, _stream(bundle, audio, [160, 777, 3001], **opts))  # streaming == offline
+        out[backend] = batched
+    assert np.abs(out["onnx"] - out["torch"]).max() < 1e-3
 
 
 def test_backends_agree_on_a_whole_file_and_stream_exactly(exported):

@@ -18,7 +18,9 @@ can fall back to torch.
 
 The head runs as two graphs (:mod:`inference_core.model.onnx_graphs`): its modulations for
 all the DDIM times of a step in one call (:meth:`OnnxBackend.denoiser`), then one denoising
-call per time, so the weights of its conditioning path are read once per step.
+call per time, so the weights of its conditioning path are read once per step. A guided step
+(guidance != 1) runs both graphs on its two rows (with audio, null audio) as one batch: the head
+is memory-bound, so the pair costs little more than one row.
 """
 
 from __future__ import annotations
