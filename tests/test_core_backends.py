@@ -119,6 +119,53 @@ def test_backends_agree_on_one_step(exported):
         for t in times + [0.5]:
             np.testing.assert_allclose(den_a(x, t), b.head(x, t, c_a), atol=1e-4)
             np.testing.assert_allclose(den_b(x, t), b.head(x, t, c_a), atol=0)
+        # a guided step's pair in one batch (with audio, then null audio) is the rows one by one
+        pair = (np.concatenate([audio, audio]), np.concatenate([past, past]))
+        for be in (a, b):
+            rows = [be.condition(audio, past, be.style_vector(1), keep) for keep in (1.0, 0.0)]
+            c2 = be.condition(*pair, np.concatenate([be.style_vector(1)] * 2), np.array([1.0, 0.0], np.float32))
+            np.testing.assert_allclose(c2, np.concatenate(rows), atol=1e-5)
+            assert np.abs(c2[0] - c2[1]).max() > 1e-3  # the rows differ: keep really is per row
+            den2 = be.denoiser(c2, times)
+            x2 = np.concatenate([x, x * 0.5])
+            for t in times + [0.5]:
+                np.testing.assert_allclose(den2(x2, t), np.concatenate([be.head(x2[i:i + 1], t, c2[i:i + 1])
+                                                                        for i in range(2)]), atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def guided_model(tmp_path_factory) -> Path:
+    """A random model whose head depends on its condition (at initialisation its modulation gates
+    are zero, so guidance would change nothing), with its ONNX export."""
+    from inference_core.model.checkpoint import save_checkpoint
+    from inference_core.runtime.bundle import random_bundle
+
+    b = random_bundle(seed=1, num_styles=1)
+    with torch.no_grad():
+        for p in b.backend.model.head.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    path = tmp_path_factory.mktemp("guided") / "guided.safetensors"
+    save_checkpoint(path, b.backend.model, b.card)
+    export_onnx(path)
+    return path
+
+
+def test_guided_pair_in_one_batch_equals_one_call_per_row(guided_model, monkeypatch):
+    audio = syllable_audio(2.0, seed=3)[0].astype(np.float32)
+    opts = {"seed": 2, "temperature": 1.0, "guidance": 2.0, "steps": 2}
+    out = {}
+    for backend in ("onnx", "torch"):
+        bundle = load_bundle(guided_model, backend=backend)
+        batched = _stream(bundle, audio, [audio.size], **opts)
+        monkeypatch.setattr(StreamingSession, "paired_guidance", False)
+        reference = _stream(bundle, audio, [audio.size], **opts)
+        monkeypatch.setattr(StreamingSession, "paired_guidance", True)
+        assert batched.shape == (60, 52)
+        np.testing.assert_allclose(batched, reference, atol=1e-4)
+        assert np.abs(batched - _stream(bundle, audio, [audio.size], **dict(opts, guidance=1.0))).max() > 1e-3
+        np.testing.assert_array_equal(batched, _stream(bundle, audio, [160, 777, 3001], **opts))  # streaming == offline
+        out[backend] = batched
+    assert np.abs(out["onnx"] - out["torch"]).max() < 1e-3
 
 
 def test_backends_agree_on_a_whole_file_and_stream_exactly(exported):

@@ -39,12 +39,13 @@ def test_head_in_two_parts_equals_the_head(model):
     ins = example_inputs(model, seed=2)
     cond, x_t = ins["head_mod"][0], ins["head"][0]
     t = torch.tensor([0.995, 0.6633, 0.3317])
+    assert len(cond) == len(x_t) == 2  # a guided step's pair: the rows must not mix
     with torch.no_grad():
-        mods = HeadModulation(model)(cond, t)
-        assert mods.abs().min() > 0  # the modulations are really exercised
+        mods = HeadModulation(model)(cond, t)  # row b * len(t) + i
+        assert mods.shape[0] == 2 * len(t) and mods.abs().min() > 0  # the modulations are really exercised
         for i in range(len(t)):
-            torch.testing.assert_close(HeadDenoise(model)(x_t, mods[i:i + 1]), model.head(x_t, t[i:i + 1], cond),
-                                       atol=2e-5, rtol=0)
+            torch.testing.assert_close(HeadDenoise(model)(x_t, mods[i::len(t)]),
+                                       model.head(x_t, t[i:i + 1].expand(2), cond), atol=2e-5, rtol=0)
 
 
 def test_streamed_audio_encoder_equals_the_whole_window_one(model):

@@ -111,6 +111,19 @@ def guided(head: Callable[[Any, float, Any], Any], cond: Any, cond_null: Any, gu
     return denoise
 
 
+def guided_pair(head: Callable[[Any, float, Any], Any], conds: Any, guidance: float) -> Denoiser:
+    """Classifier-free guidance as :func:`guided`, the conditional and null-audio rows in one
+    batch: ``conds`` holds the conditions with audio then with null audio (2B rows), so each head
+    call reads its weights once for both (the step is memory-bound)."""
+    def denoise(x: Any, t: float) -> Any:
+        n = x.shape[0]
+        both = head(np.concatenate([x, x]) if isinstance(x, np.ndarray) else x.repeat(2, 1), t, conds)
+        x0_null = both[n:]
+        return x0_null + guidance * (both[:n] - x0_null)
+
+    return denoise
+
+
 def sample(head: Callable[[Any, float, Any], Any], cond: Any, cond_null: Any, noise: Any,
            objective: str, steps: int, guidance: float) -> Any:
     """The next chunk's motion (normalised, (B, C*K)) from the condition(s).
@@ -122,11 +135,17 @@ def sample(head: Callable[[Any, float, Any], Any], cond: Any, cond_null: Any, no
     return ddim(guided(head, cond, cond_null, guidance), noise, steps)
 
 
-def next_chunk(condition: Callable[[float], Any], head: Callable[[Any, float, Any], Any], noise: Any,
-               objective: str, steps: int, guidance: float) -> Any:
+def next_chunk(condition: Callable[[Any], Any], head: Callable[[Any, float, Any], Any], noise: Any,
+               objective: str, steps: int, guidance: float, paired: bool = False) -> Any:
     """One autoregressive step: ``condition(keep)`` gives the condition with the audio
     (keep = 1) or with null audio (keep = 0, only needed for guidance), then :func:`sample`.
-    The streaming session and training's self-generated context both step through here."""
+    The streaming session and training's self-generated context both step through here.
+
+    ``paired``: a guided step asks ``condition((1.0, 0.0))`` for both conditions as one batch
+    (2B rows: with audio, then null audio) and runs the head on both rows at once
+    (:func:`guided_pair`); the same result to float rounding, about half the memory traffic."""
+    if paired and objective == "diffusion" and guidance != 1.0:
+        return ddim(guided_pair(head, condition((1.0, 0.0)), guidance), noise, steps)
     cond = condition(1.0)
     cond_null = condition(0.0) if objective == "diffusion" and guidance != 1.0 else None
     return sample(head, cond, cond_null, noise, objective, steps, guidance)

@@ -1,6 +1,7 @@
 """Export the per-step networks to ONNX: ``python -m inference_core export-onnx MODEL [-o DIR]``.
 
-Four graphs with fixed shapes (batch 1, one autoregressive step), the calls the streaming
+Four graphs with fixed shapes (batch 1, one autoregressive step; the head's batch B is dynamic:
+1, or 2 for a guided step's rows with and without audio in one call), the calls the streaming
 session makes; the DDIM loop, guidance, temperature and noise stay outside the graphs, in numpy
 (:mod:`inference_core.model.diffusion`). What each graph computes is in :mod:`.onnx_graphs`
 (the modules' maths arranged for a step: the audio encoder streamed, the predictor's last
@@ -10,8 +11,8 @@ step):
 * ``M.audio_encoder.onnx``    mel (1, step_mels + the first conv's context, n_mels),
                               state (1, audio_dim, P) -> features (1, C, d), state
 * ``M.condition.onnx``        audio (1, W + C, d), past (1, W, K), style_vec (1, s), keep (1,) -> (1, C, d)
-* ``M.head_modulation.onnx``  cond (1, C, d), t (S,) -> mod (S, M)   (S: a step's DDIM times)
-* ``M.head.onnx``             x_t (1, C*K), mod (1, M) -> x0 (1, C*K)
+* ``M.head_modulation.onnx``  cond (B, C, d), t (S,) -> mod (B * S, M)   (S: a step's DDIM times)
+* ``M.head.onnx``             x_t (B, C*K), mod (B, M) -> x0 (B, C*K)
 
 The graphs are exported without ONNX-level optimisation, so every weight stays
 the very tensor of the checkpoint (ONNX Runtime folds slices and transposes when it
@@ -72,10 +73,11 @@ def compare_with_torch(model: StreamingTalker, model_path: Path, seed: int = 0) 
         out["condition"] = float(np.abs(graph("condition", *ins["condition"]) - ref).max())
         cond, t = ins["head_mod"]
         x_t = ins["head"][0]
-        mods = graph("head_mod", cond, t)
-        out["head"] = max(float(np.abs(graph("head", x_t, torch.from_numpy(mods[i:i + 1]))
-                                       - model.head(x_t, t[i:i + 1], cond).numpy()).max())
-                          for i in range(len(t)))
+        b, n = len(cond), len(t)
+        mods = graph("head_mod", cond, t)  # row b * n + i: condition b at time i
+        out["head"] = max(float(np.abs(graph("head", x_t, torch.from_numpy(mods[i::n]))
+                                       - model.head(x_t, t[i:i + 1].expand(b), cond).numpy()).max())
+                          for i in range(n))
     return out
 
 
@@ -111,6 +113,19 @@ def _point_at_checkpoint(graph: Any, model_path: Path) -> int:
     return n
 
 
+def _dynamic_axes(key: str, names: tuple[str, ...]) -> dict[str, Any] | None:
+    """torch.export's dynamic shapes of a graph's inputs: the head's batch axis (the audio encoder
+    streams one voice; the condition predictor is compute-bound, batching it saves nothing) and
+    head_mod's time axis."""
+    if key not in ("head_mod", "head"):
+        return None
+    batch = torch.export.Dim("batch", min=1, max=2)
+    axes: dict[str, Any] = {n: {0: batch} for n in names}
+    if key == "head_mod":
+        axes["t"] = {0: torch.export.Dim("times", min=1, max=64)}
+    return axes
+
+
 def export_onnx(model_path: str | Path, out_dir: str | Path | None = None) -> Path:
     """Write the three graphs and the manifest beside the checkpoint (or beside a copy of it
     in ``out_dir``); returns the manifest's path."""
@@ -132,9 +147,9 @@ def export_onnx(model_path: str | Path, out_dir: str | Path | None = None) -> Pa
     for key, (_, names, output_names) in GRAPHS.items():
         path = graph_path(target, key)
         tmp = path.with_name(path.name + ".tmp")
-        # head_mod's time axis is dynamic: one call prepares however many DDIM steps a session uses
-        dynamic = ({"cond": None, "t": {0: torch.export.Dim("times", min=1, max=64)}}
-                   if key == "head_mod" else None)
+        # the head's batch axis is dynamic (1, or 2 for a guided step), and head_mod's time axis:
+        # one call prepares however many DDIM steps a session uses
+        dynamic = _dynamic_axes(key, names)
         with contextlib.redirect_stdout(io.StringIO()):
             torch.onnx.export(MODULES[key](model).eval(), inputs[key], str(tmp), input_names=list(names),
                               output_names=list(output_names), opset_version=OPSET, dynamo=True, optimize=False,

@@ -1,5 +1,7 @@
 """The per-step calls as ``export-onnx`` writes them: the weights and maths of :mod:`.network`,
-arranged for one streaming step at batch 1 so that ONNX Runtime does less work.
+arranged for one streaming step so that ONNX Runtime does less work. The head's batch is 1, or 2
+for a guided step (classifier-free guidance: the rows with and without audio in one call, so each
+of its weights is read from memory once for both).
 
 Why not export the modules as they are: a step is memory-bound (the diffusion head's 3.3 M
 weights are read from memory on every call) and the exported ``nn.MultiheadAttention`` is a
@@ -10,7 +12,9 @@ tangle of reshapes. So, with the same parameters and the same result up to float
   outputs later layers still need are carried from step to step as a state.
 * ``condition``: the predictor returns only the C new tokens, so its last transformer layer
   computes queries, attention output and feed-forward for those C tokens only (keys and values
-  still cover all W + C). Attention is written out on 2-D ``(tokens, d)`` tensors.
+  still cover all W + C). Attention is written out on 2-D ``(tokens, d)`` tensors. Batch 1 only:
+  the predictor is compute-bound (a batch of two costs as much as two calls), and the 2-D form
+  is the faster one.
 * ``head_mod`` + ``head``: the head's conditioning path (``cond`` MLP and every block's
   shift/scale/gate) depends on the condition and the diffusion time, not on ``x_t``. The DDIM
   times of a step are known in advance (:func:`~.diffusion.head_times`), so ``head_mod`` computes
@@ -78,8 +82,8 @@ def _blocks(head: DiffusionHead) -> list[AdaLNBlock]:
 
 
 class HeadModulation(nn.Module):
-    """cond (1, C, d), t (S,) -> every block's (shift, scale, gate) and the output's (shift, scale)
-    for each time: (S, (3 * blocks + 2) * head_dim)."""
+    """cond (B, C, d), t (S,) -> every block's (shift, scale, gate) and the output's (shift, scale)
+    for each condition and time: (B * S, (3 * blocks + 2) * head_dim), row ``b * S + s``."""
 
     def __init__(self, model: StreamingTalker):
         super().__init__()
@@ -87,13 +91,14 @@ class HeadModulation(nn.Module):
 
     def forward(self, cond: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         hd = self.head
-        temb = timestep_embedding(t, hd.cfg.head_dim)
-        c = hd.cond(torch.cat([cond.reshape(1, -1).expand(t.shape[0], -1), temb], dim=-1))
+        b, n = cond.shape[0], t.shape[0]
+        temb = timestep_embedding(t, hd.cfg.head_dim)[None].expand(b, -1, -1)
+        c = hd.cond(torch.cat([cond.reshape(b, 1, -1).expand(-1, n, -1), temb], dim=-1)).reshape(b * n, -1)
         return torch.cat([blk.mod(c) for blk in _blocks(hd)] + [hd.out_mod(c)], dim=-1)
 
 
 class HeadDenoise(nn.Module):
-    """x_t (1, C*K), one row of :class:`HeadModulation` (1, M) -> predicted x0 (1, C*K)."""
+    """x_t (B, C*K), a row of :class:`HeadModulation` per x_t (B, M) -> predicted x0 (B, C*K)."""
 
     def __init__(self, model: StreamingTalker):
         super().__init__()
@@ -153,7 +158,9 @@ MODULES: dict[str, Any] = {"audio": AudioStreamStep, "condition": ConditionStep,
 
 
 def example_inputs(model: StreamingTalker, seed: int = 0) -> dict[str, tuple[torch.Tensor, ...]]:
-    """Random inputs of the exported shapes (``head_mod`` with two times: its time axis is dynamic)."""
+    """Random inputs of the exported shapes: the head's at batch 2 (a guided step; its batch axis is
+    dynamic, and an example of size 1 would fix it), ``head_mod`` with three times (its time axis
+    is dynamic)."""
     cfg = model.cfg
     g = torch.Generator().manual_seed(seed)
     W, C, K, d = cfg.context_frames, cfg.chunk_frames, cfg.num_channels, cfg.model_dim
@@ -163,8 +170,8 @@ def example_inputs(model: StreamingTalker, seed: int = 0) -> dict[str, tuple[tor
                   torch.randn(1, cfg.audio_dim, sum(audio_state_frames(cfg)), generator=g)),
         "condition": (torch.randn(1, W + C, d, generator=g), torch.randn(1, W, K, generator=g),
                       torch.randn(1, cfg.style_dim, generator=g), torch.ones(1)),
-        "head_mod": (torch.randn(1, C, d, generator=g), torch.rand(2, generator=g)),
-        "head": (torch.randn(1, C * K, generator=g), torch.randn(1, n_mod, generator=g) * 0.1),
+        "head_mod": (torch.randn(2, C, d, generator=g), torch.rand(3, generator=g)),
+        "head": (torch.randn(2, C * K, generator=g), torch.randn(2, n_mod, generator=g) * 0.1),
     }
 
 

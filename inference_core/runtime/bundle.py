@@ -53,7 +53,7 @@ class Backend(Protocol):
         ...
 
     def condition(self, audio: np.ndarray, past: np.ndarray, style_vec: np.ndarray,
-                  keep: float) -> np.ndarray: ...  # -> (B, C, d); keep 1 = audio, 0 = null audio
+                  keep: float | np.ndarray) -> np.ndarray: ...  # -> (B, C, d); keep (a float or one per row) 1 = audio, 0 = null audio
 
     def head(self, x_t: np.ndarray, t: float, cond: np.ndarray) -> np.ndarray: ...  # -> x0 (B, C*K)
 

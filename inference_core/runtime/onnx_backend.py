@@ -18,7 +18,9 @@ can fall back to torch.
 
 The head runs as two graphs (:mod:`inference_core.model.onnx_graphs`): its modulations for
 all the DDIM times of a step in one call (:meth:`OnnxBackend.denoiser`), then one denoising
-call per time, so the weights of its conditioning path are read once per step.
+call per time, so the weights of its conditioning path are read once per step. A guided step
+(guidance != 1) runs both graphs on its two rows (with audio, null audio) as one batch: the head
+is memory-bound, so the pair costs little more than one row.
 """
 
 from __future__ import annotations
@@ -41,9 +43,9 @@ from .weights import WeightsError, read_tensors, weights_digest
 Denoise = Callable[[np.ndarray, float], np.ndarray]
 
 FORMAT = "streamingtalker-onnx"
-#: Version of the graph set (2: the audio encoder streamed, the head split into head_mod + head);
-#: older exports are refused.
-FORMAT_VERSION = 2
+#: Version of the graph set (2: the audio encoder streamed, the head split into head_mod + head;
+#: 3: a dynamic batch axis on head_mod and head, for guided steps); older exports are refused.
+FORMAT_VERSION = 3
 MAX_MANIFEST_BYTES = 1 << 20
 #: graph name -> (file suffix, input names, output names)
 GRAPHS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
@@ -71,14 +73,15 @@ def audio_warmup_steps(cfg: ModelConfig) -> int:
 
 
 def graph_input_shapes(cfg: ModelConfig) -> dict[str, list[tuple[int | None, ...]]]:
-    """The input shapes of each graph for an architecture (batch 1, one step; None: a dynamic
-    axis), checked on load so that a card that does not describe its graphs is refused."""
+    """The input shapes of each graph for an architecture (batch 1, one step; None: a dynamic axis,
+    among them the head's batch: 1, or 2 for a guided step), checked on load so that a card that
+    does not describe its graphs is refused."""
     W, C, K, d = cfg.context_frames, cfg.chunk_frames, cfg.num_channels, cfg.model_dim
     n_mod = (3 * cfg.head_blocks + 2) * cfg.head_dim
     return {"audio": [(1, audio_input_mels(cfg), cfg.n_mels), (1, cfg.audio_dim, sum(audio_state_frames(cfg)))],
             "condition": [(1, W + C, d), (1, W, K), (1, cfg.style_dim), (1,)],
-            "head_mod": [(1, C, d), (None,)],
-            "head": [(1, C * K), (1, n_mod)]}
+            "head_mod": [(None, C, d), (None,)],
+            "head": [(None, C * K), (None, n_mod)]}
 
 
 def graph_path(model_path: str | Path, key: str) -> Path:
@@ -211,14 +214,22 @@ class OnnxBackend:
             feat, conv_state = self._outputs("audio", mel[None, start:start + self._mel_in], conv_state)
         return feat[0], (mel[len(mel) - self._mel_tail:], conv_state, floor, fed + len(new_mel))
 
-    def condition(self, audio: np.ndarray, past: np.ndarray, style_vec: np.ndarray, keep: float) -> np.ndarray:
-        return self._run("condition", audio, past, style_vec, np.full((audio.shape[0],), keep, np.float32))
+    def condition(self, audio: np.ndarray, past: np.ndarray, style_vec: np.ndarray,
+                  keep: float | np.ndarray) -> np.ndarray:
+        """The condition (B, C, d), one graph call per row: the predictor is compute-bound, so a
+        batch would cost as much as the calls (and its batch-1 graph is the faster one)."""
+        keeps = np.broadcast_to(np.asarray(keep, np.float32), (audio.shape[0],))  # one per row
+        rows = [self._run("condition", audio[i:i + 1], past[i:i + 1], style_vec[i:i + 1], keeps[i:i + 1])
+                for i in range(len(keeps))]
+        return rows[0] if len(rows) == 1 else np.concatenate(rows)
 
     def denoiser(self, cond: np.ndarray, times: list[float]) -> Denoise:
-        """``denoise(x_t, t)`` for this condition, prepared for ``times``: one ``head_mod`` call
-        computes the modulations of all of them (another time is prepared when it is asked for)."""
-        mods = self._run("head_mod", cond, np.asarray(times, np.float32))
-        rows = {float(t): mods[i:i + 1] for i, t in enumerate(times)}
+        """``denoise(x_t, t)`` for this condition (B, C, d) and x_t (B, C*K), prepared for
+        ``times``: one ``head_mod`` call computes the modulations of all of them for every row
+        (another time is prepared when it is asked for)."""
+        n = len(times)
+        mods = self._run("head_mod", cond, np.asarray(times, np.float32))  # row b * n + i
+        rows = {float(t): mods[i::n] for i, t in enumerate(times)}
 
         def denoise(x_t: np.ndarray, t: float) -> np.ndarray:
             row = rows.get(float(t))

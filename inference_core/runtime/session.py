@@ -52,6 +52,10 @@ def noise_scale(channels: list[str], chunk_frames: int, options: SessionOptions)
 
 
 class StreamingSession:
+    #: a guided step runs each network once on the rows with and without audio (False: once per
+    #: row, the reference the tests compare it with)
+    paired_guidance = True
+
     def __init__(self, bundle: ModelBundle, options: SessionOptions | None = None):
         self.bundle = bundle
         self.backend = backend = bundle.backend
@@ -161,8 +165,9 @@ class StreamingSession:
             noise = self._rng.standard_normal(size, dtype=np.float32) * self._noise_scale
         past = self._motion_hist[None]
         # The sampler's "condition" is the head prepared for it at all of this step's times.
-        x0 = next_chunk(lambda keep: b.denoiser(b.condition(audio, past, self._style_vec, keep), self._times),
-                        lambda x, t, denoise: denoise(x, t), noise, cfg.objective, opt.steps, opt.guidance)
+        x0 = next_chunk(lambda keep: b.denoiser(self._condition(audio, past, keep), self._times),
+                        lambda x, t, denoise: denoise(x, t), noise, cfg.objective, opt.steps, opt.guidance,
+                        paired=self.paired_guidance)
         motion = self.bundle.denormalise(x0.reshape(cfg.chunk_frames, cfg.num_channels))
         if not np.isfinite(motion).all():
             raise NonFiniteOutput(f"the model produced NaN or infinite motion at frame {self._step * cfg.chunk_frames}; "
@@ -173,6 +178,15 @@ class StreamingSession:
         self._motion_hist = np.concatenate([self._motion_hist, self.bundle.normalise(motion)])[-cfg.context_frames:]
         self._step += 1
         return self._post(motion.astype(np.float32))
+
+    def _condition(self, audio: np.ndarray, past: np.ndarray, keep: float | tuple[float, ...]) -> np.ndarray:
+        """The condition for one ``keep``, or for several (a guided step's pair) as one batch of
+        the inputs repeated, one row each."""
+        if isinstance(keep, tuple):
+            n = len(keep)
+            return self.backend.condition(np.concatenate([audio] * n), np.concatenate([past] * n),
+                                          np.concatenate([self._style_vec] * n), np.asarray(keep, np.float32))
+        return self.backend.condition(audio, past, self._style_vec, keep)
 
     def _post(self, motion: np.ndarray) -> np.ndarray:
         opt = self.options

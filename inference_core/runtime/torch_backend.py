@@ -69,10 +69,12 @@ class TorchBackend:
         window = np.concatenate([state, new_mel])[-(cfg.step_mels + cfg.receptive_field_mel - 1):]
         return self.audio(window[None])[0], window[cfg.step_mels:]
 
-    def condition(self, audio: np.ndarray, past: np.ndarray, style_vec: np.ndarray, keep: float) -> np.ndarray:
+    def condition(self, audio: np.ndarray, past: np.ndarray, style_vec: np.ndarray,
+                  keep: float | np.ndarray) -> np.ndarray:
         with torch.inference_mode():
             a = self._in(audio)
-            return self.to_numpy(self.model.predictor(a, self._in(past), self._in(style_vec), self._batch(keep, a)))
+            k = self._in(np.array(np.broadcast_to(np.asarray(keep, np.float32), (a.shape[0],))))
+            return self.to_numpy(self.model.predictor(a, self._in(past), self._in(style_vec), k))
 
     def head(self, x_t: np.ndarray, t: float, cond: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
