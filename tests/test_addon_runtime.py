@@ -4,6 +4,7 @@ onnxruntime will not import; a message saying what is missing and what to do whe
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 from pathlib import Path
@@ -92,7 +93,8 @@ def test_nothing_configured_runs_blenders_python_with_onnx_runtime(blender, wav)
     # Test connection reports the model and the runtime in use
     assert bpy.ops.streamingtalker.test_connection() == {"FINISHED"}
     p = bpy.context.preferences.addons["streamingtalker_addon"].preferences
-    assert "model 'streamingtalker-arkit-en'" in p.status and f"Runtime: onnx on cpu, {BUILTIN}" in p.status
+    bundled_name = json.loads(DEFAULT_MODEL.with_suffix(".json").read_text())["name"]
+    assert f"model '{bundled_name}'" in p.status and f"Runtime: onnx on cpu, {BUILTIN}" in p.status
     assert '"channel_space": "arkit"' in p.model_card
 
 

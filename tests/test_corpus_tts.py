@@ -160,8 +160,11 @@ def test_default_plan_is_unchanged_by_the_festival_option():
     assert not any(v.engine == "festival" for v in default.voices)
     # the voices the bundled model was trained and validated on (its model card)
     card = json.loads((ROOT / "inference_core/models/streamingtalker_arkit.json").read_text())
-    assert {v.id for v in default.train} == set(card["styles"]) - {"generic"}
-    assert {v.id for v in default.val} == set(card["training"]["val_speakers"])
+    def tts_ids(ids):  # the card also lists the real-speech speakers of the later training stage
+        return {i for i in ids if i.startswith(("espeak:", "flite:"))}
+
+    assert {v.id for v in default.train} == tts_ids(card["styles"])
+    assert {v.id for v in default.val} == tts_ids(card["training"]["val_speakers"])
     if _FESTIVAL_MISSING:
         return
     fest = corpus.make_plan(use_festival=True)
