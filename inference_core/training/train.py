@@ -460,6 +460,17 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _held_out(d: Any) -> dict[str, list[str]]:
+    """Who a dataset holds out: whole speakers never trained on, and (real speech) the training
+    speakers whose held-out prompt groups only tuned or validated."""
+    train = set(d.speakers("train"))
+    held = {s for split in ("val", "tune") for s in d.speakers(split)}
+    out = {"held_out_speakers": sorted(held - train)}
+    if held & train:
+        out["train_speakers_with_held_out_prompts"] = sorted(held & train)
+    return out
+
+
 def _save(args: argparse.Namespace, sources: list[Dataset], cfg: ModelConfig, ema: StreamingTalker,
           speakers: list[str], log: list[dict[str, float]], iters: int, seconds: float) -> None:
     ds = sources[0]
@@ -473,8 +484,7 @@ def _save(args: argparse.Namespace, sources: list[Dataset], cfg: ModelConfig, em
         "dataset": " + ".join(Path(d.root).name for d in sources), "train_hours": round(hours, 3),
         "datasets": [{"dataset": Path(d.root).name, "weight": w,
                       "train_hours": round(sum(u["seconds"] for u in d.entries("train")) / 3600, 3),
-                      "train_speakers": len(d.speakers("train")), "held_out_speakers": sorted(
-                          {s for split in ("val", "tune") for s in d.speakers(split)})}
+                      "train_speakers": len(d.speakers("train")), **_held_out(d)}
                      for d, w in zip(sources, args.weights)],
         "train_utterances": sum(len(d.entries("train")) for d in sources), "train_speakers": len(speakers),
         "val_speakers": sorted({s for d in sources for s in d.speakers("val")}),
