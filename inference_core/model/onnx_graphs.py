@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..runtime.onnx_backend import audio_input_mels, audio_state_frames, audio_warmup_steps
+from ..runtime.onnx_backend import audio_input_mels, audio_state_frames, audio_warmup_steps, graph_input_shapes
 from .network import AdaLNBlock, DiffusionHead, StreamingTalker, timestep_embedding
 
 
@@ -158,20 +158,24 @@ MODULES: dict[str, Any] = {"audio": AudioStreamStep, "condition": ConditionStep,
 
 
 def example_inputs(model: StreamingTalker, seed: int = 0) -> dict[str, tuple[torch.Tensor, ...]]:
-    """Random inputs of the exported shapes: the head's at batch 2 (a guided step; its batch axis is
-    dynamic, and an example of size 1 would fix it), ``head_mod`` with three times (its time axis
-    is dynamic)."""
-    cfg = model.cfg
+    """Random inputs of the exported shapes (:func:`graph_input_shapes`, the ones checked on load)
+    with the dynamic axes filled: the head's batch at 2 (a guided step; an example of size 1 would
+    fix the axis) and ``head_mod``'s times at 3."""
     g = torch.Generator().manual_seed(seed)
-    W, C, K, d = cfg.context_frames, cfg.chunk_frames, cfg.num_channels, cfg.model_dim
-    n_mod = (3 * cfg.head_blocks + 2) * cfg.head_dim
+    shapes = graph_input_shapes(model.cfg)
+
+    def filled(shape: tuple[int | None, ...], size: int) -> tuple[int, ...]:
+        return tuple(size if n is None else n for n in shape)
+
+    def randn(shape: tuple[int | None, ...]) -> torch.Tensor:
+        return torch.randn(*filled(shape, 2), generator=g)
+
+    a, c, hm, h = shapes["audio"], shapes["condition"], shapes["head_mod"], shapes["head"]
     return {
-        "audio": (torch.randn(1, audio_input_mels(cfg), cfg.n_mels, generator=g),
-                  torch.randn(1, cfg.audio_dim, sum(audio_state_frames(cfg)), generator=g)),
-        "condition": (torch.randn(1, W + C, d, generator=g), torch.randn(1, W, K, generator=g),
-                      torch.randn(1, cfg.style_dim, generator=g), torch.ones(1)),
-        "head_mod": (torch.randn(2, C, d, generator=g), torch.rand(3, generator=g)),
-        "head": (torch.randn(2, C * K, generator=g), torch.randn(2, n_mod, generator=g) * 0.1),
+        "audio": (randn(a[0]), randn(a[1])),
+        "condition": (randn(c[0]), randn(c[1]), randn(c[2]), torch.ones(*filled(c[3], 1))),
+        "head_mod": (randn(hm[0]), torch.rand(*filled(hm[1], 3), generator=g)),
+        "head": (randn(h[0]), randn(h[1]) * 0.1),
     }
 
 
