@@ -152,7 +152,7 @@ def _fail(message: str, code: int = 1) -> int:
 
 def cmd_info(args: argparse.Namespace) -> int:
     from .model.checkpoint import ModelFileError, read_card
-    from .shared.paths import DEFAULT_MODEL, path_kind
+    from .shared.paths import DEFAULT_MODEL
 
     path = Path(args.model or DEFAULT_MODEL)
     try:
@@ -223,7 +223,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from .runtime.threads import resolve_threads
     from .shared.model_card import read_card_header
     from .shared.options import SessionError, SessionOptions
-    from .shared.paths import DEFAULT_MODEL, path_kind
+    from .shared.paths import DEFAULT_MODEL
 
     formats = [f.strip().lower() for f in args.format.split(",") if f.strip()]
     bad = set(formats) - {"npz", "json", "csv"}
@@ -235,9 +235,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if args.jobs < 0:
         return _fail("--jobs must be 0 (one per free core) or more")
     model = Path(args.model or DEFAULT_MODEL)
-    if path_kind(model) == "missing":
-        return _fail(f"Model file not found: {model}")
-    try:  # a FIFO, a folder, a bad model or setting fails once, here, not once per file
+    try:  # a missing or bad model (a FIFO, a folder) or setting fails once, here, not once per file
         SessionOptions.resolve(read_card_header(model), session_overrides(args))
     except (SessionError, ValueError, OSError) as exc:
         return _fail(str(exc))

@@ -155,6 +155,8 @@ def read_header(path: str | Path) -> tuple[dict[str, Any], int]:
             header = json.loads(fh.read(n).decode("utf-8"), parse_constant=_refuse_constant)
     except NotARegularFile as exc:
         raise ModelFileError(str(exc)) from None
+    except FileNotFoundError:
+        raise ModelFileError(f"Model file not found: {path}") from None
     except OSError as exc:
         raise ValueError(f"cannot read model file {path}: {exc.strerror or exc}") from None
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
