@@ -73,6 +73,32 @@ def test_rollout_of_a_regressor_is_deterministic(model):
     assert not torch.equal(c, d)  # the diffusion rollout samples
 
 
+def test_rollout_draws_the_upper_face_at_its_own_temperature(model, monkeypatch):
+    """The rollout scales its noise per region as the shipped session does, so training sees
+    contexts with a hot upper face and a cool mouth."""
+    import inference_core.training.train as train_mod
+    cfg = model.cfg
+    C, K = cfg.chunk_frames, cfg.num_channels
+    mel, motion, style = _segment(model, 14)
+    with torch.no_grad():
+        audio, x = model.audio(mel), model.normalise(motion)
+    seen = []
+
+    def fake_next_chunk(condition, head, noise, objective, steps, guidance):
+        seen.append(noise.clone())
+        return torch.zeros_like(noise)
+    monkeypatch.setattr(train_mod, "next_chunk", fake_next_chunk)
+    mouth = torch.zeros(K)
+    mouth[: K // 2] = 1.0
+    rollout(model, audio, x, style, 10, 4, _args(rollout_temperature=0.1, rollout_temperature_upper=1.5), mouth)
+    noise = torch.cat(seen).reshape(-1, C, K)
+    assert noise[..., : K // 2].std() == pytest.approx(0.1, rel=0.2)
+    assert noise[..., K // 2:].std() == pytest.approx(1.5, rel=0.2)
+    seen.clear()
+    rollout(model, audio, x, style, 10, 4, _args(rollout_temperature=0.1))  # no upper: one region
+    assert torch.cat(seen).std() == pytest.approx(0.1, rel=0.2)
+
+
 @pytest.mark.parametrize("kw", [{}, {"rollout_prob": 1.0}, {"context_gain": 0.3}, {"context_swap": 0.5}, {"sampler_times": [0.995, 0.4975]},
                                 {"rollout_prob": 1.0, "objective": "regression"}, {"first_step_weight": 1.0},
                                 {"sampler_loss_weight": 1.0}])

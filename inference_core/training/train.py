@@ -72,6 +72,7 @@ class LossOptions:
     rollout_ddim: int = 2
     rollout_guidance: float = 2.0
     rollout_temperature: float = 0.3
+    rollout_temperature_upper: float | None = None
     sampler_times: list[float] = field(default_factory=list)
     first_step_weight: float = 0.0
     sampler_loss_weight: float = 0.0
@@ -159,7 +160,7 @@ def training_loss(model: StreamingTalker, mel: torch.Tensor, motion: torch.Tenso
         if rows.any():
             x_ctx = x.clone()
             x_ctx[rows] = rollout(model, audio[rows].detach(), x[rows], style[rows], ctx_steps - opt.rollout_steps,
-                                  opt.rollout_steps, opt)
+                                  opt.rollout_steps, opt, mouth_mask)
     a_win, past, target = target_windows(audio, x, x_ctx, ctx_steps, C, W)
     w = (1.0 + (opt.mouth_weight - 1.0) * mouth_mask).expand(target.shape)  # (N, C, K)
     if opt.articulation_weight != 1.0 and phones is not None:
@@ -224,15 +225,22 @@ def _motion_loss(pred: torch.Tensor, tgt: torch.Tensor, prev: torch.Tensor, w: t
 
 @torch.no_grad()
 def rollout(model: StreamingTalker, audio: torch.Tensor, x: torch.Tensor, style: torch.Tensor,
-            first_step: int, n_steps: int, opt: LossOptions) -> torch.Tensor:
+            first_step: int, n_steps: int, opt: LossOptions, mouth_mask: torch.Tensor | None = None) -> torch.Tensor:
     """Motion ``x`` (B, S*C, K, normalised) with steps ``first_step .. +n_steps`` replaced by
     the model's own samples, generated one step at a time with the streaming session's
-    sampler (:func:`~inference_core.model.diffusion.next_chunk`) from the ground truth before them."""
+    sampler (:func:`~inference_core.model.diffusion.next_chunk`) from the ground truth before them.
+
+    The noise is scaled per region as the session scales it (``noise_scale``): the mouth at
+    ``rollout_temperature``, the rest at ``rollout_temperature_upper``, so the model learns to
+    keep the mouth precise after a context whose upper face was drawn hot (as it is when shipped)."""
     cfg = model.cfg
     C, W, K = cfg.chunk_frames, cfg.context_frames, cfg.num_channels
     out = x.clone()
     b = x.shape[0]
     style_vec = model.style_vector(style)
+    upper = opt.rollout_temperature if opt.rollout_temperature_upper is None else opt.rollout_temperature_upper
+    mouth = torch.ones(K, device=x.device) if mouth_mask is None else mouth_mask.to(x.device)
+    scale = (opt.rollout_temperature * mouth + upper * (1.0 - mouth)).repeat(C)  # (C*K,)
 
     def head(x_t: torch.Tensor, t: float, cond: torch.Tensor) -> torch.Tensor:
         return model.head(x_t, torch.full((b,), t, device=x.device), cond)
@@ -240,7 +248,7 @@ def rollout(model: StreamingTalker, audio: torch.Tensor, x: torch.Tensor, style:
     for step in range(first_step, first_step + n_steps):
         s = step * C
         a, past = audio[:, s - W:s + C], out[:, s - W:s]
-        noise = torch.randn(b, C * K, device=x.device) * opt.rollout_temperature
+        noise = torch.randn(b, C * K, device=x.device) * scale
         x0 = next_chunk(lambda keep: model.predictor(a, past, style_vec, torch.full((b,), keep, device=x.device)),
                         head, noise, opt.objective, opt.rollout_ddim, opt.rollout_guidance)
         out[:, s:s + C] = x0.reshape(b, C, K)
@@ -281,6 +289,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--rollout-ddim", type=int, default=2, help="DDIM steps in the rollout")
     p.add_argument("--rollout-guidance", type=float, default=2.0)
     p.add_argument("--rollout-temperature", type=float, default=0.3)
+    p.add_argument("--rollout-temperature-upper", type=float, default=None,
+                   help="rollout noise scale on the upper face (default: --rollout-temperature), as the "
+                        "session's temperature_upper")
     p.add_argument("--sampler-steps", default="", metavar="N,M",
                    help="also train half the noise levels at the times an N- (or M-) step DDIM visits")
     p.add_argument("--init", default=None, metavar="CHECKPOINT",
@@ -499,7 +510,9 @@ def _save(args: argparse.Namespace, sources: list[Dataset], cfg: ModelConfig, em
         "articulation_weight": args.articulation_weight,
         "context": {"noise": args.context_noise, "drop": args.context_drop, "gain": args.context_gain,
                     "swap": args.context_swap,
-                    "self_generated_prob": args.rollout_prob, "self_generated_steps": args.rollout_steps},
+                    "self_generated_prob": args.rollout_prob, "self_generated_steps": args.rollout_steps,
+                    "self_generated_temperature": args.rollout_temperature,
+                    "self_generated_temperature_upper": args.rollout_temperature_upper},
     }
     if args.init:
         from ..model.checkpoint import read_card
