@@ -212,3 +212,18 @@ def test_stray_prints_do_not_corrupt_the_stream(random_model, tmp_path):
     c.send("ping")
     assert c.wait_for({"pong"}, 10)
     assert c.close() == 0
+
+
+def test_close_lets_the_readers_finish_before_closing_their_pipes(random_model, monkeypatch):
+    """A killed server: close() waits for the reader threads to reach end-of-file before it
+    closes the pipes, so no reader fails mid-read ("I/O operation on closed file")."""
+    import threading
+
+    failures = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: failures.append(args.exc_value))
+    for _ in range(3):
+        c = BridgeClient.launch(model=str(random_model), threads=1)
+        c.kill()
+        c.close(timeout=0.1)
+        assert c._readers and not any(r.is_alive() for r in c._readers)
+    assert not failures, failures

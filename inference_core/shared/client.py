@@ -98,6 +98,7 @@ class BridgeClient:
         self._queue: queue.Queue[Message] = queue.Queue()
         self._stderr_tail: collections.deque[str] = collections.deque(maxlen=200)
         self._write_lock = threading.Lock()
+        self._readers: list[threading.Thread] = []
         self._arrived = threading.Event()
         self.last_message_time = 0.0
 
@@ -121,8 +122,10 @@ class BridgeClient:
         except OSError as exc:
             raise BridgeError(f"Could not start the inference runtime {self.command[0]!r}: {exc}",
                               code=Err.LAUNCH_FAILED) from None
-        threading.Thread(target=self._read_stdout, name="stk-bridge-reader", daemon=True).start()
-        threading.Thread(target=self._read_stderr, name="stk-bridge-stderr", daemon=True).start()
+        self._readers = [threading.Thread(target=self._read_stdout, name="stk-bridge-reader", daemon=True),
+                         threading.Thread(target=self._read_stderr, name="stk-bridge-stderr", daemon=True)]
+        for reader in self._readers:
+            reader.start()
         msg = self.wait_for({Msg.HELLO}, timeout=hello_timeout)
         self.hello = msg
         return msg
@@ -140,6 +143,11 @@ class BridgeClient:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
                 self.kill()
+        # The readers see end-of-file once the process is gone; closing their pipes under them
+        # would make them fail mid-read (a grandchild holding the pipe open only delays this).
+        deadline = time.monotonic() + 1.0
+        for reader in self._readers:
+            reader.join(max(0.0, deadline - time.monotonic()))
         for pipe in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
             try:
                 if pipe:
@@ -288,5 +296,8 @@ class BridgeClient:
 
     def _read_stderr(self) -> None:
         assert self.proc and self.proc.stderr
-        for raw in iter(self.proc.stderr.readline, b""):
-            self._stderr_tail.append(raw.decode("utf-8", "replace").rstrip())
+        try:
+            for raw in iter(self.proc.stderr.readline, b""):
+                self._stderr_tail.append(raw.decode("utf-8", "replace").rstrip())
+        except (OSError, ValueError):  # the pipe was closed under us (close() timed out joining)
+            pass
