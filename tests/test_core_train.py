@@ -148,6 +148,7 @@ def test_articulation_weight_adds_loss_only_at_closures_and_open_vowels(model):
 
     ph = torch.tensor([[PHONE_INDEX[p] for p in ("m", "aa", "s", "iy", "b", "sil")] + [-100]])
     assert articulation_frames(ph).tolist() == [[1.0, 1.0, 0.0, 0.0, 1.0, 0.0, 0.0]]
+    assert articulation_frames(ph, ("bilabial", "open", "spread")).tolist() == [[1.0, 1.0, 0.0, 1.0, 1.0, 0.0, 0.0]]
     mel, motion, style = _segment(model, 13)
     mask = torch.ones(model.cfg.num_channels)
     n_frames = motion.shape[1]

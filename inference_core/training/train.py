@@ -54,6 +54,10 @@ from . import distributed
 from .data import PHONE_INDEX, TrainingData, augment_features
 from ..shared.channels import MOUTH_CHANNELS
 
+#: phone classes whose frames ``--articulation-weight`` weighs more by default
+ARTICULATION_CLASSES = ("bilabial", "open")
+
+
 @dataclass
 class LossOptions:
     """What the objective and its context treatments do (the ``train`` flags of the same names)."""
@@ -80,6 +84,7 @@ class LossOptions:
     sampler_loss_temperature: float = 0.1
     phone_weight: float = 0.0
     articulation_weight: float = 1.0
+    articulation_classes: tuple[str, ...] = ARTICULATION_CLASSES
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> "LossOptions":
@@ -100,13 +105,15 @@ def target_windows(audio: torch.Tensor, x: torch.Tensor, x_ctx: torch.Tensor, ct
     return a_win, past, target
 
 
-def articulation_frames(phones: torch.Tensor) -> torch.Tensor:
-    """1.0 where a frame's phone is a lip closure (/p b m/) or an open vowel, else 0.0.
+def articulation_frames(phones: torch.Tensor, classes: tuple[str, ...] = ARTICULATION_CLASSES) -> torch.Tensor:
+    """1.0 where a frame's phone is in one of ``classes`` (default: a lip closure /p b m/ or an
+    open vowel), else 0.0.
 
     These are the poses the eye judges lip sync by, and the ones a mean-seeking loss gives
     up first: where the audio leaves the closure's timing uncertain, half-closed lips cost
-    less than a closure a frame off. Extra weight on them buys sharper extremes."""
-    marked = [PHONE_INDEX[p] for p in sorted(CLASSES["bilabial"] | CLASSES["open"])]
+    less than a closure a frame off. Extra weight on them buys sharper extremes (the rounded
+    /u w o/ and spread /i e/ vowels are the same kind of extreme, for the lips' width)."""
+    marked = [PHONE_INDEX[p] for p in sorted(frozenset().union(*(CLASSES[c] for c in classes)))]
     return torch.isin(phones, torch.tensor(marked, device=phones.device)).float()
 
 
@@ -165,7 +172,7 @@ def training_loss(model: StreamingTalker, mel: torch.Tensor, motion: torch.Tenso
     a_win, past, target = target_windows(audio, x, x_ctx, ctx_steps, C, W)
     w = (1.0 + (opt.mouth_weight - 1.0) * mouth_mask).expand(target.shape)  # (N, C, K)
     if opt.articulation_weight != 1.0 and phones is not None:
-        _, _, marked = target_windows(audio, x, x, ctx_steps, C, W, frames=articulation_frames(phones)[..., None])
+        _, _, marked = target_windows(audio, x, x, ctx_steps, C, W, frames=articulation_frames(phones, opt.articulation_classes)[..., None])
         w = w * (1.0 + (opt.articulation_weight - 1.0) * marked * mouth_mask)
     n = past.shape[0]
     if rows is not None and opt.rollout_temperature_upper is not None:
@@ -262,6 +269,14 @@ def rollout(model: StreamingTalker, audio: torch.Tensor, x: torch.Tensor, style:
     return out
 
 
+def _phone_classes(text: str) -> tuple[str, ...]:
+    names = tuple(c for c in text.split(",") if c)
+    unknown = [c for c in names if c not in CLASSES]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown phone class {unknown or text!r}; known: {', '.join(CLASSES)}")
+    return names
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m inference_core train", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -271,6 +286,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="how often each --data folder is sampled, relative (default: equally)")
     p.add_argument("--phone-weight", type=float, default=0.0,
                    help="auxiliary loss: the phone class read linearly from the audio features")
+    p.add_argument("--articulation-classes", type=_phone_classes,
+                   default=ARTICULATION_CLASSES, metavar="C1,C2",
+                   help=f"phone classes --articulation-weight applies to (of {', '.join(CLASSES)}; "
+                        f"default {','.join(ARTICULATION_CLASSES)})")
     p.add_argument("--articulation-weight", type=float, default=1.0,
                    help="loss weight on the mouth at lip closures (/p b m/) and open vowels, relative (1 = none)")
     p.add_argument("--feature-aug", type=float, default=0.0,
@@ -515,6 +534,7 @@ def _save(args: argparse.Namespace, sources: list[Dataset], cfg: ModelConfig, em
                          if args.sampler_loss_weight > 0 else None),
         "phone_weight": args.phone_weight, "feature_aug": args.feature_aug,
         "articulation_weight": args.articulation_weight,
+        "articulation_classes": list(args.articulation_classes),
         "context": {"noise": args.context_noise, "drop": args.context_drop, "gain": args.context_gain,
                     "swap": args.context_swap,
                     "self_generated_prob": args.rollout_prob, "self_generated_steps": args.rollout_steps,
