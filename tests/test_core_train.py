@@ -101,7 +101,6 @@ def test_rollout_draws_the_upper_face_at_its_own_temperature(model, monkeypatch)
 
 @pytest.mark.parametrize("kw", [{}, {"rollout_prob": 1.0}, {"context_gain": 0.3}, {"context_swap": 0.5}, {"sampler_times": [0.995, 0.4975]},
                                 {"rollout_prob": 1.0, "objective": "regression"}, {"first_step_weight": 1.0},
-                                {"rollout_prob": 0.5, "rollout_temperature_upper": 1.5},
                                 {"sampler_loss_weight": 1.0}])
 def test_training_loss_backpropagates_with_each_context_treatment(model, kw):
     args = _args(**kw)
@@ -114,30 +113,6 @@ def test_training_loss_backpropagates_with_each_context_treatment(model, kw):
     assert torch.isfinite(loss) and parts["loss"] > 0
     grads = [p.grad for p in model.parameters() if p.grad is not None]
     assert grads and all(torch.isfinite(g).all() for g in grads)
-
-
-@pytest.mark.parametrize("upper", [None, 1.5])
-def test_hot_rollout_rows_train_the_mouth_only(model, monkeypatch, upper):
-    """With the upper face rolled out at its own temperature, the windows after a self-generated
-    context carry no upper-face loss (the data's upper face does not continue the model's own
-    blinks); the mouth keeps its weight, and plain rollouts keep every channel."""
-    import inference_core.training.train as train_mod
-    K = model.cfg.num_channels
-    args = _args(rollout_prob=1.0, rollout_temperature_upper=upper)
-    mel, motion, style = _segment(model, 10 + args.rollout_steps + 3)
-    mouth = torch.zeros(K)
-    mouth[: K // 2] = 1.0
-    weights = []
-    real = train_mod._motion_loss
-
-    def spy(pred, tgt, prev, w):
-        weights.append(w.detach().clone())
-        return real(pred, tgt, prev, w)
-    monkeypatch.setattr(train_mod, "_motion_loss", spy)
-    training_loss(model, mel, motion, style, 10 + args.rollout_steps, args.objective, mouth, args)
-    w = weights[0]
-    assert (w[..., : K // 2] > 0).all()
-    assert (w[..., K // 2:] == 0).all() if upper is not None else (w[..., K // 2:] > 0).all()
 
 
 def test_articulation_weight_adds_loss_only_at_closures_and_open_vowels(model):

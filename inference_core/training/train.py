@@ -162,7 +162,6 @@ def training_loss(model: StreamingTalker, mel: torch.Tensor, motion: torch.Tenso
     audio = model.audio(mel)                         # (B, S*C, d)
     x = model.normalise(motion)                      # (B, S*C, K)
     x_ctx = x
-    rows = None
     if opt.rollout_prob > 0 and opt.rollout_steps > 0:
         rows = torch.rand(x.shape[0], device=dev) < opt.rollout_prob
         if rows.any():
@@ -175,12 +174,6 @@ def training_loss(model: StreamingTalker, mel: torch.Tensor, motion: torch.Tenso
         _, _, marked = target_windows(audio, x, x, ctx_steps, C, W, frames=articulation_frames(phones, opt.articulation_classes)[..., None])
         w = w * (1.0 + (opt.articulation_weight - 1.0) * marked * mouth_mask)
     n = past.shape[0]
-    if rows is not None and opt.rollout_temperature_upper is not None:
-        # After a context whose upper face the model drew hot, the ground truth's upper face
-        # does not continue it (a blink the model began is not in the data): training on it
-        # teaches the model to abort its own blinks. Those rows train the mouth only.
-        kept = (~rows).float().repeat_interleave(n // x.shape[0])[:, None, None]
-        w = w * (mouth_mask + (1.0 - mouth_mask) * kept)
     styles = style.repeat_interleave(n // style.shape[0])
     past = swap_contexts(past, opt.context_swap)
     past_in = corrupt_context(model, past, opt)
@@ -317,7 +310,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--rollout-temperature", type=float, default=0.3)
     p.add_argument("--rollout-temperature-upper", type=float, default=None,
                    help="rollout noise scale on the upper face (default: --rollout-temperature), as the "
-                        "session's temperature_upper; when set, self-generated rows train the mouth only")
+                        "session's temperature_upper")
     p.add_argument("--sampler-steps", default="", metavar="N,M",
                    help="also train half the noise levels at the times an N- (or M-) step DDIM visits")
     p.add_argument("--init", default=None, metavar="CHECKPOINT",
