@@ -86,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--threads", type=int, default=None)
     b.add_argument("--steps", type=int, default=None)
     b.add_argument("--guidance", type=float, default=None)
+    b.add_argument("--temperature-upper", type=float, default=None,
+                   help="upper-face temperature (default: the card's; equal to the mouth's: one chain)")
     b.add_argument("--backend", default="both", choices=["both", "onnx", "torch"],
                    help="which runtime(s) to measure (default: both, in one run)")
 

@@ -105,3 +105,26 @@ def test_temperature_zero_is_deterministic_across_seeds(random_bundle_loaded):
     a = run(random_bundle_loaded, audio, [audio.size], seed=1, temperature=0.0)
     b = run(random_bundle_loaded, audio, [audio.size], seed=2, temperature=0.0)
     np.testing.assert_array_equal(a, b)
+
+
+def test_the_mouth_chain_does_not_see_the_upper_temperature(random_bundle_loaded, monkeypatch):
+    """With the upper face hotter than the mouth, the mouth comes from a chain drawn at the
+    mouth's temperature: the upper temperature changes the eyes and brows, never the lips.
+    Drawn as one chain (per-region noise), the hot upper face also moves the lips."""
+    from inference_core.shared.channels import MOUTH_CHANNELS
+
+    mouth = np.array([c in MOUTH_CHANNELS for c in random_bundle_loaded.channels])
+    assert mouth.any() and not mouth.all()
+    audio = noise(3.0)
+    a = run(random_bundle_loaded, audio, [audio.size], seed=3, temperature=0.2, temperature_upper=1.0)
+    b = run(random_bundle_loaded, audio, [audio.size], seed=3, temperature=0.2, temperature_upper=2.0)
+    np.testing.assert_array_equal(a[:, mouth], b[:, mouth])
+    assert np.abs(a[:, ~mouth] - b[:, ~mouth]).max() > 1e-3
+    monkeypatch.setattr(StreamingSession, "region_chains", False)
+    c = run(random_bundle_loaded, audio, [audio.size], seed=3, temperature=0.2, temperature_upper=1.0)
+    d = run(random_bundle_loaded, audio, [audio.size], seed=3, temperature=0.2, temperature_upper=2.0)
+    assert np.abs(c[:, mouth] - d[:, mouth]).max() > 1e-3
+    # one temperature: one chain, the same frames either way
+    e = run(random_bundle_loaded, audio, [audio.size], seed=3, temperature=0.2, temperature_upper=0.2)
+    monkeypatch.setattr(StreamingSession, "region_chains", True)
+    np.testing.assert_array_equal(e, run(random_bundle_loaded, audio, [audio.size], seed=3, temperature=0.2))

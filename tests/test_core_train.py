@@ -209,12 +209,16 @@ def test_fine_tune_with_self_generated_context_records_the_recipe(tmp_path):
     base = tmp_path / "base.safetensors"
     r = cli("train", "--data", data, "--out", base, "--iters", 3, "--batch", 4, "--quiet", "--arch", arch)
     assert r.returncode == 0, r.stderr
+    r = cli("finalize-model", base, "--out", base, "--defaults", '{"temperature_upper": 1.25}')
+    assert r.returncode == 0, r.stderr
     tuned = tmp_path / "tuned.safetensors"
     r = cli("train", "--data", data, "--out", tuned, "--iters", 3, "--batch", 4, "--quiet", "--arch", arch,
             "--init", base, "--rollout-prob", 1.0, "--rollout-steps", 3, "--context-gain", 0.3,
             "--context-swap", 0.25, "--first-step-weight", 0.5, "--sampler-loss-weight", 0.5)
     assert r.returncode == 0, r.stderr
-    card = json.loads(cli("info", tuned).stdout)["training"]
+    full = json.loads(cli("info", tuned).stdout)
+    assert full["defaults"]["temperature_upper"] == 1.25  # the parent's tuned sampler settings carry over
+    card = full["training"]
     assert card["context"]["self_generated_prob"] == 1.0 and card["context"]["gain"] == 0.3
     assert card["context"]["swap"] == 0.25
     assert card["first_step_weight"] == 0.5

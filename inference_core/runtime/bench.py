@@ -200,7 +200,8 @@ def measure(bundle: Any, options: Any, short_seconds: float, long_seconds: float
 
 def run(model: str | None = None, short_seconds: float = 10.0, long_seconds: float = 1800.0,
         repeats: int = 3, threads: int | None = None, steps: int | None = None,
-        guidance: float | None = None, backends: str = "both", server_start: bool = True) -> dict[str, Any]:
+        guidance: float | None = None, backends: str = "both", server_start: bool = True,
+        temperature_upper: float | None = None) -> dict[str, Any]:
     """Figures for each backend asked for, measured one after the other in this process.
 
     The top level repeats the figures of the backend ``auto`` picks (ONNX when it can
@@ -209,7 +210,7 @@ def run(model: str | None = None, short_seconds: float = 10.0, long_seconds: flo
     from ..shared.options import SessionOptions
     from ..shared.paths import DEFAULT_MODEL
     from .bundle import BackendUnavailable, load_bundle
-
+    from .session import region_chains
     from .threads import resolve_threads
 
     threads = resolve_threads(threads)  # one count for every backend measured, reported as used
@@ -228,7 +229,8 @@ def run(model: str | None = None, short_seconds: float = 10.0, long_seconds: flo
             results[name] = {"unavailable": str(exc)}
             continue
         card = bundle.card
-        options = SessionOptions.resolve(card, {"steps": steps, "guidance": guidance})
+        options = SessionOptions.resolve(card, {"steps": steps, "guidance": guidance,
+                                                "temperature_upper": temperature_upper})
         results[name] = measure(bundle, options, short_seconds, long_seconds, repeats)
         if server_start:
             hello, hello_cpu = _server_start(path, name, threads, repeats)
@@ -242,6 +244,9 @@ def run(model: str | None = None, short_seconds: float = 10.0, long_seconds: flo
     out: dict[str, Any] = {
         "model": path, "parameters": card.get("parameters"),
         "steps": options.steps, "guidance": options.guidance,
+        "temperature": options.temperature, "temperature_upper": options.upper_temperature,
+        "chains": 1 if region_chains(list(card.get("channels") or []), options,
+                                     str(card.get("objective", "diffusion"))) is None else 2,
         "chunk_frames": cfg.get("chunk_frames"), "fps": card.get("fps"), "threads": threads,
         "cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
         "short_seconds": short_seconds, "long_seconds": long_seconds,
@@ -256,6 +261,6 @@ def run(model: str | None = None, short_seconds: float = 10.0, long_seconds: flo
 
 def main(args: Any) -> int:
     result = run(args.model, args.short_seconds, args.long_seconds, args.repeats, args.threads,
-                 args.steps, args.guidance, args.backend)
+                 args.steps, args.guidance, args.backend, temperature_upper=args.temperature_upper)
     print(json.dumps(result, indent=None if args.json else 2))
     return 0

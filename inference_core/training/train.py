@@ -238,9 +238,10 @@ def rollout(model: StreamingTalker, audio: torch.Tensor, x: torch.Tensor, style:
     sampler (:func:`~inference_core.model.diffusion.next_chunk`) from the ground truth before them.
 
     The noise is scaled per region as the session scales it (``noise_scale``): the mouth at
-    ``rollout_temperature``, the rest at ``rollout_temperature_upper``. (Measured: with a hot
-    upper face here the mouth stays precise after hot-eyed contexts, but the model stops
-    blinking altogether; the bundled recipe leaves it unset.)"""
+    ``rollout_temperature``, the rest at ``rollout_temperature_upper``. (Measured on the dev
+    speakers: no gain for the mouth at upper-face temperature 1.5, 0.69 closure with it or
+    without; half of that cost is the head's joint denoising, which the session's two chains
+    remove instead. The bundled recipe leaves it unset.)"""
     cfg = model.cfg
     C, W, K = cfg.chunk_frames, cfg.context_frames, cfg.num_channels
     out = x.clone()
@@ -542,6 +543,11 @@ def _save(args: argparse.Namespace, sources: list[Dataset], cfg: ModelConfig, em
         prev = read_card(args.init)
         card["training"]["init"] = {"from": Path(args.init).name, "weights_sha256": prev.get("weights_sha256")}
         card["training"]["earlier_stages"] = training_stages(prev.get("training"))
+        if prev.get("objective") == args.objective and prev.get("defaults"):
+            # A fine-tune starts from its parent's tuned sampler settings (re-tune them with
+            # scripts/tune_defaults.py): the base defaults would silently change how it is judged,
+            # e.g. drop the parent's upper-face temperature and with it the blinks.
+            card["defaults"] = dict(card["defaults"], **prev["defaults"])
     extra = None
     basis = ds.basis()
     if basis is not None:
