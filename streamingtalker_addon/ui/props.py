@@ -88,8 +88,9 @@ class STK_SceneSettings(bpy.types.PropertyGroup):
         description="A separate temperature for the upper face (blinks, gaze, brows: not in the audio, "
                     "so low noise stills them); off: the same as Temperature")  # type: ignore[valid-type]
     temperature_upper: FloatProperty(name="Upper-face temperature", default=_D.upper_temperature,
-                                     soft_max=LIMITS["temperature_upper"][1],  # the tuned default is 1.5
-                                     description="Sampling noise on the eyes, brows, cheeks and nose",
+                                     soft_max=LIMITS["temperature_upper"][1],  # tuned defaults sit above 1 (card)
+                                     description="Sampling noise on the eyes, brows, cheeks and nose "
+                                                 "(drawn as a chain of its own: it does not move the lips)",
                                      **_range("temperature_upper"))  # type: ignore[valid-type]
     style: IntProperty(name="Style", default=int(_D.style), min=0)  # type: ignore[valid-type]
     take_mode: EnumProperty(name="Take", items=[
