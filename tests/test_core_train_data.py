@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from fixtures import FPS, SR, make_toy_dataset, syllable_audio
@@ -64,6 +65,28 @@ def test_feature_augmentation_warps_limits_and_keeps_the_rest():
     assert any(limited) and not all(limited)
     rising = out[[i for i, lim in enumerate(limited) if not lim][0]].mean(0)
     assert rising[60] > rising[20]
+
+
+def test_vtlp_range_moves_formants_the_way_it_says():
+    """alpha < 1 (a longer vocal tract) moves a spectral peak down, alpha > 1 up."""
+    mel = torch.full((1, 4, 80), -1.0)
+    mel[:, :, 40] = 3.0
+    peaks = {}
+    for alpha in (0.75, 1.3):
+        rng = np.random.default_rng(3)
+        out = augment_features(mel, rng, 1.0, vtlp=(alpha, alpha))
+        peaks[alpha] = int(out[0].mean(0).argmax())
+    assert peaks[0.75] < 40 - 3 and peaks[1.3] > 40 + 3
+
+
+def test_vtlp_range_is_checked_on_the_command_line():
+    import argparse
+
+    from inference_core.training.train import _warp_range
+    assert _warp_range("0.8,1.25") == (0.8, 1.25)
+    for bad in ("1.1,1.2", "0.8", "0.3,1.2", "a,b"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            _warp_range(bad)
 
 
 def test_phone_probe_trains_the_encoder(tmp_path):

@@ -135,13 +135,17 @@ def _mel_centres(n_mels: int, sample_rate: int, fmin: float = 40.0) -> np.ndarra
     return _mel_to_hz(mels)[1:-1]
 
 
-def augment_features(mel: torch.Tensor, rng: np.random.Generator, prob: float, sample_rate: int = 16000
-                     ) -> torch.Tensor:
+#: the vocal-tract-length warp range of :func:`augment_features` (about the spread of adult voices)
+VTLP_RANGE = (0.88, 1.12)
+
+
+def augment_features(mel: torch.Tensor, rng: np.random.Generator, prob: float, sample_rate: int = 16000,
+                     vtlp: tuple[float, float] = VTLP_RANGE) -> torch.Tensor:
     """A copy of ``mel`` (B, M, n_mels, normalised log-mel) where each element, with
     probability ``prob``, is perturbed as another voice and channel would be heard.
 
-    * VTLP: band i takes the value the spectrum had at ``f_i / alpha``, alpha in
-      [0.88, 1.12] (alpha > 1: formants and pitch move up, a shorter vocal tract);
+    * VTLP: band i takes the value the spectrum had at ``f_i / alpha``, alpha drawn from
+      ``vtlp`` (default [0.88, 1.12]; alpha > 1: formants and pitch move up, a shorter vocal tract);
     * band limit (a third of the perturbed elements): everything above 3.4-7 kHz drops
       to the silence floor, as through a telephone line or a low-bit-rate codec;
     * spectral tilt up to ±4 dB across the band, and a level change of ±8 dB.
@@ -154,7 +158,7 @@ def augment_features(mel: torch.Tensor, rng: np.random.Generator, prob: float, s
     for i in range(b):
         if rng.random() >= prob:
             continue
-        alpha = rng.uniform(0.88, 1.12)
+        alpha = rng.uniform(*vtlp)
         pos = np.interp(centres / alpha, centres, np.arange(n))   # fractional source band
         lo = np.floor(pos).astype(np.int64)
         hi = np.minimum(lo + 1, n - 1)

@@ -51,7 +51,7 @@ from ..model.config import ModelConfig
 from ..model.diffusion import next_chunk, objective_loss, scalar
 from ..model.network import StreamingTalker
 from . import distributed
-from .data import PHONE_INDEX, TrainingData, augment_features
+from .data import PHONE_INDEX, VTLP_RANGE, TrainingData, augment_features
 from ..shared.channels import MOUTH_CHANNELS
 
 #: phone classes whose frames ``--articulation-weight`` weighs more by default
@@ -272,6 +272,17 @@ def _phone_classes(text: str) -> tuple[str, ...]:
     return names
 
 
+def _warp_range(text: str) -> tuple[float, float]:
+    """``LO,HI`` warp factors around 1 (a factor outside 0.5-2 would move formants past any voice)."""
+    try:
+        lo, hi = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LO,HI (two numbers), got {text!r}") from None
+    if not 0.5 <= lo <= 1.0 <= hi <= 2.0:
+        raise argparse.ArgumentTypeError(f"need 0.5 <= LO <= 1 <= HI <= 2, got {text!r}")
+    return lo, hi
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m inference_core train", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -289,6 +300,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="loss weight on the mouth at lip closures (/p b m/) and open vowels, relative (1 = none)")
     p.add_argument("--feature-aug", type=float, default=0.0,
                    help="share of segments whose log-mel is perturbed (VTLP, band limit, tilt, level)")
+    p.add_argument("--vtlp-range", type=_warp_range, default=VTLP_RANGE, metavar="LO,HI",
+                   help="--feature-aug's vocal-tract-length warp factors (default %(default)s)")
     p.add_argument("--out", required=True, help="output checkpoint (.safetensors)")
     p.add_argument("--objective", choices=["diffusion", "regression"], default="diffusion")
     p.add_argument("--iters", type=int, default=3000)
@@ -449,7 +462,7 @@ def main(argv: list[str] | None = None) -> int:
             g["lr"] = lr
         mel, motion, style, phones = data.batch(rng, args.batch, ctx_steps + roll_steps, args.tgt_steps)
         if args.feature_aug > 0:
-            mel = augment_features(mel, rng, args.feature_aug, cfg.sample_rate)
+            mel = augment_features(mel, rng, args.feature_aug, cfg.sample_rate, args.vtlp_range)
         mel, motion, style, phones = distributed.shard(world, mel, motion, style, phones)  # this rank's rows
         model.train()
         loss, parts = loss_of(mel.to(args.device), motion.to(args.device), style.to(args.device),
@@ -528,6 +541,7 @@ def _save(args: argparse.Namespace, sources: list[Dataset], cfg: ModelConfig, em
                           "temperature": args.sampler_loss_temperature}
                          if args.sampler_loss_weight > 0 else None),
         "phone_weight": args.phone_weight, "feature_aug": args.feature_aug,
+        "vtlp_range": list(args.vtlp_range),
         "articulation_weight": args.articulation_weight,
         "articulation_classes": list(args.articulation_classes),
         "context": {"noise": args.context_noise, "drop": args.context_drop, "gain": args.context_gain,
