@@ -116,6 +116,8 @@ def test_the_mouth_chain_does_not_see_the_upper_temperature(random_bundle_loaded
     mouth = np.array([c in MOUTH_CHANNELS for c in random_bundle_loaded.channels])
     assert mouth.any() and not mouth.all()
     audio = noise(3.0)
+    assert StreamingSession(random_bundle_loaded, SessionOptions(temperature=0.2, temperature_upper=1.0)).chains == 2
+    assert StreamingSession(random_bundle_loaded, SessionOptions(temperature=0.2, temperature_upper=0.2)).chains == 1
     a = run(random_bundle_loaded, audio, [audio.size], seed=3, temperature=0.2, temperature_upper=1.0)
     b = run(random_bundle_loaded, audio, [audio.size], seed=3, temperature=0.2, temperature_upper=2.0)
     np.testing.assert_array_equal(a[:, mouth], b[:, mouth])

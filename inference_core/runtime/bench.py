@@ -210,7 +210,7 @@ def run(model: str | None = None, short_seconds: float = 10.0, long_seconds: flo
     from ..shared.options import SessionOptions
     from ..shared.paths import DEFAULT_MODEL
     from .bundle import BackendUnavailable, load_bundle
-    from .session import region_chains
+    from .session import StreamingSession
     from .threads import resolve_threads
 
     threads = resolve_threads(threads)  # one count for every backend measured, reported as used
@@ -222,6 +222,7 @@ def run(model: str | None = None, short_seconds: float = 10.0, long_seconds: flo
     results: dict[str, Any] = {}
     card: dict[str, Any] = {}
     options = None
+    chains = 0
     for name in names:
         try:
             bundle = load_bundle(path, backend=name, threads=threads)
@@ -231,6 +232,7 @@ def run(model: str | None = None, short_seconds: float = 10.0, long_seconds: flo
         card = bundle.card
         options = SessionOptions.resolve(card, {"steps": steps, "guidance": guidance,
                                                 "temperature_upper": temperature_upper})
+        chains = StreamingSession(bundle, options).chains
         results[name] = measure(bundle, options, short_seconds, long_seconds, repeats)
         if server_start:
             hello, hello_cpu = _server_start(path, name, threads, repeats)
@@ -245,8 +247,7 @@ def run(model: str | None = None, short_seconds: float = 10.0, long_seconds: flo
         "model": path, "parameters": card.get("parameters"),
         "steps": options.steps, "guidance": options.guidance,
         "temperature": options.temperature, "temperature_upper": options.upper_temperature,
-        "chains": 1 if region_chains(list(card.get("channels") or []), options,
-                                     str(card.get("objective", "diffusion"))) is None else 2,
+        "chains": chains,
         "chunk_frames": cfg.get("chunk_frames"), "fps": card.get("fps"), "threads": threads,
         "cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
         "short_seconds": short_seconds, "long_seconds": long_seconds,

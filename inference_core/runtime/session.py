@@ -21,8 +21,9 @@ as two chains in one batch, sharing the audio: one draws the whole face at the m
 temperature and gives the mouth, the other draws the upper face hot and gives the rest.
 Each chain reads its own past motion. Measured on the real-speech dev speakers, one chain
 lets the hot eyes and brows cost the lips about 0.06 of /p b m/ closure (half through the
-head's joint denoising, half through the motion context); the second row costs ~20 % more
-CPU per step (the audio features are shared, the networks read their weights once per batch).
+head's joint denoising, half through the motion context). The second row costs 20-30 % more
+CPU per step (measured against one chain; README speed table): the audio features are shared,
+but the condition predictor runs once per row.
 
 Each frame is emitted exactly once and never revised. Because every step has
 the same shapes whatever the push sizes were, streaming output equals offline
@@ -181,7 +182,7 @@ class StreamingSession:
         # 2. audio features of the new frames
         feat, self._audio_state = b.audio_stream(new_mel, self._audio_state)  # (C, d)
         history = np.concatenate([self._audio_hist, feat])
-        chains = len(self._noise_scale)
+        chains = self.chains
         audio = np.repeat(history[None], chains, 0)
         self._audio_hist = history[-cfg.context_frames:]
         # 3-4. condition and few-step DDIM in normalised motion space, one row per chain
@@ -206,6 +207,11 @@ class StreamingSession:
         self._step += 1
         frames = motion[0] if self._chains is None else np.where(self._chains[0], motion[0], motion[1])
         return self._post(frames.astype(np.float32))
+
+    @property
+    def chains(self) -> int:
+        """How many chains each step draws (2: the mouth and the upper face apart, see the module doc)."""
+        return len(self._noise_scale)
 
     def _condition(self, audio: np.ndarray, past: np.ndarray, keep: float | tuple[float, ...]) -> np.ndarray:
         """The condition for one ``keep``, or for several (a guided step's pair) as one batch of
