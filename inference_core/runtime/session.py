@@ -21,7 +21,7 @@ as two chains in one batch, sharing the audio: one draws the whole face at the m
 temperature and gives the mouth, the other draws the upper face hot and gives the rest.
 Each chain reads its own past motion. Measured on the real-speech dev speakers, one chain
 lets the hot eyes and brows cost the lips about 0.06 of /p b m/ closure (half through the
-head's joint denoising, half through the motion context). The second row costs 20-30 % more
+head's joint denoising, half through the motion context). The second row costs 20-40 % more
 CPU per step (measured against one chain; README speed table): the audio features are shared,
 but the condition predictor runs once per row.
 
