@@ -234,25 +234,33 @@ def test_signals_exit_cleanly(random_model, sig, busy):
 
 
 def test_signal_while_loading_the_model_exits_cleanly(random_model):
+    """Several tries: a handler that raised was swallowed inside ``import torch`` about one time in five."""
     import subprocess
     import sys
 
-    proc = subprocess.Popen([sys.executable, "-m", "inference_core", "serve", "--model", str(random_model),
-                             "--backend", "torch"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
-    out: queue.Queue[bytes] = queue.Queue()
-    threading.Thread(target=lambda: out.put(proc.stderr.read()), daemon=True).start()
-    # once the handler is installed (SigCgt), importing torch still takes seconds: the signal
-    # lands while the model loads
-    deadline = time.monotonic() + 30
-    while not _catches(proc.pid, signal.SIGTERM) and time.monotonic() < deadline:
-        time.sleep(0.01)
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(30) == 0
-    err = out.get(timeout=10).decode()
-    assert "Traceback" not in err and "Fatal Python error" not in err, err
-    proc.stdin.close()
-    proc.stdout.close()
+    for _ in range(5):
+        proc = subprocess.Popen([sys.executable, "-m", "inference_core", "serve", "--model", str(random_model),
+                                 "--backend", "torch"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+        out: queue.Queue[bytes] = queue.Queue()
+        threading.Thread(target=lambda p=proc: out.put(p.stderr.read()), daemon=True).start()
+        try:
+            # once the handler is installed (SigCgt), importing torch still takes seconds: the signal
+            # lands while the model loads
+            deadline = time.monotonic() + 30
+            while not _catches(proc.pid, signal.SIGTERM) and time.monotonic() < deadline:
+                time.sleep(0.01)
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(30) == 0
+            err = out.get(timeout=10).decode()
+            assert "Traceback" not in err and "Fatal Python error" not in err, err
+            assert "stopped by signal SIGTERM" in err, err
+            assert "serving on stdio" not in err, err
+        finally:
+            proc.kill()
+            proc.wait()
+            proc.stdin.close()
+            proc.stdout.close()
 
 
 @pytest.mark.parametrize("fields", [{"input": 3.5}, {"input": ["a"]}, {"input": "x" * 5000},

@@ -443,9 +443,23 @@ def _protocol_streams() -> tuple[BinaryIO, BinaryIO]:
     return os.fdopen(out_fd, "wb", buffering=0), sys.stdin.buffer
 
 
+def _exit_on_signal(signum: int, frame: Any) -> None:
+    """While the model loads (or on a second signal) there is nothing to tidy: leave at once.
+
+    Why not raise: an exception raised from a handler lands wherever the main
+    thread is, and importing torch runs code that swallows it (measured: about
+    one signal in ten during ``import torch`` left the server loading and then
+    serving with signals ignored, so it never exited).
+    """
+    log.info("stopped by signal %s", signal.Signals(signum).name)
+    sys.stderr.flush()
+    os._exit(0)
+
+
 def _on_signal(signum: int, frame: Any) -> None:
-    for sig in (signal.SIGINT, signal.SIGTERM):  # a second signal must not interrupt the exit
-        signal.signal(sig, signal.SIG_IGN)
+    """While serving, unwind to ``serve`` so live audio stops and the client hears why."""
+    for sig in (signal.SIGINT, signal.SIGTERM):  # a second signal exits without unwinding again
+        signal.signal(sig, _exit_on_signal)
     raise _Stop(signum)
 
 
@@ -453,11 +467,11 @@ def main(model: str | None, device: str = "cpu", threads: int | None = None, bac
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="[inference_core %(levelname)s] %(message)s")
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, _on_signal)
+        signal.signal(sig, _exit_on_signal)
     out, inp = _protocol_streams()
     try:
         rc = _load_and_serve(model, device, threads, backend, out, inp)
-    except _Stop as stop:  # a signal while the model loads
+    except _Stop as stop:  # a signal between installing the serving handler and serve()
         log.info("stopped by signal %s", signal.Signals(stop.signum).name)
         rc = 0
     # The stdin reader thread may sit in a blocking read; a normal interpreter
@@ -488,4 +502,7 @@ def _load_and_serve(model: str | None, device: str, threads: int | None, backend
                      detail=protocol.clip_text(traceback.format_exc(limit=8), 8000))
     log.info("model %s loaded (%s backend, %s), serving on stdio", bundle.card.get("name"),
              bundle.backend.name, device)
-    return BridgeServer(bundle, out, inp).serve()
+    server = BridgeServer(bundle, out, inp)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _on_signal)
+    return server.serve()
