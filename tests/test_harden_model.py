@@ -74,6 +74,11 @@ LIES = {
     "kernels a string": (_arch("audio_kernels", "5553"), "audio_kernels"),
     "defaults out of range": (lambda c: c.update(defaults={"steps": 1.5}), "default settings"),
     "architecture null": (lambda c: c.update(architecture=None), "architecture must be an object"),
+    "norm prior text": (_arch("feature_norm_prior", "0.1"), "feature_norm_prior must be a list"),
+    "norm prior huge": (_arch("feature_norm_prior", [1e9] * 80), "feature_norm_prior must be a list"),
+    "norm prior short": (lambda c: c["architecture"].update(feature_norm_frames=150, feature_norm_prior=[0.0]),
+                         "feature_norm_prior needs 80 values"),
+    "norm window negative": (_arch("feature_norm_frames", -1), "feature_norm_frames must be an integer"),
 }
 RAW_CARDS = {
     "a list": ("[1, 2, 3]", "not a JSON object"),
@@ -138,10 +143,11 @@ def test_every_architecture_field_has_bounds():
     """A new ModelConfig field needs its range in the card schema (shared/model_card.py)."""
     from dataclasses import fields
 
-    from inference_core.shared.model_card import ARCH_FIELDS, ARCH_LISTS
+    from inference_core.shared.model_card import ARCH_FIELDS, ARCH_LISTS, ARCH_NUMBER_LISTS
 
     for f in fields(ModelConfig):
-        assert f.name in ARCH_FIELDS or f.name in ARCH_LISTS or f.name == "objective", f.name
+        assert f.name in ARCH_FIELDS or f.name in ARCH_LISTS or f.name in ARCH_NUMBER_LISTS or \
+            f.name == "objective", f.name
 
 
 @pytest.mark.parametrize("lie", ["head_dim 2**20", "fps 0 (card)", "styles not a list"])

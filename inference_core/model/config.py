@@ -26,6 +26,10 @@ class ModelConfig:
     n_mels: int = 80
     chunk_frames: int = 3          # motion frames generated per autoregressive step
     lookahead_mel: int = 4         # mel frames of future audio each step may see (40 ms)
+    #: causal per-speaker normalisation of the log-mel (:mod:`inference_core.audio.normalise`):
+    #: the window in mel frames (0: off) and the training data's speech mean it restores
+    feature_norm_frames: int = 0
+    feature_norm_prior: tuple[float, ...] = ()
     # Audio encoder (causal dilated conv stack on log-mel)
     audio_dim: int = 128
     audio_kernels: tuple[int, ...] = (5, 5, 5, 3)
@@ -59,6 +63,8 @@ class ModelConfig:
             raise ValueError("the mel window must span at least one hop and at most n_fft samples")
         if self.lookahead_mel >= self.receptive_field_mel:
             raise ValueError("look-ahead must be smaller than the encoder's receptive field")
+        if self.feature_norm_frames and len(self.feature_norm_prior) != self.n_mels:
+            raise ValueError(f"feature_norm_prior needs {self.n_mels} values (got {len(self.feature_norm_prior)})")
         if self.model_dim % self.heads:
             raise ValueError(f"model_dim {self.model_dim} is not divisible by heads {self.heads}")
 
@@ -93,6 +99,7 @@ class ModelConfig:
         d = asdict(self)
         d["audio_kernels"] = list(self.audio_kernels)
         d["audio_dilations"] = list(self.audio_dilations)
+        d["feature_norm_prior"] = list(self.feature_norm_prior)
         return d
 
     @classmethod
@@ -106,6 +113,8 @@ class ModelConfig:
         for key in ("audio_kernels", "audio_dilations"):
             if key in kw:
                 kw[key] = tuple(int(v) for v in kw[key])
+        if "feature_norm_prior" in kw:
+            kw["feature_norm_prior"] = tuple(float(v) for v in kw["feature_norm_prior"])
         return cls(**kw)
 
 

@@ -25,6 +25,11 @@ head's joint denoising, half through the motion context). The second row costs 2
 CPU per step (measured against one chain; README speed table): the audio features are shared,
 but the condition predictor runs once per row.
 
+The upper face's chain may also take more DDIM steps than the mouth's (``steps_upper``): two
+steps leave blinks short of closing (the sampler's blurred average). Both rows then go through
+the head at every time of the longer grid, the mouth's row moving only at its own times, so its
+output is the same as with equal steps and each extra step costs one head pass of two rows.
+
 Each frame is emitted exactly once and never revised. Because every step has
 the same shapes whatever the push sizes were, streaming output equals offline
 (whole-file) output for the same seed and settings, on either backend; and the
@@ -36,6 +41,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..audio.features import LogMel
+from ..audio.normalise import RunningNorm
 from ..audio.levels import LevelGuard
 from ..model.diffusion import head_times, next_chunk
 from ..shared.channels import MOUTH_CHANNELS
@@ -62,10 +68,11 @@ def noise_scale(channels: list[str], chunk_frames: int, options: SessionOptions)
 
 def region_chains(channels: list[str], options: SessionOptions, objective: str) -> np.ndarray | None:
     """Which channels each chain gives, (2, K) booleans: row 0 (drawn at ``temperature``) the
-    mouth, row 1 (drawn per region, :func:`noise_scale`) the rest; None when one chain
-    suffices (one temperature, a regressor, or no ARKit mouth)."""
+    mouth, row 1 (drawn per region, :func:`noise_scale`, in ``steps_upper`` steps) the rest;
+    None when one chain suffices (one temperature and step count, a regressor, or no ARKit mouth)."""
     mouth = np.array([c in MOUTH_CHANNELS for c in channels])
-    if objective != "diffusion" or not mouth.any() or options.upper_temperature == options.temperature:
+    same = options.upper_temperature == options.temperature and options.upper_steps == options.steps
+    if objective != "diffusion" or not mouth.any() or same:
         return None
     return np.stack([mouth, ~mouth])
 
@@ -84,6 +91,8 @@ class StreamingSession:
         self.cfg = cfg = bundle.cfg
         self.options = (options or SessionOptions()).validated()
         self._mel = LogMel(cfg.sample_rate, cfg.hop, cfg.win_length, cfg.n_fft, cfg.n_mels)
+        self._norm = (RunningNorm(cfg.feature_norm_prior, cfg.feature_norm_frames, self._mel.floor_frame())
+                      if cfg.feature_norm_frames else None)
         #: clips pushed audio to full scale; ``level.warning()`` says when it had to
         self.level = LevelGuard(cfg.sample_rate)
         self._rng = np.random.default_rng(self.options.seed)
@@ -92,7 +101,11 @@ class StreamingSession:
         # One row of noise scale per chain: the mouth's chain is drawn at the mouth's temperature.
         self._noise_scale = (per_region[None] if self._chains is None else
                              np.stack([np.full_like(per_region, self.options.temperature), per_region]))
-        self._times = head_times(cfg.objective, self.options.steps)
+        # one step count per chain when the upper face takes its own (the mouth's row moves at its own times)
+        opt = self.options
+        self._steps: int | tuple[int, ...] = (opt.steps if self._chains is None or opt.upper_steps == opt.steps
+                                              else (opt.steps, opt.upper_steps))
+        self._times = head_times(cfg.objective, self._steps)
         self._style_vec = backend.style_vector(bundle.style_index(self.options.style))
         # Mel frames with negative index are the pre-stream silence floor.
         self._audio_state, silence_feat = backend.audio_stream_start(self._mel.floor_frame())
@@ -177,6 +190,8 @@ class StreamingSession:
         # 1. new mel frames up to this step's look-ahead
         upto = (self._step + 1) * cfg.step_mels + cfg.lookahead_mel
         new_mel = self._mel(self._samples, self._next_mel, upto - self._next_mel, self._samples_start)
+        if self._norm is not None:
+            new_mel = self._norm(new_mel)
         self._next_mel = upto
         self._trim_samples()
         # 2. audio features of the new frames
@@ -194,7 +209,7 @@ class StreamingSession:
         past = self._motion_hist
         # The sampler's "condition" is the head prepared for it at all of this step's times.
         x0 = next_chunk(lambda keep: b.denoiser(self._condition(audio, past, keep), self._times),
-                        lambda x, t, denoise: denoise(x, t), noise, cfg.objective, opt.steps, opt.guidance,
+                        lambda x, t, denoise: denoise(x, t), noise, cfg.objective, self._steps, opt.guidance,
                         paired=self.paired_guidance)
         motion = self.bundle.denormalise(x0.reshape(chains, cfg.chunk_frames, cfg.num_channels))
         if not np.isfinite(motion).all():

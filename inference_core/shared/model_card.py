@@ -35,9 +35,12 @@ ARCH_FIELDS: dict[str, tuple[int, int]] = {
     "layers": (1, 64), "style_dim": (1, 4096), "num_styles": (1, 65536),
     "head_dim": (1, 16384), "head_blocks": (1, 64), "num_channels": (1, 4096),
     "diffusion_steps": (1, 100000),  # legacy field of older cards, ignored
+    "feature_norm_frames": (0, 6000),
 }
 ARCH_LISTS = {"audio_kernels": (1, 64), "audio_dilations": (1, 4096)}
 MAX_LIST = 64        # layers of the audio encoder
+#: number lists: (most entries, largest magnitude); the normaliser's prior has one value per mel band
+ARCH_NUMBER_LISTS = {"feature_norm_prior": (512, 100.0)}
 MAX_NAME_CHARS = 200  # a channel or style name
 
 
@@ -77,6 +80,12 @@ def _check_architecture(arch: Any, name: str) -> dict[str, Any]:
                     _is_int(v) and lo <= v <= hi for v in value):
                 raise ModelFileError(f"{name}: architecture field {key} must be a list of 1 to {MAX_LIST} "
                                      f"integers in {lo}..{hi}")
+        elif key in ARCH_NUMBER_LISTS:
+            most, bound = ARCH_NUMBER_LISTS[key]
+            if not isinstance(value, list) or len(value) > most or not all(
+                    _is_number(v) and abs(v) <= bound for v in value):
+                raise ModelFileError(f"{name}: architecture field {key} must be a list of at most {most} "
+                                     f"numbers within ±{bound:g}")
         elif not (isinstance(value, str) and len(value) <= MAX_NAME_CHARS or isinstance(value, bool)
                   or _is_int(value) and abs(value) <= 2**31):
             # a field this table does not know yet (ModelConfig decides whether it exists)

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from ..audio.features import LOG_FLOOR, _LOG_SCALE, _LOG_SHIFT, _hz_to_mel, _mel_to_hz
+from ..audio.normalise import frame_speech_weights
 from ..audio.torch_features import TorchLogMel
 from ..data.format import Dataset
 from ..data.phonemes import INVENTORY, frame_labels
@@ -94,16 +95,34 @@ class TrainingData:
         style = speakers.index(utt.speaker) + 1 if utt.speaker in speakers else 0
         return _Utt(source, feats, torch.from_numpy(motion), torch.from_numpy(phones), style, steps_total)
 
+    def speech_mean(self, frames: int) -> np.ndarray:
+        """The log-mel mean of speech frames (as the normaliser weighs them), sources mixed by
+        their sampling weights: the prior :mod:`inference_core.audio.normalise` restores."""
+        total = np.zeros(self.cfg.n_mels)
+        for k, ids in self.by_source.items():
+            acc, weight = np.zeros(self.cfg.n_mels), 0.0
+            for i in ids:
+                f = self.utts[i].mel.float().numpy().astype(np.float64)
+                w = frame_speech_weights(f.mean(1), frames)
+                acc += w @ f
+                weight += w.sum()
+            total += self.source_p[k] * acc / max(weight, 1e-9)
+        return total
+
     def motion_stats(self) -> tuple[torch.Tensor, torch.Tensor]:
         allm = torch.cat([u.motion[self.pad_steps * self.cfg.chunk_frames:] for u in self.utts])
         return allm.mean(0), allm.std(0).clamp_min(STD_FLOOR)
 
     def batch(self, rng: np.random.Generator, batch: int, ctx_steps: int, tgt_steps: int
               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(mel windows (B, M, n_mels), motion (B, (ctx+tgt)*C, K), style (B,), phones (B, (ctx+tgt)*C))."""
+        """(mel windows (B, M, n_mels), motion (B, (ctx+tgt)*C, K), style (B,), phones (B, (ctx+tgt)*C)).
+
+        With feature normalisation on, each mel window starts ``feature_norm_frames - 1`` frames
+        earlier (the silence floor before the utterance), the history the normaliser reads;
+        :func:`inference_core.audio.normalise.normalise_torch` removes it after augmentation."""
         cfg = self.cfg
-        lead = cfg.left_context_mel
-        first_ok = math.ceil(lead / cfg.step_mels)  # encoder needs left context inside the array
+        lead = cfg.left_context_mel + max(0, cfg.feature_norm_frames - 1)
+        first_ok = math.ceil(cfg.left_context_mel / cfg.step_mels)  # encoder's left context in the array
         mels, motions, styles, phones = [], [], [], []
         sources = rng.choice(len(self.source_p), size=batch, p=self.source_p)
         for k in sources:
@@ -113,7 +132,9 @@ class TrainingData:
             s0 = int(rng.integers(first_ok, hi + 1))
             s1 = s0 + ctx_steps + tgt_steps
             m0, m1 = s0 * cfg.step_mels - lead, s1 * cfg.step_mels + cfg.lookahead_mel
-            mel = u.mel[m0:m1].float()
+            mel = u.mel[max(m0, 0):m1].float()
+            if m0 < 0:  # before the padded utterance: more of the silence floor it starts with
+                mel = torch.cat([u.mel[:1].float().expand(-m0, -1), mel])
             if mel.shape[0] < m1 - m0:
                 mel = torch.cat([mel, mel.new_full((m1 - m0 - mel.shape[0], mel.shape[1]), float(u.mel[0, 0]))])
             f0, f1 = s0 * cfg.chunk_frames, s1 * cfg.chunk_frames
@@ -125,7 +146,8 @@ class TrainingData:
             motions.append(mot)
             styles.append(u.style)
             phones.append(ph)
-        assert mels[0].shape[0] == (ctx_steps + tgt_steps) * cfg.step_mels + cfg.receptive_field_mel - 1
+        assert mels[0].shape[0] == ((ctx_steps + tgt_steps) * cfg.step_mels + cfg.receptive_field_mel - 1
+                                    + max(0, cfg.feature_norm_frames - 1))
         return torch.stack(mels), torch.stack(motions), torch.tensor(styles), torch.stack(phones)
 
 

@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..audio.normalise import normalise_torch
 from ..data.format import Dataset
 from ..data.phonemes import CLASSES
 from ..model.checkpoint import base_card, save_checkpoint
@@ -302,6 +303,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="share of segments whose log-mel is perturbed (VTLP, band limit, tilt, level)")
     p.add_argument("--vtlp-range", type=_warp_range, default=VTLP_RANGE, metavar="LO,HI",
                    help="--feature-aug's vocal-tract-length warp factors (default %(default)s)")
+    p.add_argument("--feature-norm", type=int, default=None, metavar="FRAMES",
+                   help="causal per-speaker log-mel normalisation over this many mel frames (150 = 1.5 s; "
+                        "0 = off); its prior is the training data's speech mean. Default: the --init "
+                        "model's setting, else off")
     p.add_argument("--out", required=True, help="output checkpoint (.safetensors)")
     p.add_argument("--objective", choices=["diffusion", "regression"], default="diffusion")
     p.add_argument("--iters", type=int, default=3000)
@@ -371,10 +376,11 @@ def _init_from(model: StreamingTalker, path: str, speakers: list[str]) -> str | 
 
     init, card, _ = load_checkpoint(path)
     cfg = model.cfg
-    # the objective, the style table and the look-ahead (which output frame the same conv
-    # stack is read at) may change in a fine-tune; nothing else may
+    # the objective, the style table, the look-ahead (which output frame the same conv
+    # stack is read at) and the feature normalisation may change in a fine-tune; nothing else may
     if dataclasses.replace(init.cfg, objective=cfg.objective, num_styles=cfg.num_styles,
-                           lookahead_mel=cfg.lookahead_mel) != cfg:
+                           lookahead_mel=cfg.lookahead_mel, feature_norm_frames=cfg.feature_norm_frames,
+                           feature_norm_prior=cfg.feature_norm_prior) != cfg:
         return f"{path} has another architecture than this dataset needs ({init.cfg} vs {cfg})"
     state = init.state_dict()
     key = "predictor.style.weight"
@@ -386,6 +392,23 @@ def _init_from(model: StreamingTalker, path: str, speakers: list[str]) -> str | 
     state[key] = table
     model.load_state_dict(state)  # its normalisation stats too: same data space
     return None
+
+
+def _with_feature_norm(cfg: ModelConfig, args: argparse.Namespace, data: TrainingData) -> ModelConfig:
+    """``cfg`` with the feature normalisation asked for: a fine-tune keeps its parent's (window and
+    prior) unless ``--feature-norm`` says otherwise; a new window takes this data's speech mean."""
+    frames, prior = args.feature_norm, None
+    if args.init:
+        from ..model.checkpoint import read_card
+        from ..model.config import config_from_card
+
+        parent = config_from_card(read_card(args.init))
+        if parent.feature_norm_frames and frames in (None, parent.feature_norm_frames):
+            frames, prior = parent.feature_norm_frames, parent.feature_norm_prior
+    if not frames:
+        return dataclasses.replace(cfg, feature_norm_frames=0, feature_norm_prior=())
+    prior = prior or tuple(float(v) for v in data.speech_mean(frames))
+    return dataclasses.replace(cfg, feature_norm_frames=int(frames), feature_norm_prior=prior)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -413,6 +436,7 @@ def main(argv: list[str] | None = None) -> int:
                       objective=args.objective,
                       num_styles=len(speakers) + 1, **overrides)
     data = TrainingData(sources, cfg, "train", speakers, args.max_utts, weights)
+    cfg = data.cfg = _with_feature_norm(cfg, args, data)
     model = StreamingTalker(cfg)
     mean, std = data.motion_stats()
     if ds.channel_space != "arkit":
@@ -463,6 +487,8 @@ def main(argv: list[str] | None = None) -> int:
         mel, motion, style, phones = data.batch(rng, args.batch, ctx_steps + roll_steps, args.tgt_steps)
         if args.feature_aug > 0:
             mel = augment_features(mel, rng, args.feature_aug, cfg.sample_rate, args.vtlp_range)
+        if cfg.feature_norm_frames:  # after augmentation: the normaliser sees the perturbed voice
+            mel = normalise_torch(mel, cfg.feature_norm_prior, cfg.feature_norm_frames)
         mel, motion, style, phones = distributed.shard(world, mel, motion, style, phones)  # this rank's rows
         model.train()
         loss, parts = loss_of(mel.to(args.device), motion.to(args.device), style.to(args.device),
