@@ -43,6 +43,8 @@ def _session_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--temperature", type=float, default=None, help="initial noise scale on the mouth (0..2)")
     g.add_argument("--temperature-upper", type=float, default=None,
                    help="initial noise scale on the upper face: eyes, brows (default: the model card's)")
+    g.add_argument("--steps-upper", type=int, default=None,
+                   help="DDIM steps of the upper face (more: fuller blinks, slower; default: the model card's)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -88,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--guidance", type=float, default=None)
     b.add_argument("--temperature-upper", type=float, default=None,
                    help="upper-face temperature (default: the card's; equal to the mouth's: one chain)")
+    b.add_argument("--steps-upper", type=int, default=None, help="upper-face DDIM steps (default: the card's)")
     b.add_argument("--backend", default="both", choices=["both", "onnx", "torch"],
                    help="which runtime(s) to measure (default: both, in one run)")
 
@@ -107,6 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--eval", default=None, help="eval JSON (python -m inference_core eval --out)")
     f.add_argument("--tuning", default=None,
                    help="tuning JSON (scripts/tune_defaults.py --out): how the defaults were chosen")
+    f.add_argument("--steps-upper-choice", default=None,
+                   help="JSON of scripts/choose_upper_steps.py: how the upper face's steps were chosen")
     f.add_argument("--name", default=None)
 
     for name, (_, _, text) in EXTERNAL.items():
@@ -202,6 +207,10 @@ def cmd_finalize_model(args: argparse.Namespace) -> int:
     if args.tuning:
         tuning = json.loads(Path(args.tuning).read_text())
         card["defaults_tuning"] = {k: tuning.get(k) for k in ("data", "split", "utterances", "selection", "best")}
+    if args.steps_upper_choice:
+        choice = json.loads(Path(args.steps_upper_choice).read_text())
+        card.setdefault("defaults_tuning", {})["steps_upper"] = {
+            k: choice.get(k) for k in ("rule", "budget_rtf", "counts", "chosen", "blinks_dev")}
     if args.name:
         card["name"] = args.name
     if card.get("training"):

@@ -66,7 +66,7 @@ def choose_mouth(rows: list[dict], key: str, slack: float | None) -> dict:
     return max(near, key=lambda r: (r["real"]["bilabial_closure_rate"], r["real"]["open_vowel_gap_ratio"]))
 
 
-def real_figures(model: str, folder: str, threads: int, **overrides: float) -> dict:
+def real_figures(model: str, folder: str, threads: int, **overrides: float | None) -> dict:
     """lip_metrics' pooled figures (and blinks) of the model on a folder of real recordings."""
     from inference_core.training import lipsync
 
@@ -85,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="above 0 so that takes differ by seed (diversity)")
     ap.add_argument("--temperature-upper", default="",
                     help="upper-face temperatures to score at the chosen mouth settings (e.g. 0.3,0.5,0.7,1.0)")
+    ap.add_argument("--steps-upper", type=int, default=None,
+                    help="the upper face's DDIM steps while scoring --temperature-upper (default: --steps)")
     ap.add_argument("--lipsync", default=None, metavar="DIR",
                     help="real recordings of held-out speakers (lip_metrics format): select on real speech")
     ap.add_argument("--lve-slack", type=float, default=0.03)
@@ -129,12 +131,13 @@ def main(argv: list[str] | None = None) -> int:
         upper_rows = []
         for tu in [float(t) for t in args.temperature_upper.split(",")]:
             t0 = time.time()
-            pred = model_predictor(args.model, threads=args.threads, **out["best"], temperature_upper=tu)
+            pred = model_predictor(args.model, threads=args.threads, **out["best"], temperature_upper=tu,
+                                   steps_upper=args.steps_upper)
             res = score(pred, utts, ds, face, seeds=1)
             row = {"temperature_upper": tu, **{k: res[k] for k in UPPER_KEYS}, "lve_mm": res.get("lve_mm")}
             if args.lipsync:
                 row["real"] = real_figures(args.model, args.lipsync, args.threads, **out["best"],
-                                           temperature_upper=tu)
+                                           temperature_upper=tu, steps_upper=args.steps_upper)
             upper_rows.append({**row, "seconds": round(time.time() - t0, 1)})
             print(json.dumps(upper_rows[-1]), file=sys.stderr)
         chosen = choose_upper(upper_rows)
@@ -143,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
         out["upper_rows"] = upper_rows
         if chosen is not None:
             out["best"]["temperature_upper"] = chosen["temperature_upper"]
+        if args.steps_upper is not None:
+            out["best"]["steps_upper"] = args.steps_upper
     text = json.dumps(out, indent=1)
     if args.out:
         Path(args.out).write_text(text + "\n")

@@ -431,12 +431,13 @@ def test_sampling_settings_come_from_the_model_card_unless_overridden(scene, spe
     np.testing.assert_array_equal(curve_values(st.target)["jawOpen"][:, 1], a)
     # the upper-face temperature: off, it is Temperature's; on, it is sent, and noise there changes the take
     assert _options(st)["temperature_upper"] == 0.0
-    st.use_temperature_upper, st.temperature_upper = True, 0.5
-    assert _options(st)["temperature_upper"] == 0.5
+    assert _options(st)["steps_upper"] == 4  # off: the mouth's steps too
+    st.use_temperature_upper, st.temperature_upper, st.steps_upper = True, 0.5, 6
+    assert (_options(st)["temperature_upper"], _options(st)["steps_upper"]) == (0.5, 6)
     assert bpy.ops.streamingtalker.generate() == {"FINISHED"}
     assert not np.array_equal(curve_values(st.target)["jawOpen"][:, 1], a)
     st.use_model_defaults = True
-    assert not {"steps", "guidance", "temperature", "temperature_upper"} & set(_options(st))
+    assert not {"steps", "guidance", "temperature", "temperature_upper", "steps_upper"} & set(_options(st))
 
 
 def test_panel_defaults_and_ranges_come_from_session_options(scene):
@@ -449,4 +450,6 @@ def test_panel_defaults_and_ranges_come_from_session_options(scene):
     assert rna["temperature_upper"].default == pytest.approx(d.upper_temperature)
     assert (rna["temperature_upper"].hard_min, rna["temperature_upper"].hard_max) == pytest.approx(
         LIMITS["temperature_upper"])
+    assert rna["steps_upper"].default == d.upper_steps
+    assert (rna["steps_upper"].hard_min, rna["steps_upper"].hard_max) == pytest.approx(LIMITS["steps_upper"])
     assert rna["seed"].default == d.seed and rna["style"].default == d.style

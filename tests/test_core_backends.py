@@ -168,11 +168,12 @@ def test_guided_pair_in_one_batch_equals_one_call_per_row(guided_model, monkeypa
     assert np.abs(out["onnx"] - out["torch"]).max() < 1e-3
 
 
-@pytest.mark.parametrize("upper", [None, 0.3])  # 0.3: the mouth and upper-face chains in one batch
-def test_backends_agree_on_a_whole_file_and_stream_exactly(exported, upper):
+@pytest.mark.parametrize("upper,steps_upper", [(None, None), (0.3, None), (0.3, 5)])
+def test_backends_agree_on_a_whole_file_and_stream_exactly(exported, upper, steps_upper):
+    """0.3: the mouth and upper-face chains in one batch; 5: the upper face in more steps."""
     audio = syllable_audio(4.0, seed=9)[0].astype(np.float32)
     opts = {"seed": 4, "temperature": 1.0, "guidance": 1.5, "steps": 3,  # noise and guidance matter here
-            "temperature_upper": upper}
+            "temperature_upper": upper, "steps_upper": steps_upper}
     onnx_b, torch_b = load_bundle(exported, backend="onnx"), load_bundle(exported, backend="torch")
     a = _stream(onnx_b, audio, [audio.size], **opts)
     b = _stream(torch_b, audio, [audio.size], **opts)

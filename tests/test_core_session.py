@@ -130,3 +130,46 @@ def test_the_mouth_chain_does_not_see_the_upper_temperature(random_bundle_loaded
     e = run(random_bundle_loaded, audio, [audio.size], seed=3, temperature=0.2, temperature_upper=0.2)
     monkeypatch.setattr(StreamingSession, "region_chains", True)
     np.testing.assert_array_equal(e, run(random_bundle_loaded, audio, [audio.size], seed=3, temperature=0.2))
+
+
+def test_upper_face_steps_leave_the_mouth_alone(random_bundle_loaded):
+    """More DDIM steps on the upper face's chain change the eyes and brows, never the lips; the
+    mouth's row is the same as with equal steps (it moves only at its own times)."""
+    from inference_core.shared.channels import MOUTH_CHANNELS
+
+    mouth = np.array([c in MOUTH_CHANNELS for c in random_bundle_loaded.channels])
+    audio = noise(3.0)
+    opts = dict(seed=3, temperature=0.2, temperature_upper=1.0)
+    a = run(random_bundle_loaded, audio, [audio.size], **opts)
+    b = run(random_bundle_loaded, audio, [audio.size], steps_upper=6, **opts)
+    np.testing.assert_allclose(a[:, mouth], b[:, mouth], atol=1e-6)
+    assert np.abs(a[:, ~mouth] - b[:, ~mouth]).max() > 1e-3
+    np.testing.assert_array_equal(a, run(random_bundle_loaded, audio, [audio.size], steps_upper=2, **opts))
+    # steps alone make two chains (one temperature), and streaming still equals offline
+    assert StreamingSession(random_bundle_loaded, SessionOptions(temperature=0.2, steps_upper=4)).chains == 2
+    c = run(random_bundle_loaded, audio, [audio.size], seed=3, temperature=0.2, steps_upper=4)
+    np.testing.assert_array_equal(c, run(random_bundle_loaded, audio, [160, 4001, 777], seed=3, temperature=0.2,
+                                         steps_upper=4))
+
+
+@pytest.mark.parametrize("steps", [(2, 4), (2, 3), (3, 1), (5, 5)])
+def test_ddim_with_a_step_count_per_row_equals_one_run_per_row(steps):
+    from inference_core.model.diffusion import ddim, head_times
+
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((6, 6)).astype(np.float32) * 0.3
+    calls = []
+
+    def denoise(x, t):  # any x0-predictor that reads its time: rows independent
+        calls.append(t)
+        return np.tanh(x @ w) * (1 - t) + 0.1 * t
+
+    x = rng.standard_normal((2, 6)).astype(np.float32)
+    both = ddim(denoise, x, steps)
+    assert len(calls) == len(head_times("diffusion", steps))  # one call per time of the union
+    for r, s in enumerate(steps):
+        np.testing.assert_allclose(both[r], ddim(denoise, x[r:r + 1], s)[0], rtol=1e-6, atol=1e-6)
+    torch = pytest.importorskip("torch")
+    tw = torch.from_numpy(w)
+    out = ddim(lambda x, t: torch.tanh(x @ tw) * (1 - t) + 0.1 * t, torch.from_numpy(x), steps)
+    np.testing.assert_allclose(out.numpy(), both, atol=1e-6)

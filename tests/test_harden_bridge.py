@@ -121,7 +121,8 @@ def test_a_header_nested_too_deeply_is_recoverable():
 @pytest.mark.parametrize("fields", [
     {"steps": 1.7}, {"steps": True}, {"style": 1.9}, {"style": True}, {"session": None},
     {"seed": 1e30}, {"seed": -1}, {"seed": 2**64}, {"guidance": "2"}, {"intensity": [1]},
-    {"session": 7}, {"session": ""},
+    {"session": 7}, {"session": ""}, {"steps_upper": 2.5}, {"steps_upper": False}, {"steps_upper": 0},
+    {"steps_upper": 51},
 ], ids=lambda f: repr(f))
 def test_start_options_are_strictly_typed(server, fields):
     server.send(Msg.START, **{"session": "s", **fields})

@@ -92,3 +92,16 @@ def test_real_speech_rule_takes_the_most_closure_within_the_lip_error_slack():
     assert choose_mouth(rows, "lve_mm", 0.05)["guidance"] == 2.0
     rows[3]["lve_mm"] = 4.10                                            # a closure tie goes to the larger ratio
     assert choose_mouth(rows, "lve_mm", 0.03)["guidance"] == 2.5
+
+
+def test_upper_steps_rule_takes_the_most_steps_within_the_speed_budget(monkeypatch):
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import choose_upper_steps as c
+
+    assert c.choose({2: 0.03, 4: 0.036, 6: 0.044, 8: 0.046}, 0.045) == 6
+    assert c.choose({2: 0.05, 4: 0.06}, 0.045) == 2            # none within: the cheapest
+    fake = {2: 0.030, 4: 0.041, 6: 0.052}
+    monkeypatch.setattr(c, "bench", lambda k, model: {"rtf": fake[k], "rtf_cpu": fake[k],
+                                                      "first_frame_latency_ms": 110.0, "threads": 1})
+    out = c.main(["--steps", "2,4,6", "--rounds", "2"])
+    assert out == 0

@@ -78,24 +78,61 @@ def _alpha_bar_at(t: float) -> float:
     return float(alpha_bar(t))
 
 
-def head_times(objective: str, steps: int) -> list[float]:
+def head_times(objective: str, steps: int | Sequence[int]) -> list[float]:
     """The times at which :func:`sample` calls the head, in order (so a runtime can prepare
-    the head for all of them at once)."""
-    return [T_MAX] if objective == "regression" else ddim_times(steps)[:-1]
+    the head for all of them at once); with one step count per row, the union of their grids."""
+    if objective == "regression":
+        return [T_MAX]
+    if isinstance(steps, int):
+        return ddim_times(steps)[:-1]
+    return sorted({t for s in steps for t in ddim_times(s)[:-1]}, reverse=True)
 
 
-def ddim(denoise: Denoiser, x: X, steps: int) -> X:
-    """Deterministic DDIM (eta = 0) from ``x`` = x_T with the x0-predictor ``denoise``."""
-    times = ddim_times(steps)
-    x0 = x
-    for t_now, t_next in zip(times[:-1], times[1:]):
+def _step_to(x: X, x0: X, t_now: float, t_next: float) -> X:
+    """The deterministic DDIM move from ``x`` at ``t_now`` to ``t_next`` given the predicted x0."""
+    ab, ab_next = _alpha_bar_at(t_now), _alpha_bar_at(t_next)
+    eps = (x - ab ** 0.5 * x0) / (1 - ab) ** 0.5
+    return ab_next ** 0.5 * x0 + (1 - ab_next) ** 0.5 * eps
+
+
+def _rows_where(mask: np.ndarray, a: X, b: X) -> X:
+    """Row-wise choice: rows of ``a`` where ``mask`` (B,) is true, else rows of ``b``."""
+    if isinstance(a, np.ndarray):
+        return np.where(mask[:, None], a, b)
+    import torch
+
+    return torch.where(torch.as_tensor(mask, device=a.device)[:, None], a, b)
+
+
+def ddim(denoise: Denoiser, x: X, steps: int | Sequence[int]) -> X:
+    """Deterministic DDIM (eta = 0) from ``x`` = x_T with the x0-predictor ``denoise``.
+
+    ``steps`` is one count for every row, or one per row: then the head runs on all rows at
+    each time of the union of the rows' grids, and a row moves only at its own times (each
+    row's result is its own DDIM run; a few more rows per head call cost next to nothing,
+    another call does not)."""
+    if isinstance(steps, int):
+        times = ddim_times(steps)
+        x0 = x
+        for t_now, t_next in zip(times[:-1], times[1:]):
+            x0 = denoise(x, t_now)
+            if t_next <= 0:
+                return x0
+            x = _step_to(x, x0, t_now, t_next)
+        return x0
+    if len(steps) != x.shape[0]:
+        raise ValueError(f"{len(steps)} step counts for {x.shape[0]} rows")
+    following = [dict(zip(g[:-1], g[1:])) for g in (ddim_times(s) for s in steps)]
+    out = x
+    for t_now in head_times("diffusion", steps):
         x0 = denoise(x, t_now)
-        if t_next <= 0:
-            return x0
-        ab, ab_next = _alpha_bar_at(t_now), _alpha_bar_at(t_next)
-        eps = (x - ab ** 0.5 * x0) / (1 - ab) ** 0.5
-        x = ab_next ** 0.5 * x0 + (1 - ab_next) ** 0.5 * eps
-    return x0
+        for t_next in {f[t_now] for f in following if t_now in f}:
+            rows = np.array([f.get(t_now) == t_next for f in following])
+            if t_next <= 0:
+                out = _rows_where(rows, x0, out)
+            else:
+                x = _rows_where(rows, _step_to(x, x0, t_now, t_next), x)
+    return out
 
 
 def guided(head: Callable[[Any, float, Any], Any], cond: Any, cond_null: Any, guidance: float) -> Denoiser:
@@ -125,7 +162,7 @@ def guided_pair(head: Callable[[Any, float, Any], Any], conds: Any, guidance: fl
 
 
 def sample(head: Callable[[Any, float, Any], Any], cond: Any, cond_null: Any, noise: Any,
-           objective: str, steps: int, guidance: float) -> Any:
+           objective: str, steps: int | Sequence[int], guidance: float) -> Any:
     """The next chunk's motion (normalised, (B, C*K)) from the condition(s).
 
     ``noise`` is x_T (already scaled by the temperature); a regressor ignores it
@@ -136,7 +173,7 @@ def sample(head: Callable[[Any, float, Any], Any], cond: Any, cond_null: Any, no
 
 
 def next_chunk(condition: Callable[[Any], Any], head: Callable[[Any, float, Any], Any], noise: Any,
-               objective: str, steps: int, guidance: float, paired: bool = False) -> Any:
+               objective: str, steps: int | Sequence[int], guidance: float, paired: bool = False) -> Any:
     """One autoregressive step: ``condition(keep)`` gives the condition with the audio
     (keep = 1) or with null audio (keep = 0, only needed for guidance), then :func:`sample`.
     The streaming session and training's self-generated context both step through here.

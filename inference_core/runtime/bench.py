@@ -201,7 +201,7 @@ def measure(bundle: Any, options: Any, short_seconds: float, long_seconds: float
 def run(model: str | None = None, short_seconds: float = 10.0, long_seconds: float = 1800.0,
         repeats: int = 3, threads: int | None = None, steps: int | None = None,
         guidance: float | None = None, backends: str = "both", server_start: bool = True,
-        temperature_upper: float | None = None) -> dict[str, Any]:
+        temperature_upper: float | None = None, steps_upper: int | None = None) -> dict[str, Any]:
     """Figures for each backend asked for, measured one after the other in this process.
 
     The top level repeats the figures of the backend ``auto`` picks (ONNX when it can
@@ -231,7 +231,8 @@ def run(model: str | None = None, short_seconds: float = 10.0, long_seconds: flo
             continue
         card = bundle.card
         options = SessionOptions.resolve(card, {"steps": steps, "guidance": guidance,
-                                                "temperature_upper": temperature_upper})
+                                                "temperature_upper": temperature_upper,
+                                                "steps_upper": steps_upper})
         chains = StreamingSession(bundle, options).chains
         results[name] = measure(bundle, options, short_seconds, long_seconds, repeats)
         if server_start:
@@ -247,6 +248,7 @@ def run(model: str | None = None, short_seconds: float = 10.0, long_seconds: flo
         "model": path, "parameters": card.get("parameters"),
         "steps": options.steps, "guidance": options.guidance,
         "temperature": options.temperature, "temperature_upper": options.upper_temperature,
+        "steps_upper": options.upper_steps,
         "chains": chains,
         "chunk_frames": cfg.get("chunk_frames"), "fps": card.get("fps"), "threads": threads,
         "cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
@@ -262,6 +264,7 @@ def run(model: str | None = None, short_seconds: float = 10.0, long_seconds: flo
 
 def main(args: Any) -> int:
     result = run(args.model, args.short_seconds, args.long_seconds, args.repeats, args.threads,
-                 args.steps, args.guidance, args.backend, temperature_upper=args.temperature_upper)
+                 args.steps, args.guidance, args.backend, temperature_upper=args.temperature_upper,
+                 steps_upper=args.steps_upper)
     print(json.dumps(result, indent=None if args.json else 2))
     return 0

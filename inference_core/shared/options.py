@@ -23,6 +23,7 @@ class SessionError(ValueError):
 #: Allowed range of each numeric option (the panel's min/max come from here too).
 LIMITS: dict[str, tuple[float, float]] = {
     "steps": (1, 50),
+    "steps_upper": (1, 50),
     "guidance": (0.0, 10.0),
     "intensity": (0.0, 3.0),
     "smoothing": (0.0, 0.95),
@@ -68,6 +69,9 @@ class SessionOptions:
     #: Blinks and gaze are not in the audio: low noise averages them away (a stare),
     #: while the mouth wants low noise to stay precise.
     temperature_upper: float | None = None
+    #: DDIM steps of the upper face's chain; None = ``steps``. Few steps leave blinks short of
+    #: closing (a blurred average); more cost one head pass each, on that chain alone.
+    steps_upper: int | None = None
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "SessionOptions":
@@ -99,6 +103,8 @@ class SessionOptions:
         never coerced (``steps=1.7`` is an error, not 1 step)."""
         self.seed = _strict_int("seed", self.seed)
         self.steps = _strict_int("steps", self.steps)
+        if self.steps_upper is not None:
+            self.steps_upper = _strict_int("steps_upper", self.steps_upper)
         for name in _FLOAT_OPTIONS:
             value = getattr(self, name)
             if value is not None or name != "temperature_upper":
@@ -119,6 +125,10 @@ class SessionOptions:
     @property
     def upper_temperature(self) -> float:
         return self.temperature if self.temperature_upper is None else self.temperature_upper
+
+    @property
+    def upper_steps(self) -> int:
+        return self.steps if self.steps_upper is None else self.steps_upper
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -380,6 +380,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--guidance", type=float, default=None)
     ap.add_argument("--temperature", type=float, default=None)
     ap.add_argument("--temperature-upper", type=float, default=None)
+    ap.add_argument("--steps-upper", type=int, default=None)
     ap.add_argument("--smoothing", type=float, default=None)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--backend", choices=["auto", "onnx", "torch"], default="auto")
@@ -392,7 +393,8 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("give --data (a dataset with a held-out split), --lipsync (real speech), or both")
     model_path = args.model or str(DEFAULT_MODEL)
     overrides = {"steps": args.steps, "guidance": args.guidance, "temperature": args.temperature,
-                 "temperature_upper": args.temperature_upper, "smoothing": args.smoothing}
+                 "temperature_upper": args.temperature_upper, "steps_upper": args.steps_upper,
+                 "smoothing": args.smoothing}
     result: dict[str, Any] = {"model": model_path}
     if args.data:
         code = _score_dataset(args, model_path, overrides, result)

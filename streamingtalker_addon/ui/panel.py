@@ -81,6 +81,9 @@ class STK_PT_main(_Sidebar):
         sub_t = row.row(align=True)
         sub_t.enabled = props.use_temperature_upper
         sub_t.prop(props, "temperature_upper", text="")
+        sub_s = sampling.row(align=True)
+        sub_s.enabled = props.use_temperature_upper
+        sub_s.prop(props, "steps_upper")
         row = sub.row(align=True)
         row.prop(props, "style")
         styles = st.card.get("styles") or []

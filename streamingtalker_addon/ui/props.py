@@ -85,13 +85,17 @@ class STK_SceneSettings(bpy.types.PropertyGroup):
                                **_range("temperature"))  # type: ignore[valid-type]
     use_temperature_upper: BoolProperty(
         name="Upper face", default=False,
-        description="A separate temperature for the upper face (blinks, gaze, brows: not in the audio, "
-                    "so low noise stills them); off: the same as Temperature")  # type: ignore[valid-type]
+        description="A separate temperature and step count for the upper face (blinks, gaze, brows: not "
+                    "in the audio, so low noise stills them); off: the same as the mouth's")  # type: ignore[valid-type]
     temperature_upper: FloatProperty(name="Upper-face temperature", default=_D.upper_temperature,
                                      soft_max=LIMITS["temperature_upper"][1],  # tuned defaults sit above 1 (card)
                                      description="Sampling noise on the eyes, brows, cheeks and nose "
                                                  "(drawn as a chain of its own: it does not move the lips)",
                                      **_range("temperature_upper"))  # type: ignore[valid-type]
+    steps_upper: IntProperty(name="Upper-face steps", default=_D.upper_steps, min=int(LIMITS["steps_upper"][0]),
+                             max=int(LIMITS["steps_upper"][1]),
+                             description="Denoising steps of the upper face's chain: more give fuller blinks "
+                                         "and cost one network pass each")  # type: ignore[valid-type]
     style: IntProperty(name="Style", default=int(_D.style), min=0)  # type: ignore[valid-type]
     take_mode: EnumProperty(name="Take", items=[
         ("REPLACE", "Replace", "Re-running replaces the previous take's curves"),
@@ -127,9 +131,10 @@ def session_options(props: Any) -> dict[str, Any]:
     opts = {"seed": props.seed, "style": props.style, "intensity": props.intensity,
             "smoothing": props.smoothing}
     if not props.use_model_defaults:
-        upper = props.temperature_upper if props.use_temperature_upper else props.temperature
+        separate = props.use_temperature_upper
         opts.update(steps=props.steps, guidance=props.guidance, temperature=props.temperature,
-                    temperature_upper=upper)
+                    temperature_upper=props.temperature_upper if separate else props.temperature,
+                    steps_upper=props.steps_upper if separate else props.steps)
     return opts
 
 
