@@ -95,7 +95,7 @@ def _step_to(x: X, x0: X, t_now: float, t_next: float) -> X:
     return ab_next ** 0.5 * x0 + (1 - ab_next) ** 0.5 * eps
 
 
-def _rows_where(mask: np.ndarray, a: X, b: X) -> X:
+def _rows_where(mask: np.ndarray, a: Any, b: Any) -> Any:
     """Row-wise choice: rows of ``a`` where ``mask`` (B,) is true, else rows of ``b``."""
     if isinstance(a, np.ndarray):
         return np.where(mask[:, None], a, b)
@@ -120,8 +120,9 @@ def ddim(denoise: Denoiser, x: X, steps: int | Sequence[int]) -> X:
                 return x0
             x = _step_to(x, x0, t_now, t_next)
         return x0
-    if len(steps) != x.shape[0]:
-        raise ValueError(f"{len(steps)} step counts for {x.shape[0]} rows")
+    rows_in: Any = x
+    if len(steps) != rows_in.shape[0]:
+        raise ValueError(f"{len(steps)} step counts for {rows_in.shape[0]} rows")
     following = [dict(zip(g[:-1], g[1:])) for g in (ddim_times(s) for s in steps)]
     out = x
     for t_now in head_times("diffusion", steps):
