@@ -85,6 +85,4 @@ def normalise_torch(mel, prior, frames: int):  # type: ignore[no-untyped-def]
 def frame_speech_weights(energy: np.ndarray, frames: int) -> np.ndarray:
     """Each frame's weight in the window that ends at it (for the training data's speech mean)."""
     e = np.concatenate([np.full(frames - 1, -np.inf), np.asarray(energy, np.float64)])
-    peak = np.lib.stride_tricks.sliding_window_view(e, frames).max(axis=1)
-    thr = np.maximum(peak - GATE, FLOOR_E)
-    return np.clip((np.asarray(energy, np.float64) - thr) / RAMP + 0.5, 0.0, 1.0)
+    return _weights_np(np.lib.stride_tricks.sliding_window_view(e, frames))[:, -1]

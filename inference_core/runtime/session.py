@@ -41,8 +41,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..audio.features import LogMel
-from ..audio.normalise import RunningNorm
 from ..audio.levels import LevelGuard
+from ..audio.normalise import RunningNorm
 from ..model.diffusion import head_times, next_chunk
 from ..shared.channels import MOUTH_CHANNELS
 from ..shared.options import SessionError, SessionOptions
