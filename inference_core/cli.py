@@ -27,8 +27,9 @@ EXTERNAL = {
 }
 
 def _backend_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--backend", choices=["auto", "onnx", "torch"], default="auto",
-                   help="network runtime: onnx (ONNX Runtime, no torch needed), torch, or auto "
+    p.add_argument("--backend", choices=["auto", "onnx", "onnx-fp32", "torch"], default="auto",
+                   help="network runtime: onnx (ONNX Runtime, no torch needed; the int8 head on a CPU), "
+                        "onnx-fp32 (the same with the float head), torch, or auto "
                         "(onnx when onnxruntime and the model's ONNX files are there; default)")
 
 
@@ -91,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--temperature-upper", type=float, default=None,
                    help="upper-face temperature (default: the card's; equal to the mouth's: one chain)")
     b.add_argument("--steps-upper", type=int, default=None, help="upper-face DDIM steps (default: the card's)")
-    b.add_argument("--backend", default="both", choices=["both", "onnx", "torch"],
+    b.add_argument("--backend", default="both", choices=["both", "onnx", "onnx-fp32", "torch"],
                    help="which runtime(s) to measure (default: both, in one run)")
 
     i = sub.add_parser("info", help="show a checkpoint's model card")

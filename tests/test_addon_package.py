@@ -154,7 +154,8 @@ def test_zip_contents(built_zip):
     assert "requirements_core.txt" in names
     assert {"inference_core/models/streamingtalker_arkit.safetensors",
             "inference_core/models/streamingtalker_arkit.onnx.json",
-            "inference_core/models/streamingtalker_arkit.head.onnx"} <= set(names)
+            "inference_core/models/streamingtalker_arkit.head.onnx",
+            "inference_core/models/streamingtalker_arkit.head_int8.onnx"} <= set(names)
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc") or n.startswith("tests/")]
     manifest = tomllib.loads(zf.read("blender_manifest.toml").decode())
     assert manifest["id"] == "streamingtalker" and manifest["schema_version"] == "1.0.0"

@@ -87,14 +87,14 @@ def test_nothing_configured_runs_blenders_python_with_onnx_runtime(blender, wav)
     assert result == {"FINISHED"}, status
     assert blender.server.runtime.label == BUILTIN and blender.server.runtime.python == sys.executable
     hello = blender.server.client.hello.get("runtime")
-    assert (hello["backend"], hello["python"]) == ("onnx", sys.executable)
-    assert blender.runtime_lines()[0].startswith(f"Runtime: onnx on cpu, {BUILTIN}")
+    assert (hello["backend"], hello["head_precision"], hello["python"]) == ("onnx", "int8", sys.executable)
+    assert blender.runtime_lines()[0].startswith(f"Runtime: onnx (int8 head) on cpu, {BUILTIN}")
     assert len(curve_values(bpy.context.scene.streamingtalker.target)["jawOpen"]) > 10
     # Test connection reports the model and the runtime in use
     assert bpy.ops.streamingtalker.test_connection() == {"FINISHED"}
     p = bpy.context.preferences.addons["streamingtalker_addon"].preferences
     bundled_name = json.loads(DEFAULT_MODEL.with_suffix(".json").read_text())["name"]
-    assert f"model '{bundled_name}'" in p.status and f"Runtime: onnx on cpu, {BUILTIN}" in p.status
+    assert f"model '{bundled_name}'" in p.status and f"Runtime: onnx (int8 head) on cpu, {BUILTIN}" in p.status
     assert '"channel_space": "arkit"' in p.model_card
 
 

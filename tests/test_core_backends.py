@@ -23,7 +23,7 @@ from inference_core.audio.features import LogMel
 from inference_core.audio.torch_features import TorchLogMel
 from inference_core.model.onnx_export import export_onnx
 from inference_core.runtime.bundle import BackendUnavailable, load_bundle
-from inference_core.runtime.onnx_backend import graph_path, manifest_path
+from inference_core.runtime.onnx_backend import GRAPHS, graph_path, manifest_path
 from inference_core.runtime.session import SessionOptions, StreamingSession
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,24 +73,36 @@ def test_numpy_log_mel_matches_torch_features():
 
 
 def test_export_references_the_checkpoint_and_matches_torch(exported):
+    import onnx
+
     manifest = json.loads(manifest_path(exported).read_text())
-    for key, entry in manifest["files"].items():
-        assert entry["weights_in_checkpoint"] > 0, key
+    assert set(manifest["files"]) == {*GRAPHS, "head_int8"}
+    for key in GRAPHS:
+        assert manifest["files"][key]["weights_in_checkpoint"] > 0, key
         # structure only: the weights are read from the checkpoint, not copied
         assert graph_path(exported, key).stat().st_size < exported.stat().st_size / 4
+    # the int8 head carries its own weights, int8, a quarter of the float head's 8.7 MB
+    int8 = onnx.load(str(graph_path(exported, "head_int8")))
+    assert {"DynamicQuantizeLinear", "MatMulInteger"} <= {n.op_type for n in int8.graph.node}
+    assert sum(i.data_type == onnx.TensorProto.INT8 for i in int8.graph.initializer) >= 4
+    assert 1.5e6 < graph_path(exported, "head_int8").stat().st_size < 3.5e6
     # each network against the torch module (the head: head_mod then head, against model.head)
     diffs = manifest["max_abs_diff_vs_torch"]
-    assert set(diffs) == {"audio", "condition", "head"} and max(diffs.values()) < 1e-4, diffs
+    assert set(diffs) == {"audio", "condition", "head", "head_int8", "head_int8_relative"}, diffs
+    assert max(diffs[k] for k in ("audio", "condition", "head")) < 1e-4, diffs
+    assert 1e-4 < diffs["head_int8_relative"] < 0.05, diffs  # an approximation, and a close one
     r = subprocess.run([sys.executable, "-m", "inference_core", "info", str(exported), "--verify"],
                        capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert r.returncode == 0, r.stderr
     verified = json.loads(r.stdout)["verified"]
     assert verified["onnx"]["max_abs_diff_stream"] < 1e-3
+    assert verified["onnx"]["head_precision"] == "int8"
 
 
 def test_backends_agree_on_one_step(exported):
-    onnx_b, torch_b = load_bundle(exported, backend="onnx"), load_bundle(exported, backend="torch")
+    onnx_b, torch_b = load_bundle(exported, backend="onnx-fp32"), load_bundle(exported, backend="torch")
     assert (onnx_b.backend.name, torch_b.backend.name) == ("onnx", "torch")
+    assert (onnx_b.backend.head_precision, torch_b.backend.head_precision) == ("fp32", "fp32")
     cfg = onnx_b.cfg
     rng = np.random.default_rng(0)
     audio = rng.standard_normal((1, cfg.context_frames + cfg.chunk_frames, cfg.model_dim)).astype(np.float32)
@@ -133,6 +145,70 @@ def test_backends_agree_on_one_step(exported):
                                                                         for i in range(2)]), atol=1e-5)
 
 
+def test_int8_head_is_close_and_runs_each_row_alone_at_its_own_times(exported):
+    """The int8 head: within a few % of the float head, one call per row (a row's result never
+    depends on the other rows), and a row the sampler does not read at a time is not computed."""
+    int8, fp32 = load_bundle(exported, backend="onnx").backend, load_bundle(exported, backend="onnx-fp32").backend
+    assert (int8.head_precision, fp32.head_precision) == ("int8", "fp32")
+    assert load_bundle(exported).backend.head_precision == "int8"          # auto on a CPU
+    cfg = int8.cfg
+    rng = np.random.default_rng(1)
+    audio = rng.standard_normal((2, cfg.context_frames + cfg.chunk_frames, cfg.model_dim)).astype(np.float32)
+    past = rng.standard_normal((2, cfg.context_frames, cfg.num_channels)).astype(np.float32)
+    cond = fp32.condition(audio, past, np.repeat(fp32.style_vector(0), 2, 0), 1.0)
+    x = rng.standard_normal((2, cfg.chunk_frames * cfg.num_channels)).astype(np.float32) * [[1.0], [5.0]]
+    times = [1.0, 0.75, 0.5, 0.25]
+    ref, den = fp32.denoiser(cond, times), int8.denoiser(cond, times)
+    scale = np.abs(ref(x, 0.5)).max()
+    for t in times:
+        err = np.abs(den(x, t) - ref(x, t)).max() / scale
+        assert 1e-5 < err < 0.05, (t, err)
+        # row 0 alone gives row 0 exactly (row 1's larger values do not coarsen its quantisation)
+        np.testing.assert_array_equal(den(x, t)[:1], int8.denoiser(cond[:1], times)(x[:1], t))
+    # rows read at some times only: the others are skipped (returned as they came)
+    rows = int8.denoiser(cond, times, row_times=[{1.0, 0.5}, set(times)])
+    for t in times:
+        got = rows(x, t)
+        np.testing.assert_array_equal(got[1], den(x, t)[1])
+        np.testing.assert_array_equal(got[0], den(x, t)[0] if t in (1.0, 0.5) else x[0])
+
+
+def test_int8_mouth_is_the_same_whatever_the_upper_face_does(exported):
+    """The mouth's row gets its own int8 calls, so the upper face's temperature and steps leave
+    the lips exactly as they are (as on the float runtimes)."""
+    from inference_core.shared.channels import MOUTH_CHANNELS
+
+    bundle = load_bundle(exported, backend="onnx")
+    mouth = np.array([c in MOUTH_CHANNELS for c in bundle.channels])
+    audio = syllable_audio(3.0, seed=2)[0].astype(np.float32)
+    opts = {"seed": 1, "temperature": 0.5, "steps": 2}
+    a = _stream(bundle, audio, [audio.size], temperature_upper=1.0, **opts)
+    b = _stream(bundle, audio, [audio.size], temperature_upper=1.5, steps_upper=5, **opts)
+    np.testing.assert_array_equal(a[:, mouth], b[:, mouth])
+    assert np.abs(a[:, ~mouth] - b[:, ~mouth]).max() > 1e-3
+
+
+def test_ddim_reads_a_row_only_at_its_own_times():
+    """The contract the int8 head's skipping relies on: whatever a denoiser returns for a row at
+    a time outside that row's grid is never read."""
+    from inference_core.model.diffusion import ddim, ddim_times
+
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((6, 6)).astype(np.float32) * 0.3
+    steps = (2, 5)
+    own = [set(ddim_times(s)[:-1]) for s in steps]
+
+    def denoise(x, t):
+        return np.tanh(x @ w) * (1 - t) + 0.1 * t
+
+    def skipping(x, t):
+        out = denoise(x, t)
+        return np.stack([out[i] if t in own[i] else np.full_like(out[i], np.nan) for i in range(len(out))])
+
+    x = rng.standard_normal((2, 6)).astype(np.float32)
+    np.testing.assert_array_equal(ddim(skipping, x, steps), ddim(denoise, x, steps))
+
+
 @pytest.fixture(scope="module")
 def guided_model(tmp_path_factory) -> Path:
     """A random model whose head depends on its condition (at initialisation its modulation gates
@@ -154,7 +230,7 @@ def test_guided_pair_in_one_batch_equals_one_call_per_row(guided_model, monkeypa
     audio = syllable_audio(2.0, seed=3)[0].astype(np.float32)
     opts = {"seed": 2, "temperature": 1.0, "guidance": 2.0, "steps": 2}
     out = {}
-    for backend in ("onnx", "torch"):
+    for backend in ("onnx-fp32", "torch", "onnx"):
         bundle = load_bundle(guided_model, backend=backend)
         batched = _stream(bundle, audio, [audio.size], **opts)
         monkeypatch.setattr(StreamingSession, "paired_guidance", False)
@@ -165,7 +241,8 @@ def test_guided_pair_in_one_batch_equals_one_call_per_row(guided_model, monkeypa
         assert np.abs(batched - _stream(bundle, audio, [audio.size], **dict(opts, guidance=1.0))).max() > 1e-3
         np.testing.assert_array_equal(batched, _stream(bundle, audio, [160, 777, 3001], **opts))  # streaming == offline
         out[backend] = batched
-    assert np.abs(out["onnx"] - out["torch"]).max() < 1e-3
+    assert np.abs(out["onnx-fp32"] - out["torch"]).max() < 1e-3
+    assert 1e-6 < np.abs(out["onnx"] - out["torch"]).max() < 0.2  # the int8 head: close, not the same
 
 
 @pytest.mark.parametrize("upper,steps_upper", [(None, None), (0.3, None), (0.3, 5)])
@@ -174,13 +251,17 @@ def test_backends_agree_on_a_whole_file_and_stream_exactly(exported, upper, step
     audio = syllable_audio(4.0, seed=9)[0].astype(np.float32)
     opts = {"seed": 4, "temperature": 1.0, "guidance": 1.5, "steps": 3,  # noise and guidance matter here
             "temperature_upper": upper, "steps_upper": steps_upper}
-    onnx_b, torch_b = load_bundle(exported, backend="onnx"), load_bundle(exported, backend="torch")
+    onnx_b, torch_b = load_bundle(exported, backend="onnx-fp32"), load_bundle(exported, backend="torch")
     a = _stream(onnx_b, audio, [audio.size], **opts)
     b = _stream(torch_b, audio, [audio.size], **opts)
     assert a.shape == b.shape == (120, 52)
     assert np.abs(a - b).max() < 1e-3                       # the same noise, the same networks
     assert np.abs(a - _stream(onnx_b, audio, [audio.size], **dict(opts, seed=5))).max() > 1e-3
     np.testing.assert_array_equal(a, _stream(onnx_b, audio, [160, 777, 3001], **opts))  # streaming == offline
+    int8 = load_bundle(exported, backend="onnx")
+    c = _stream(int8, audio, [audio.size], **opts)
+    np.testing.assert_array_equal(c, _stream(int8, audio, [160, 777, 3001], **opts))
+    assert 1e-6 < np.abs(c - b).max() < 0.2
 
 
 def test_torch_free_path_generates_with_torch_blocked(exported, tmp_path):
@@ -206,6 +287,13 @@ def test_auto_falls_back_to_torch_and_refuses_a_bad_export(exported, tmp_path):
         shutil.copy(f, d / f.name)
     model = d / exported.name
     assert load_bundle(model).backend.name == "onnx"          # auto prefers ONNX when it can run
+    int8 = graph_path(model, "head_int8")
+    original = int8.read_bytes()
+    int8.write_bytes(original[:-40] + b"\0" * 40)            # a listed graph, damaged: the export is refused
+    for backend in ("onnx", "onnx-fp32"):
+        with pytest.raises(BackendUnavailable, match="checksum"):
+            load_bundle(model, backend=backend)
+    int8.write_bytes(original)
     head = graph_path(model, "head")
     head.write_bytes(head.read_bytes()[:-40] + b"\0" * 40)  # damaged graph
     with pytest.raises(BackendUnavailable, match="checksum"):
@@ -244,6 +332,20 @@ def test_export_of_an_older_graph_set_is_refused(exported, tmp_path):
     with pytest.raises(BackendUnavailable, match="export them again"):
         load_bundle(d / exported.name, backend="onnx")
     assert load_bundle(d / exported.name).backend.name == "torch"
+
+
+def test_an_export_without_the_int8_head_runs_the_float_one(exported, tmp_path):
+    """Exports made before the int8 head (their manifests do not list it) still load."""
+    d = tmp_path / "m"
+    d.mkdir()
+    for f in exported.parent.glob(exported.stem + ".*"):
+        if f != graph_path(exported, "head_int8"):
+            shutil.copy(f, d / f.name)
+    manifest = json.loads(manifest_path(d / exported.name).read_text())
+    del manifest["files"]["head_int8"]
+    manifest_path(d / exported.name).write_text(json.dumps(manifest))
+    bundle = load_bundle(d / exported.name, backend="onnx")
+    assert (bundle.backend.name, bundle.backend.head_precision) == ("onnx", "fp32")
 
 
 def test_no_backend_at_all_says_what_to_install(random_model):

@@ -110,7 +110,8 @@ def ddim(denoise: Denoiser, x: X, steps: int | Sequence[int]) -> X:
     ``steps`` is one count for every row, or one per row: then the head runs on all rows at
     each time of the union of the rows' grids, and a row moves only at its own times (each
     row's result is its own DDIM run; a few more rows per head call cost next to nothing,
-    another call does not)."""
+    another call does not). A row's prediction is read only at its own times: at the others a
+    denoiser may return anything for it (the int8 ONNX head skips it there)."""
     if isinstance(steps, int):
         times = ddim_times(steps)
         x0 = x

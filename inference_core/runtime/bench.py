@@ -179,6 +179,7 @@ def measure(bundle: Any, options: Any, short_seconds: float, long_seconds: float
     first_ms = 1000 * statistics.median(c.wall for c in first)
     return {
         "backend": bundle.backend.name, "device": bundle.backend.device,
+        "head_precision": bundle.backend.head_precision,
         "rtf": round(rtf, 4), "rtf_runs": [round(c.wall / short_seconds, 4) for c in short],
         "rtf_cpu": round(rtf_cpu, 4), "rtf_cpu_runs": [round(c.cpu / short_seconds, 4) for c in short],
         "first_frame_latency_ms": round(cfg.algorithmic_latency_ms + first_ms, 1),

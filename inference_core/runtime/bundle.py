@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Collection, Protocol, Sequence
 
 import numpy as np
 
@@ -30,7 +30,8 @@ from ..shared.options import SessionError
 
 log = logging.getLogger("inference_core.runtime")
 
-BACKENDS = ("auto", "onnx", "torch")
+#: onnx-fp32: ONNX Runtime with the float head even where the export has an int8 one (the reference)
+BACKENDS = ("auto", "onnx", "onnx-fp32", "torch")
 
 
 class Backend(Protocol):
@@ -38,6 +39,7 @@ class Backend(Protocol):
 
     name: str
     device: str
+    head_precision: str      # "fp32", or "int8" (the ONNX head with int8 weights)
     motion_mean: np.ndarray  # (K,)
     motion_std: np.ndarray   # (K,)
 
@@ -57,9 +59,12 @@ class Backend(Protocol):
 
     def head(self, x_t: np.ndarray, t: float, cond: np.ndarray) -> np.ndarray: ...  # -> x0 (B, C*K)
 
-    def denoiser(self, cond: np.ndarray, times: list[float]) -> Callable[[np.ndarray, float], np.ndarray]:
+    def denoiser(self, cond: np.ndarray, times: list[float],
+                 row_times: Sequence[Collection[float]] | None = None) -> Callable[[np.ndarray, float], np.ndarray]:
         """``denoise(x_t, t)`` = ``head(x_t, t, cond)``, prepared for the given times (a step's
-        DDIM times are known in advance: the ONNX head computes their modulations in one call)."""
+        DDIM times are known in advance: the ONNX head computes their modulations in one call).
+        ``row_times``: per row, the times the sampler reads it at; a backend may skip a row at the
+        others (what it returns for that row there is not read)."""
         ...
 
 
@@ -120,11 +125,11 @@ def load_bundle(path: str | Path | None = None, device: str = "cpu", backend: st
         raise ValueError(f"backend must be one of {BACKENDS} (got {backend!r})")
     path = Path(path or DEFAULT_MODEL)
     errors: list[str] = []
-    if backend in ("auto", "onnx"):
+    if backend in ("auto", "onnx", "onnx-fp32"):
         try:
-            return _load_onnx(path, device, threads)
+            return _load_onnx(path, device, threads, int8_head=backend != "onnx-fp32")
         except BackendUnavailable as exc:
-            if backend == "onnx":
+            if backend != "auto":
                 raise
             errors.append(f"ONNX Runtime: {exc}")
     try:
@@ -137,11 +142,11 @@ def load_bundle(path: str | Path | None = None, device: str = "cpu", backend: st
         "export-onnx MODEL`), or install torch.")
 
 
-def _load_onnx(path: Path, device: str, threads: int | None) -> ModelBundle:
+def _load_onnx(path: Path, device: str, threads: int | None, int8_head: bool = True) -> ModelBundle:
     from .onnx_backend import load_onnx
 
-    backend, card, cfg, extra = load_onnx(path, device, threads)
-    log.info("backend: onnx (%s)", backend.device)
+    backend, card, cfg, extra = load_onnx(path, device, threads, int8_head)
+    log.info("backend: onnx (%s, %s head)", backend.device, backend.head_precision)
     return _bundle(card, cfg, backend, extra, str(path))
 
 

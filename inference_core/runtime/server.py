@@ -174,6 +174,7 @@ class BridgeServer:
     def _serve(self) -> int:
         card = dict(self.bundle.card)
         runtime = {"backend": self.bundle.backend.name, "device": self.bundle.backend.device,
+                   "head_precision": self.bundle.backend.head_precision,
                    "python": sys.executable, "python_version": sys.version.split()[0]}
         try:
             hello = protocol.encode(Msg.HELLO, protocol=PROTOCOL_VERSION, core_version=__version__, model=card,

@@ -38,12 +38,14 @@ two backends draw the same noise, so they agree to float rounding.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
 from ..audio.features import LogMel
 from ..audio.levels import LevelGuard
 from ..audio.normalise import RunningNorm
-from ..model.diffusion import head_times, next_chunk
+from ..model.diffusion import ddim_times, head_times, next_chunk
 from ..shared.channels import MOUTH_CHANNELS
 from ..shared.options import SessionError, SessionOptions
 from .bundle import ModelBundle
@@ -106,6 +108,9 @@ class StreamingSession:
         self._steps: int | tuple[int, ...] = (opt.steps if self._chains is None or opt.upper_steps == opt.steps
                                               else (opt.steps, opt.upper_steps))
         self._times = head_times(cfg.objective, self._steps)
+        #: per chain, the DDIM times the sampler reads its row at (None: every row at every time)
+        self._row_times = (None if isinstance(self._steps, int) or cfg.objective != "diffusion" else
+                           tuple(frozenset(ddim_times(s)[:-1]) for s in self._steps))
         self._style_vec = backend.style_vector(bundle.style_index(self.options.style))
         # Mel frames with negative index are the pre-stream silence floor.
         self._audio_state, silence_feat = backend.audio_stream_start(self._mel.floor_frame())
@@ -208,7 +213,7 @@ class StreamingSession:
             noise = self._rng.standard_normal(size, dtype=np.float32) * self._noise_scale
         past = self._motion_hist
         # The sampler's "condition" is the head prepared for it at all of this step's times.
-        x0 = next_chunk(lambda keep: b.denoiser(self._condition(audio, past, keep), self._times),
+        x0 = next_chunk(lambda keep: self._denoiser(self._condition(audio, past, keep)),
                         lambda x, t, denoise: denoise(x, t), noise, cfg.objective, self._steps, opt.guidance,
                         paired=self.paired_guidance)
         motion = self.bundle.denormalise(x0.reshape(chains, cfg.chunk_frames, cfg.num_channels))
@@ -227,6 +232,11 @@ class StreamingSession:
     def chains(self) -> int:
         """How many chains each step draws (2: the mouth and the upper face apart, see the module doc)."""
         return len(self._noise_scale)
+
+    def _denoiser(self, cond: np.ndarray) -> Callable[[np.ndarray, float], np.ndarray]:
+        """The head prepared for this step's times and rows (a guided pair's rows repeat the chains)."""
+        rows = None if self._row_times is None else self._row_times * (len(cond) // len(self._row_times))
+        return self.backend.denoiser(cond, self._times, rows)
 
     def _condition(self, audio: np.ndarray, past: np.ndarray, keep: float | tuple[float, ...]) -> np.ndarray:
         """The condition for one ``keep``, or for several (a guided step's pair) as one batch of

@@ -30,7 +30,7 @@ Messages (client → server):
 
 Messages (server → client):
     hello    {protocol, core_version, model: <model card>, pid,
-              runtime: {backend, device, python, python_version}}   sent once at start-up
+              runtime: {backend, device, head_precision, python, python_version}}   sent once at start-up
     started  {session}                    answer to start
     frames   {session, start, count, channels: K} + count*K float32, row-major
     progress {session, audio_seconds, frames}

@@ -383,7 +383,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps-upper", type=int, default=None)
     ap.add_argument("--smoothing", type=float, default=None)
     ap.add_argument("--threads", type=int, default=None)
-    ap.add_argument("--backend", choices=["auto", "onnx", "torch"], default="auto")
+    ap.add_argument("--backend", choices=["auto", "onnx", "onnx-fp32", "torch"], default="auto",
+                    help="onnx-fp32: ONNX Runtime with the float head (onnx uses the int8 one on a CPU)")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--out", default=None, help="also write the JSON here")
     args = ap.parse_args(argv)

@@ -215,7 +215,8 @@ class ServerManager:
             return ""
         info = client.hello.get("runtime") or {}
         started = f", started in {self.launch_seconds:.1f} s" if self.launch_seconds is not None else ""
-        return (f"{info.get('backend', rt.backend)} on {info.get('device', '?')}, {rt.label} "
+        int8 = " (int8 head)" if info.get("head_precision") == "int8" else ""
+        return (f"{info.get('backend', rt.backend)}{int8} on {info.get('device', '?')}, {rt.label} "
                 f"(Python {info.get('python_version', '?')}: {info.get('python', rt.python)}){started}")
 
     def discard(self) -> None:
