@@ -221,13 +221,6 @@ def cmd_finalize_model(args: argparse.Namespace) -> int:
     return 0
 
 
-def session_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    """The generation settings given on the command line (None: not given, the card decides)."""
-    from .shared.options import SessionOptions
-
-    return {f: getattr(args, f, None) for f in SessionOptions.__dataclass_fields__}
-
-
 def cmd_generate(args: argparse.Namespace) -> int:
     """One input to one output file (``-o line.npz``), or a batch into a folder with a manifest."""
     from .runtime.batch import WorkerConfig, collect_items, default_jobs, run_batch
@@ -248,7 +241,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         return _fail("--jobs must be 0 (one per free core) or more")
     model = Path(args.model or DEFAULT_MODEL)
     try:  # a missing or bad model (a FIFO, a folder) or setting fails once, here, not once per file
-        SessionOptions.resolve(read_card_header(model), session_overrides(args))
+        SessionOptions.resolve(read_card_header(model), SessionOptions.given(args))
     except (SessionError, ValueError, OSError) as exc:
         return _fail(str(exc))
     out = Path(args.out)
@@ -256,7 +249,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         and args.ray is None
     jobs = args.jobs or (0 if single or args.ray is not None else min(default_jobs(), len(items)))
     threads = resolve_threads(args.threads, 1 if single else max(1, jobs))
-    cfg = WorkerConfig(args.model, args.backend, threads, session_overrides(args), tuple(formats),
+    cfg = WorkerConfig(args.model, args.backend, threads, SessionOptions.given(args), tuple(formats),
                        str(out.parent if single else out))
     if single:
         return _generate_one(items[0], out, cfg, args.quiet)

@@ -119,3 +119,19 @@ def test_finalize_model_records_defaults_quality_and_tuning(tmp_path, random_mod
     assert card["defaults_tuning"]["split"] == "tune" and "rows" not in card["defaults_tuning"]
     bad = cli("finalize-model", random_model, "--out", tmp_path / "bad.safetensors", "--defaults", '{"steps": 0}')
     assert bad.returncode != 0 and "invalid defaults" in bad.stderr
+
+
+def test_every_command_reads_the_same_option_flags():
+    """generate and eval take the generation settings from one list (the options' fields): a flag a
+    command has reaches the session, one it lacks stays None (the card decides)."""
+    import argparse
+
+    from inference_core.cli import build_parser
+    from inference_core.shared.options import SessionOptions
+
+    gen = build_parser().parse_args(["generate", "a.wav", "-o", "o.npz", "--steps-upper", "5", "--temperature", "0.3"])
+    given = SessionOptions.given(gen)
+    assert set(given) == {f for f in SessionOptions.__dataclass_fields__}
+    assert (given["steps_upper"], given["temperature"], given["guidance"]) == (5, 0.3, None)
+    only = SessionOptions.given(argparse.Namespace(steps_upper=6, model="m"))  # eval's flags are a subset
+    assert only["steps_upper"] == 6 and only["intensity"] is None and "model" not in only

@@ -88,6 +88,13 @@ class SessionOptions:
         return cls.from_dict(merged)
 
     @classmethod
+    def given(cls, namespace: Any) -> dict[str, Any]:
+        """The options a command line set: each field's attribute of ``namespace`` (an argparse
+        result; None or absent: not given, the card decides). One list, the dataclass's fields, so a
+        new option reaches every command that has its flag."""
+        return {f.name: getattr(namespace, f.name, None) for f in fields(cls)}
+
+    @classmethod
     def card_defaults(cls, objective: str = "diffusion") -> dict[str, Any]:
         """What a new checkpoint's card starts with (training and tuning may change it).
 

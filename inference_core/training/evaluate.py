@@ -388,14 +388,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--out", default=None, help="also write the JSON here")
     args = ap.parse_args(argv)
+    from ..shared.options import SessionOptions
     from ..shared.paths import DEFAULT_MODEL
 
     if not args.data and not args.lipsync:
         ap.error("give --data (a dataset with a held-out split), --lipsync (real speech), or both")
     model_path = args.model or str(DEFAULT_MODEL)
-    overrides = {"steps": args.steps, "guidance": args.guidance, "temperature": args.temperature,
-                 "temperature_upper": args.temperature_upper, "steps_upper": args.steps_upper,
-                 "smoothing": args.smoothing}
+    overrides = SessionOptions.given(args)  # the flags eval has; seed and style are set per utterance
     result: dict[str, Any] = {"model": model_path}
     if args.data:
         code = _score_dataset(args, model_path, overrides, result)
