@@ -77,6 +77,9 @@ def test_upper_temperature_rule_wants_complete_blinks_at_the_reference_rate():
     assert choose_upper([row(0.5, 17.0, 0.5), row(0.7, 17.0, 0.6)])["temperature_upper"] == 0.7
     tie = [row(0.5, 17.0, 0.9, fdd=0.2), row(0.7, 17.0, 0.9, fdd=0.1)]
     assert choose_upper(tie)["temperature_upper"] == 0.7
+    # complete blinks count only at a natural rate (8-30 a minute): the 8-step tuning run's rows
+    at8 = [row(0.75, 7.7, 0.806), row(1.0, 19.8, 0.756), row(1.25, 36.1, 0.794), row(1.5, 49.2, 0.788)]
+    assert choose_upper([dict(r, blinks_per_minute_reference=24.0) for r in at8])["temperature_upper"] == 1.0
 
 
 def test_real_speech_rule_takes_the_most_closure_within_the_lip_error_slack():
