@@ -24,7 +24,7 @@ call per time, so the weights of its conditioning path are read once per step. A
 is memory-bound, so the pair costs little more than one row.
 
 The head's denoising pass is most of a step's time (a step runs it once per DDIM time: with the
-upper face in 6 steps, 6 passes that each read its 8.7 MB of float weights). Exports also carry
+upper face in 8 steps, 8 passes that each read its 8.7 MB of float weights). Exports also carry
 ``head_int8``: the same graph with int8 weights per output channel and activations quantised per
 call (ONNX Runtime's dynamic quantisation), about twice as fast on a CPU, 1-2 % off the float
 head. On the CPU it is used unless the backend is ``onnx-fp32``; each row then gets its own call,
