@@ -21,7 +21,8 @@ among the values whose blinks are at least 80 % complete at a rate within issue 
 ties to the lower upper-face dynamics deviation. (The rate range was added when the rule's
 letter, at 8 upper-face steps, picked 0.75 for 80.6 % complete blinks at 7.7 a minute: a
 face that nearly stares, with too few blinks for the share to mean much.) If no value
-qualifies (added when none did for the first real-speech model), the blink rate nearest the reference's alone decides, ties to
+qualifies (added when none did for the first real-speech model), the blink rate nearest the
+reference's alone decides, ties to
 the more complete blinks: a face that blinks at a natural rate with partial lid closure
 is closer to the brief than one that stares.
 """
@@ -51,7 +52,8 @@ def choose_upper(rows: list[dict]) -> dict | None:
     import math
 
     blinking = [r for r in rows if (r["blinks_per_minute"] or 0) > 0 and (r["blinks_per_minute_reference"] or 0) > 0]
-    ok = [r for r in blinking if (r["blink_completeness"] or 0) >= 0.8 and RATE_RANGE[0] <= r["blinks_per_minute"] <= RATE_RANGE[1]]
+    ok = [r for r in blinking
+          if (r["blink_completeness"] or 0) >= 0.8 and RATE_RANGE[0] <= r["blinks_per_minute"] <= RATE_RANGE[1]]
 
     def rate_gap(r: dict) -> float:
         return round(abs(math.log(r["blinks_per_minute"] / r["blinks_per_minute_reference"])), 2)
@@ -147,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
             upper_rows.append({**row, "seconds": round(time.time() - t0, 1)})
             print(json.dumps(upper_rows[-1]), file=sys.stderr)
         chosen = choose_upper(upper_rows)
-        out["upper_selection"] = ("blink completeness >= 0.8 at 8-30 blinks a minute, then the blink rate nearest the reference's "
+        out["upper_selection"] = ("blink completeness >= 0.8 at 8-30 blinks a minute, then the blink rate "
+                                  "nearest the reference's "
                                   "(ratio), then the lowest upper_fdd; grid {" + args.temperature_upper + "}")
         out["upper_rows"] = upper_rows
         if chosen is not None:
