@@ -132,6 +132,8 @@ def test_onnxruntime_that_will_not_import_falls_back(blender, wav, tmp_path, mon
     (broken / "onnxruntime").mkdir(parents=True)
     (broken / "onnxruntime" / "__init__.py").write_text("raise ImportError('a wheel for another platform')\n")
     monkeypatch.syspath_prepend(str(broken))  # where this process (Blender) would import it from
+    # Blender's process never imports onnxruntime itself; an earlier test in this process may have
+    monkeypatch.delitem(sys.modules, "onnxruntime", raising=False)
     assert onnxruntime_site_dir() == str(broken)
     result, status = _generate(DEFAULT_MODEL, wav)
     assert result == {"CANCELLED"} and "onnxruntime does not import" in status, status
