@@ -85,7 +85,13 @@ def head_times(objective: str, steps: int | Sequence[int]) -> list[float]:
         return [T_MAX]
     if isinstance(steps, int):
         return ddim_times(steps)[:-1]
-    return sorted({t for s in steps for t in ddim_times(s)[:-1]}, reverse=True)
+    return sorted(frozenset().union(*row_head_times(steps)), reverse=True)
+
+
+def row_head_times(steps: Sequence[int]) -> tuple[frozenset[float], ...]:
+    """Per row (one step count each), the times at which :func:`ddim` reads that row's
+    prediction: its own grid. At the other times of the union a denoiser may skip the row."""
+    return tuple(frozenset(ddim_times(s)[:-1]) for s in steps)
 
 
 def _step_to(x: X, x0: X, t_now: float, t_next: float) -> X:

@@ -43,8 +43,8 @@ import numpy as np
 import torch
 
 from .. import __version__
-from ..runtime.onnx_backend import (FORMAT, FORMAT_VERSION, GRAPHS, OPTIONAL_GRAPHS, file_sha256, graph_path,
-                                    manifest_path)
+from ..runtime.onnx_backend import (ALL_GRAPHS, FORMAT, FORMAT_VERSION, GRAPHS, OPTIONAL_GRAPHS, file_sha256,
+                                    graph_path, manifest_path)
 from ..shared.model_card import read_header
 from .checkpoint import load_checkpoint
 from .network import StreamingTalker
@@ -72,7 +72,7 @@ def compare_with_torch(model: StreamingTalker, model_path: Path, seed: int = 0) 
     run = {key: _session(graph_path(model_path, key)) for key in keys}
 
     def outputs(key: str, *arrays: torch.Tensor) -> list[np.ndarray]:
-        return run[key].run(None, {n: a.numpy() for n, a in zip((GRAPHS.get(key) or OPTIONAL_GRAPHS[key])[1], arrays)})
+        return run[key].run(None, {n: a.numpy() for n, a in zip(ALL_GRAPHS[key][1], arrays)})
 
     def graph(key: str, *arrays: torch.Tensor) -> np.ndarray:
         return outputs(key, *arrays)[0]

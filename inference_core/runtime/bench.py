@@ -27,7 +27,7 @@ import resource
 import statistics
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 
@@ -200,10 +200,10 @@ def measure(bundle: Any, options: Any, short_seconds: float, long_seconds: float
 
 
 def run(model: str | None = None, short_seconds: float = 10.0, long_seconds: float = 1800.0,
-        repeats: int = 3, threads: int | None = None, steps: int | None = None,
-        guidance: float | None = None, backends: str = "both", server_start: bool = True,
-        temperature_upper: float | None = None, steps_upper: int | None = None) -> dict[str, Any]:
-    """Figures for each backend asked for, measured one after the other in this process.
+        repeats: int = 3, threads: int | None = None, backends: str = "both", server_start: bool = True,
+        overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Figures for each backend asked for, measured one after the other in this process, with the
+    card's defaults under ``overrides`` (session options; None values: the card's).
 
     The top level repeats the figures of the backend ``auto`` picks (ONNX when it can
     run), so one run answers both "how fast is it" and "how do the runtimes compare"."""
@@ -231,9 +231,7 @@ def run(model: str | None = None, short_seconds: float = 10.0, long_seconds: flo
             results[name] = {"unavailable": str(exc)}
             continue
         card = bundle.card
-        options = SessionOptions.resolve(card, {"steps": steps, "guidance": guidance,
-                                                "temperature_upper": temperature_upper,
-                                                "steps_upper": steps_upper})
+        options = SessionOptions.resolve(card, overrides)
         chains = StreamingSession(bundle, options).chains
         results[name] = measure(bundle, options, short_seconds, long_seconds, repeats)
         if server_start:
@@ -264,8 +262,9 @@ def run(model: str | None = None, short_seconds: float = 10.0, long_seconds: flo
 
 
 def main(args: Any) -> int:
-    result = run(args.model, args.short_seconds, args.long_seconds, args.repeats, args.threads,
-                 args.steps, args.guidance, args.backend, temperature_upper=args.temperature_upper,
-                 steps_upper=args.steps_upper)
+    from ..shared.options import SessionOptions
+
+    result = run(args.model, args.short_seconds, args.long_seconds, args.repeats, args.threads, args.backend,
+                 overrides=SessionOptions.given(args))
     print(json.dumps(result, indent=None if args.json else 2))
     return 0

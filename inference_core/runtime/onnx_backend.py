@@ -68,6 +68,7 @@ GRAPHS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
 OPTIONAL_GRAPHS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
     "head_int8": ("head_int8.onnx", ("x_t", "mod"), ("x0",)),
 }
+ALL_GRAPHS = {**GRAPHS, **OPTIONAL_GRAPHS}
 
 
 def audio_state_frames(cfg: ModelConfig) -> list[int]:
@@ -101,7 +102,7 @@ def graph_input_shapes(cfg: ModelConfig) -> dict[str, list[tuple[int | None, ...
 def graph_path(model_path: str | Path, key: str) -> Path:
     """``M.<graph>.onnx`` beside ``M.safetensors``."""
     p = Path(model_path)
-    return p.with_name(f"{p.stem}.{(GRAPHS.get(key) or OPTIONAL_GRAPHS[key])[0]}")
+    return p.with_name(f"{p.stem}.{ALL_GRAPHS[key][0]}")
 
 
 def manifest_path(model_path: str | Path) -> Path:

@@ -26,9 +26,10 @@ CPU per step (measured against one chain; README speed table): the audio feature
 but the condition predictor runs once per row.
 
 The upper face's chain may also take more DDIM steps than the mouth's (``steps_upper``): two
-steps leave blinks short of closing (the sampler's blurred average). Both rows then go through
-the head at every time of the longer grid, the mouth's row moving only at its own times, so its
-output is the same as with equal steps and each extra step costs one head pass of two rows.
+steps leave blinks short of closing (the sampler's blurred average). The head then runs at every
+time of the union of the two grids, the mouth's row moving only at its own times, so its output is
+the same as with equal steps; each extra step costs one head pass (of both rows on the float head;
+of the upper face's row alone on the int8 head, which skips a row outside its own grid).
 
 Each frame is emitted exactly once and never revised. Because every step has
 the same shapes whatever the push sizes were, streaming output equals offline
@@ -45,7 +46,7 @@ import numpy as np
 from ..audio.features import LogMel
 from ..audio.levels import LevelGuard
 from ..audio.normalise import RunningNorm
-from ..model.diffusion import ddim_times, head_times, next_chunk
+from ..model.diffusion import head_times, next_chunk, row_head_times
 from ..shared.channels import MOUTH_CHANNELS
 from ..shared.options import SessionError, SessionOptions
 from .bundle import ModelBundle
@@ -110,7 +111,7 @@ class StreamingSession:
         self._times = head_times(cfg.objective, self._steps)
         #: per chain, the DDIM times the sampler reads its row at (None: every row at every time)
         self._row_times = (None if isinstance(self._steps, int) or cfg.objective != "diffusion" else
-                           tuple(frozenset(ddim_times(s)[:-1]) for s in self._steps))
+                           row_head_times(self._steps))
         self._style_vec = backend.style_vector(bundle.style_index(self.options.style))
         # Mel frames with negative index are the pre-stream silence floor.
         self._audio_state, silence_feat = backend.audio_stream_start(self._mel.floor_frame())
