@@ -113,6 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="tuning JSON (scripts/tune_defaults.py --out): how the defaults were chosen")
     f.add_argument("--steps-upper-choice", default=None,
                    help="JSON of scripts/choose_upper_steps.py: how the upper face's steps were chosen")
+    f.add_argument("--style-choice", default=None,
+                   help="JSON of scripts/choose_style.py: how the default style was chosen")
     f.add_argument("--name", default=None)
 
     for name, (_, _, text) in EXTERNAL.items():
@@ -203,6 +205,10 @@ def cmd_finalize_model(args: argparse.Namespace) -> int:
             SessionOptions.from_dict(card["defaults"])
         except SessionError as exc:
             return _fail(f"invalid defaults: {exc}")
+        style = card["defaults"].get("style", 0)
+        styles = list(card.get("styles") or ["generic"])
+        if isinstance(style, str) and not style.lstrip("-").isdigit() and style not in styles:
+            return _fail(f"invalid defaults: the model has no style {style!r}")
     if args.eval:
         card["quality"] = json.loads(Path(args.eval).read_text())
     if args.tuning:
@@ -212,6 +218,12 @@ def cmd_finalize_model(args: argparse.Namespace) -> int:
         choice = json.loads(Path(args.steps_upper_choice).read_text())
         card.setdefault("defaults_tuning", {})["steps_upper"] = {
             k: choice.get(k) for k in ("rule", "budget_rtf", "counts", "chosen", "blinks_dev")}
+    if args.style_choice:
+        choice = json.loads(Path(args.style_choice).read_text())
+        card.setdefault("defaults_tuning", {})["style"] = {
+            "rule": choice.get("rule"), "chosen": choice.get("chosen"), "tts_lve_mm": choice.get("tts_lve_mm"),
+            "scan": {k: (choice.get("scan") or {}).get(k) for k in ("data", "every", "eligible_ranked")},
+            "confirm": (choice.get("confirm") or {}).get("figures")}
     if args.name:
         card["name"] = args.name
     if card.get("training"):

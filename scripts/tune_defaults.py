@@ -74,7 +74,7 @@ def choose_mouth(rows: list[dict], key: str, slack: float | None) -> dict:
     return max(near, key=lambda r: (r["real"]["bilabial_closure_rate"], r["real"]["open_vowel_gap_ratio"]))
 
 
-def real_figures(model: str, folder: str, threads: int, **overrides: float | None) -> dict:
+def real_figures(model: str, folder: str, threads: int, **overrides: float | str | None) -> dict:
     """lip_metrics' pooled figures (and blinks) of the model on a folder of real recordings."""
     from inference_core.training import lipsync
 
@@ -100,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lve-slack", type=float, default=0.03)
     ap.add_argument("--max-utts", type=int, default=60)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--style", default=None, help="style index or name (default: the card's)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
     from inference_core.data.format import Dataset
@@ -117,12 +118,12 @@ def main(argv: list[str] | None = None) -> int:
                              [float(t) for t in args.temperature.split(",")])
     for steps, guidance, temperature in grid:
         t0 = time.time()
-        pred = model_predictor(args.model, threads=args.threads, steps=steps, guidance=guidance,
-                               temperature=temperature)
+        pred = model_predictor(args.model, threads=args.threads, style=args.style, steps=steps,
+                               guidance=guidance, temperature=temperature)
         res = score(pred, utts, ds, face, seeds=1)
         if args.lipsync:
-            res["real"] = real_figures(args.model, args.lipsync, args.threads, steps=steps, guidance=guidance,
-                                       temperature=temperature)
+            res["real"] = real_figures(args.model, args.lipsync, args.threads, style=args.style, steps=steps,
+                                       guidance=guidance, temperature=temperature)
         rows.append({"steps": steps, "guidance": guidance, "temperature": temperature, **res,
                      "seconds": round(time.time() - t0, 1)})
         print(json.dumps(rows[-1]), file=sys.stderr)
@@ -139,12 +140,12 @@ def main(argv: list[str] | None = None) -> int:
         upper_rows = []
         for tu in [float(t) for t in args.temperature_upper.split(",")]:
             t0 = time.time()
-            pred = model_predictor(args.model, threads=args.threads, **out["best"], temperature_upper=tu,
-                                   steps_upper=args.steps_upper)
+            pred = model_predictor(args.model, threads=args.threads, style=args.style, **out["best"],
+                                   temperature_upper=tu, steps_upper=args.steps_upper)
             res = score(pred, utts, ds, face, seeds=1)
             row = {"temperature_upper": tu, **{k: res[k] for k in UPPER_KEYS}, "lve_mm": res.get("lve_mm")}
             if args.lipsync:
-                row["real"] = real_figures(args.model, args.lipsync, args.threads, **out["best"],
+                row["real"] = real_figures(args.model, args.lipsync, args.threads, style=args.style, **out["best"],
                                            temperature_upper=tu, steps_upper=args.steps_upper)
             upper_rows.append({**row, "seconds": round(time.time() - t0, 1)})
             print(json.dumps(upper_rows[-1]), file=sys.stderr)

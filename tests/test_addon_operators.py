@@ -438,6 +438,15 @@ def test_sampling_settings_come_from_the_model_card_unless_overridden(scene, spe
     assert not np.array_equal(curve_values(st.target)["jawOpen"][:, 1], a)
     st.use_model_defaults = True
     assert not {"steps", "guidance", "temperature", "temperature_upper", "steps_upper"} & set(_options(st))
+    # the style: the card's unless the user picks one
+    assert st.use_model_style and "style" not in _options(st)
+    st.use_model_style, st.style = False, 0  # the test model has the generic style only
+    assert _options(st)["style"] == 0
+    assert bpy.ops.streamingtalker.generate() == {"FINISHED"}
+    st.style = 1
+    with pytest.raises(RuntimeError, match="style index 1 out of range"):
+        bpy.ops.streamingtalker.generate()
+    st.use_model_style = True
 
 
 def test_panel_defaults_and_ranges_come_from_session_options(scene):

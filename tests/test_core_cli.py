@@ -119,6 +119,25 @@ def test_finalize_model_records_defaults_quality_and_tuning(tmp_path, random_mod
     assert card["defaults_tuning"]["split"] == "tune" and "rows" not in card["defaults_tuning"]
     bad = cli("finalize-model", random_model, "--out", tmp_path / "bad.safetensors", "--defaults", '{"steps": 0}')
     assert bad.returncode != 0 and "invalid defaults" in bad.stderr
+    # a default style is a name the card lists, and how it was chosen is kept
+    choice = tmp_path / "style.json"
+    choice.write_text(json.dumps({"rule": "the rule", "chosen": "style2", "tts_lve_mm": {"generic": 4.0},
+                                  "scan": {"data": "dev", "every": 6, "eligible_ranked": ["style2"], "figures": {}},
+                                  "confirm": {"figures": {"style2": {"score": 0.8}}}}))
+    styled = tmp_path / "styled.safetensors"
+    r = cli("finalize-model", out, "--out", styled, "--defaults", '{"style": "style2"}', "--style-choice", choice)
+    assert r.returncode == 0, r.stderr
+    card = json.loads(cli("info", styled).stdout)
+    assert card["defaults"]["style"] == "style2" and card["defaults"]["steps"] == 2
+    how = card["defaults_tuning"]["style"]
+    assert how["chosen"] == "style2" and "figures" not in how["scan"]
+    from inference_core.runtime.bundle import load_bundle
+    from inference_core.shared.options import SessionOptions
+
+    bundle = load_bundle(styled, backend="torch")
+    assert bundle.style_index(SessionOptions.resolve(bundle.card).style) == 2  # sessions start in it
+    bad = cli("finalize-model", out, "--out", tmp_path / "bad2.safetensors", "--defaults", '{"style": "nobody"}')
+    assert bad.returncode != 0 and "no style 'nobody'" in bad.stderr
 
 
 def test_every_command_reads_the_same_option_flags():

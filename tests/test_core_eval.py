@@ -202,3 +202,31 @@ def test_lipsync_report_on_phone_aligned_speech(tmp_path, random_model):
     assert teacher["all"]["bilabial_closure_rate"] >= 0.8 and teacher["all"]["n_bilabial"] >= 6
     assert rs["predictors"]["amplitude_jaw"]["all"]["bilabial_closure_rate"] < teacher["all"]["bilabial_closure_rate"]
     assert set(rs["sex_gap"]["teacher"]) >= {"bilabial_closure_rate", "rounding_ratio"}
+
+
+def test_eval_runs_the_model_in_its_card_default_style(tmp_path):
+    """eval and the lip-sync report measure what users get: the card's default style, unless
+    --style says otherwise (they used to force the generic style)."""
+    from inference_core.model.checkpoint import save_checkpoint
+    from inference_core.runtime.bundle import random_bundle
+    from inference_core.training import lipsync
+    from inference_core.training.evaluate import model_predictor
+
+    import torch
+
+    b = random_bundle(seed=0, num_styles=3)
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():  # a fresh head ignores its condition (zero-initialised modulation): wake it
+        for name, p in b.backend.model.named_parameters():
+            if p.dim() >= 2 and any(k in name for k in ("mod", "style", "out")):
+                p.copy_(0.2 * torch.randn(p.shape, generator=g))
+    card = dict(b.card, defaults=dict(b.card.get("defaults") or {}, style="style2"))
+    path = tmp_path / "styled.safetensors"
+    save_checkpoint(path, b.backend.model, card)
+    audio = (0.1 * np.sin(np.linspace(0, 400, 16000))).astype(np.float32)
+    utt = type("U", (), {"audio": audio})()
+    default = model_predictor(str(path), backend="torch").fn(utt, 0)
+    assert np.array_equal(default, model_predictor(str(path), backend="torch", style=2).fn(utt, 0))
+    assert not np.array_equal(default, model_predictor(str(path), backend="torch", style="generic").fn(utt, 0))
+    weights, _ = lipsync.model_weights(str(path), "torch")(audio, {})
+    assert np.array_equal(weights, default)

@@ -108,3 +108,31 @@ def test_upper_steps_rule_takes_the_most_steps_within_the_speed_budget(monkeypat
                                                       "first_frame_latency_ms": 110.0, "threads": 1})
     out = c.main(["--steps", "2,4,6", "--rounds", "2"])
     assert out == 0
+
+
+def test_style_rule_takes_the_best_confirmed_style_that_keeps_every_figure():
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import choose_style as c
+
+    def fig(closure, ratio=2.8, r=0.43, rounding=2.0, shut=0.10):
+        f = {"bilabial_closure_rate": closure, "open_vowel_gap_ratio": ratio, "gap_openness_corr_speech": r,
+             "rounding_ratio": rounding, "open_vowel_closed_frac": shut}
+        return dict(f, score=c.score(f))
+
+    assert c.score(fig(0.85, 4.0, 0.55, 3.0)) == 1.0 == c.score(fig(0.95, 5.0, 0.6, 3.5))  # capped at the targets
+    scan = {"generic": fig(0.76), "shut": fig(0.90, shut=0.2),          # opens too little on open vowels
+            "unround": fig(0.88, rounding=1.8),                         # buys closure with rounding
+            "a": fig(0.84, 3.3), "b": fig(0.83, 3.2), "c": fig(0.80)}
+    confirm = {"generic": fig(0.78), "a": fig(0.85, 3.5), "b": fig(0.86, 3.6), "c": fig(0.79)}
+    asked: list[list[str]] = []
+
+    def confirm_with(names):
+        asked.append(names)
+        return {n: confirm[n] for n in names}
+
+    out = c.choose(scan, confirm_with, 2)
+    assert out["scan_eligible_ranked"] == ["a", "b", "c"] and asked == [["generic", "a", "b"]]
+    assert out["chosen"] == "b"                                         # the confirming set decides
+    lve = {"generic": 4.0, "b": 4.2, "a": 4.1}                          # b is 5 % worse on TTS: a
+    assert c.choose(scan, confirm_with, 2, lve.__getitem__)["chosen"] == "a"
+    assert c.choose({"generic": fig(0.76), "shut": fig(0.9, shut=0.2)}, confirm_with, 2)["chosen"] == "generic"

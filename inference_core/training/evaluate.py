@@ -124,7 +124,7 @@ class Predictor:
 def model_predictor(path: str, backend: str = "auto", threads: int | None = None,
                     **overrides: Any) -> Predictor:
     """The model as users run it: a fresh streaming session per utterance, the card's tuned
-    defaults under ``overrides`` (None: keep the card's), the generic style."""
+    defaults under ``overrides`` (None: keep the card's), its default style among them."""
     from ..runtime.bundle import load_bundle
     from ..runtime.session import StreamingSession
     from ..shared.options import SessionOptions
@@ -132,7 +132,7 @@ def model_predictor(path: str, backend: str = "auto", threads: int | None = None
     bundle = load_bundle(path, backend=backend, threads=threads)
 
     def run(utt: Utterance, seed: int) -> np.ndarray:
-        s = StreamingSession(bundle, SessionOptions.resolve(bundle.card, {**overrides, "seed": seed, "style": 0}))
+        s = StreamingSession(bundle, SessionOptions.resolve(bundle.card, {**overrides, "seed": seed}))
         return np.concatenate([s.push(utt.audio), s.flush()])
 
     return Predictor(bundle.card.get("name", Path(path).stem), run)
@@ -382,6 +382,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--temperature-upper", type=float, default=None)
     ap.add_argument("--steps-upper", type=int, default=None)
     ap.add_argument("--smoothing", type=float, default=None)
+    ap.add_argument("--style", default=None, help="style index or name (default: the card's)")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--backend", choices=["auto", "onnx", "onnx-fp32", "torch"], default="auto",
                     help="onnx-fp32: ONNX Runtime with the float head (onnx uses the int8 one on a CPU)")
@@ -394,7 +395,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.data and not args.lipsync:
         ap.error("give --data (a dataset with a held-out split), --lipsync (real speech), or both")
     model_path = args.model or str(DEFAULT_MODEL)
-    overrides = SessionOptions.given(args)  # the flags eval has; seed and style are set per utterance
+    overrides = SessionOptions.given(args)  # the flags eval has; the seed is set per utterance
     result: dict[str, Any] = {"model": model_path}
     if args.data:
         code = _score_dataset(args, model_path, overrides, result)

@@ -60,7 +60,7 @@ def model_weights(model_path: str, backend: str = "auto", threads: int | None = 
     t0 = 0.5 / bundle.cfg.fps  # frame f shows time (f + 0.5) / fps, as the training targets do
 
     def run(audio: np.ndarray, meta: dict[str, Any]) -> tuple[np.ndarray, float]:
-        s = StreamingSession(bundle, SessionOptions.resolve(bundle.card, {**overrides, "seed": 0, "style": 0}))
+        s = StreamingSession(bundle, SessionOptions.resolve(bundle.card, {**overrides, "seed": 0}))
         return np.concatenate([s.push(audio), s.flush()]), t0
 
     return run

@@ -85,10 +85,15 @@ class STK_PT_main(_Sidebar):
         sub_s.enabled = props.use_temperature_upper
         sub_s.prop(props, "steps_upper")
         row = sub.row(align=True)
-        row.prop(props, "style")
+        row.prop(props, "use_model_style")
         styles = st.card.get("styles") or []
-        if 0 <= props.style < len(styles):
-            row.label(text=str(styles[props.style]))
+        if props.use_model_style:
+            d = (st.card.get("defaults") or {}).get("style", 0)
+            row.label(text=str(styles[d]) if isinstance(d, int) and 0 <= d < len(styles) else str(d))
+        else:
+            row.prop(props, "style", text="")
+            if 0 <= props.style < len(styles):
+                row.label(text=str(styles[props.style]))
         col.prop(props, "take_mode", expand=True)
         row = col.row(align=True)
         row.prop(props, "take_nla")

@@ -96,7 +96,13 @@ class STK_SceneSettings(bpy.types.PropertyGroup):
                              max=int(LIMITS["steps_upper"][1]),
                              description="Denoising steps of the upper face's chain: more give fuller blinks "
                                          "and cost one network pass each")  # type: ignore[valid-type]
-    style: IntProperty(name="Style", default=int(_D.style), min=0)  # type: ignore[valid-type]
+    use_model_style: BoolProperty(
+        name="Model's style", default=True,
+        description="The speaking style the model card recommends (chosen on held-out voices); "
+                    "off: pick one of the styles the model was trained with")  # type: ignore[valid-type]
+    style: IntProperty(
+        name="Style", default=int(_D.style), min=0,
+        description="Index of a trained speaking style (the model card lists them)")  # type: ignore[valid-type]
     take_mode: EnumProperty(name="Take", items=[
         ("REPLACE", "Replace", "Re-running replaces the previous take's curves"),
         ("NEW", "New action", "Each run writes a new action; older takes are kept"),
@@ -127,9 +133,11 @@ class STK_SceneSettings(bpy.types.PropertyGroup):
 
 
 def session_options(props: Any) -> dict[str, Any]:
-    """Options for a session; sampling settings only when the user overrides the model card's."""
-    opts = {"seed": props.seed, "style": props.style, "intensity": props.intensity,
-            "smoothing": props.smoothing}
+    """Options for a session; the style and the sampling settings only when the user overrides the
+    model card's."""
+    opts = {"seed": props.seed, "intensity": props.intensity, "smoothing": props.smoothing}
+    if not props.use_model_style:
+        opts["style"] = props.style
     if not props.use_model_defaults:
         separate = props.use_temperature_upper
         opts.update(steps=props.steps, guidance=props.guidance, temperature=props.temperature,
