@@ -70,6 +70,7 @@ def test_bench_prints_the_promised_figures(random_model):
         assert key in fig
     assert 170 < fig["frames_long"] <= 180 and fig["rtf"] > 0 and fig["cost_ratio_aged_vs_fresh"] > 0
     assert fig["rtf_cpu"] > 0 and fig["cpu_ratio_aged_vs_fresh"] > 0 and fig["server_start_cpu_s"] > 0
+    assert fig["style"] == 0  # the card's default style (a random model's: generic)
 
 
 def test_train_smoke_then_resume_and_regression(tmp_path):
