@@ -193,7 +193,7 @@ def cmd_finalize_model(args: argparse.Namespace) -> int:
     """Re-save a checkpoint with tuned default settings and its measured quality in the card."""
     from .model.checkpoint import ModelFileError, load_checkpoint, save_checkpoint
     from .shared.model_card import flat_training
-    from .shared.options import SessionError, SessionOptions
+    from .shared.options import SessionError, SessionOptions, style_index
 
     try:
         model, card, extra = load_checkpoint(args.model)
@@ -202,13 +202,10 @@ def cmd_finalize_model(args: argparse.Namespace) -> int:
     if args.defaults:
         card["defaults"] = dict(card.get("defaults") or {}, **json.loads(args.defaults))
         try:
-            SessionOptions.from_dict(card["defaults"])
+            opts = SessionOptions.from_dict(card["defaults"])
+            style_index(opts.style, list(card.get("styles") or ["generic"]), model.cfg.num_styles)
         except SessionError as exc:
             return _fail(f"invalid defaults: {exc}")
-        style = card["defaults"].get("style", 0)
-        styles = list(card.get("styles") or ["generic"])
-        if isinstance(style, str) and not style.lstrip("-").isdigit() and style not in styles:
-            return _fail(f"invalid defaults: the model has no style {style!r}")
     if args.eval:
         card["quality"] = json.loads(Path(args.eval).read_text())
     if args.tuning:

@@ -139,6 +139,8 @@ def test_finalize_model_records_defaults_quality_and_tuning(tmp_path, random_mod
     assert bundle.style_index(SessionOptions.resolve(bundle.card).style) == 2  # sessions start in it
     bad = cli("finalize-model", out, "--out", tmp_path / "bad2.safetensors", "--defaults", '{"style": "nobody"}')
     assert bad.returncode != 0 and "no style 'nobody'" in bad.stderr
+    bad = cli("finalize-model", out, "--out", tmp_path / "bad3.safetensors", "--defaults", '{"style": 7}')
+    assert bad.returncode != 0 and "style index 7 out of range 0..2" in bad.stderr  # the sessions' own rule
 
 
 def test_every_command_reads_the_same_option_flags():

@@ -26,7 +26,7 @@ from typing import Any, Callable, Collection, Protocol, Sequence
 import numpy as np
 
 from ..model.config import ModelConfig
-from ..shared.options import SessionError
+from ..shared.options import style_index
 
 log = logging.getLogger("inference_core.runtime")
 
@@ -89,15 +89,7 @@ class ModelBundle:
         return list(self.card.get("channels") or [])
 
     def style_index(self, style: int | str) -> int:
-        n = self.cfg.num_styles
-        if isinstance(style, str) and not style.lstrip("-").isdigit():
-            if style in self.styles:
-                return self.styles.index(style)
-            raise SessionError(f"unknown style {style!r}; the model knows {self.styles[:8]}...")
-        idx = int(style)
-        if not 0 <= idx < n:
-            raise SessionError(f"style index {idx} out of range 0..{n - 1}")
-        return idx
+        return style_index(style, self.styles, self.cfg.num_styles)
 
     def normalise(self, motion: np.ndarray) -> np.ndarray:
         return ((motion - self.backend.motion_mean) / self.backend.motion_std).astype(np.float32)

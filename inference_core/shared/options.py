@@ -37,6 +37,19 @@ MAX_STYLE_CHARS = 200
 _FLOAT_OPTIONS = ("guidance", "intensity", "smoothing", "temperature", "temperature_upper")
 
 
+def style_index(style: int | str, styles: list[str], num_styles: int) -> int:
+    """The row of the style table a style option names: a name the card lists, or an index (as a
+    number or its digits) within the table. One rule for sessions and for a card's defaults."""
+    if isinstance(style, str) and not style.lstrip("-").isdigit():
+        if style in styles:
+            return styles.index(style)
+        raise SessionError(f"the model has no style {style!r}; it knows {styles[:8]}...")
+    idx = int(style)
+    if not 0 <= idx < num_styles:
+        raise SessionError(f"style index {idx} out of range 0..{num_styles - 1}")
+    return idx
+
+
 def _strict_int(name: str, value: Any) -> int:
     """``value`` if it is an integer (not a bool, not 1.7, not "2"); SessionError otherwise."""
     if isinstance(value, bool) or not isinstance(value, Integral):
