@@ -40,6 +40,9 @@ def _session_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale")
     g.add_argument("--style", default=None, help="style index or name from the model card")
     g.add_argument("--intensity", type=float, default=None)
+    g.add_argument("--articulation", type=float, default=None,
+                   help="how much of the mouth's range lost to averaging is given back with the model "
+                        "card's fitted gains: 0 = none, 1 = the fitted gains (default), up to 2")
     g.add_argument("--smoothing", type=float, default=None)
     g.add_argument("--temperature", type=float, default=None, help="initial noise scale on the mouth (0..2)")
     g.add_argument("--temperature-upper", type=float, default=None,
@@ -115,6 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="JSON of scripts/choose_upper_steps.py: how the upper face's steps were chosen")
     f.add_argument("--style-choice", default=None,
                    help="JSON of scripts/choose_style.py: how the default style was chosen")
+    f.add_argument("--articulation", default=None,
+                   help="JSON of scripts/fit_articulation.py: the mouth's articulation gains")
     f.add_argument("--name", default=None)
 
     for name, (_, _, text) in EXTERNAL.items():
@@ -192,7 +197,7 @@ def cmd_init_model(args: argparse.Namespace) -> int:
 def cmd_finalize_model(args: argparse.Namespace) -> int:
     """Re-save a checkpoint with tuned default settings and its measured quality in the card."""
     from .model.checkpoint import ModelFileError, load_checkpoint, save_checkpoint
-    from .shared.model_card import flat_training
+    from .shared.model_card import ARTICULATION_KEY, check_card, flat_training
     from .shared.options import SessionError, SessionOptions, style_index
 
     try:
@@ -221,10 +226,18 @@ def cmd_finalize_model(args: argparse.Namespace) -> int:
             "rule": choice.get("rule"), "chosen": choice.get("chosen"), "tts_lve_mm": choice.get("tts_lve_mm"),
             "scan": {k: (choice.get("scan") or {}).get(k) for k in ("data", "every", "eligible_ranked")},
             "confirm": (choice.get("confirm") or {}).get("figures")}
+    if args.articulation:
+        fit = json.loads(Path(args.articulation).read_text())
+        card[ARTICULATION_KEY] = {k: fit.get(k) for k in ("gains", "mean_seconds", "rule", "data", "utterances",
+                                                          "speakers", "settings")}
     if args.name:
         card["name"] = args.name
     if card.get("training"):
         card["training"] = flat_training(card["training"])
+    try:  # what every reader of the file will check, before it is written
+        check_card(card, Path(args.out).name)
+    except ModelFileError as exc:
+        return _fail(str(exc))
     save_checkpoint(args.out, model, card, {k: v.numpy() for k, v in extra.items()})
     print(args.out)
     return 0

@@ -438,6 +438,11 @@ def test_sampling_settings_come_from_the_model_card_unless_overridden(scene, spe
     assert not np.array_equal(curve_values(st.target)["jawOpen"][:, 1], a)
     st.use_model_defaults = True
     assert not {"steps", "guidance", "temperature", "temperature_upper", "steps_upper"} & set(_options(st))
+    # articulation: sent as it is set, like intensity (1 = the card's fitted gains)
+    assert _options(st)["articulation"] == 1.0
+    st.articulation = 0.0
+    assert _options(st)["articulation"] == 0.0
+    st.articulation = 1.0
     # the style: the card's unless the user picks one
     assert st.use_model_style and "style" not in _options(st)
     st.use_model_style, st.style = False, 0  # the test model has the generic style only
@@ -453,7 +458,7 @@ def test_panel_defaults_and_ranges_come_from_session_options(scene):
     from inference_core.shared.options import LIMITS, SessionOptions
     rna = type(scene.streamingtalker).bl_rna.properties
     d = SessionOptions()
-    for name in ("steps", "guidance", "temperature", "intensity", "smoothing"):
+    for name in ("steps", "guidance", "temperature", "intensity", "articulation", "smoothing"):
         assert rna[name].default == pytest.approx(getattr(d, name)), name
         assert (rna[name].hard_min, rna[name].hard_max) == pytest.approx(LIMITS[name]), name
     assert rna["temperature_upper"].default == pytest.approx(d.upper_temperature)

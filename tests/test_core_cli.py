@@ -141,6 +141,19 @@ def test_finalize_model_records_defaults_quality_and_tuning(tmp_path, random_mod
     assert bad.returncode != 0 and "no style 'nobody'" in bad.stderr
     bad = cli("finalize-model", out, "--out", tmp_path / "bad3.safetensors", "--defaults", '{"style": 7}')
     assert bad.returncode != 0 and "style index 7 out of range 0..2" in bad.stderr  # the sessions' own rule
+    # articulation gains (scripts/fit_articulation.py) go into the card, checked as every reader checks them
+    fit = tmp_path / "fit.json"
+    fit.write_text(json.dumps({"gains": {"jawOpen": 1.5, "mouthPucker": 2.2}, "mean_seconds": 1.0, "rule": "r",
+                               "data": "tune", "utterances": 3, "speakers": ["a"], "settings": {}, "model": "m"}))
+    art = tmp_path / "art.safetensors"
+    r = cli("finalize-model", out, "--out", art, "--articulation", fit)
+    assert r.returncode == 0, r.stderr
+    card = json.loads(cli("info", art).stdout)
+    assert card["articulation"]["gains"] == {"jawOpen": 1.5, "mouthPucker": 2.2} and "model" not in card["articulation"]
+    fit.write_text(json.dumps({"gains": {"jawOpen": 99}}))
+    bad = cli("finalize-model", out, "--out", tmp_path / "bad4.safetensors", "--articulation", fit)
+    assert bad.returncode != 0 and "articulation gains must be numbers" in bad.stderr
+    assert not (tmp_path / "bad4.safetensors").exists()
 
 
 def test_every_command_reads_the_same_option_flags():

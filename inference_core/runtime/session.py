@@ -50,6 +50,7 @@ from ..model.diffusion import head_times, next_chunk, row_head_times
 from ..shared.channels import MOUTH_CHANNELS
 from ..shared.options import SessionError, SessionOptions
 from .bundle import ModelBundle
+from .postfilter import ArticulationFilter
 
 __all__ = ["StreamingSession", "SessionError", "SessionOptions", "NonFiniteOutput", "noise_scale", "region_chains"]
 
@@ -125,6 +126,8 @@ class StreamingSession:
         self._step = 0               # next autoregressive step
         self._emitted = 0            # frames emitted
         self._smooth_state: np.ndarray | None = None
+        #: the mouth's lost range given back (None: the card has no gains, or articulation 0)
+        self._articulation = ArticulationFilter.from_card(bundle.card, cfg.fps, self.options.articulation)
         self._finished = False
         lo_hi = bundle.value_range
         self._lo = None if lo_hi is None else float(lo_hi[0])
@@ -223,7 +226,8 @@ class StreamingSession:
                                   "the model file is damaged (nothing from this step was emitted)")
         if self._lo is not None:
             motion = np.clip(motion, self._lo, self._hi)
-        # Each chain reads back its own (range-clamped) raw output: intensity/smoothing are display-only.
+        # Each chain reads back its own (range-clamped) raw output: articulation, intensity and
+        # smoothing are display-only.
         self._motion_hist = np.concatenate([self._motion_hist, self.bundle.normalise(motion)], 1)[:, -cfg.context_frames:]
         self._step += 1
         frames = motion[0] if self._chains is None else np.where(self._chains[0], motion[0], motion[1])
@@ -252,6 +256,10 @@ class StreamingSession:
 
     def _post(self, motion: np.ndarray) -> np.ndarray:
         opt = self.options
+        if self._articulation is not None:
+            motion = self._articulation(motion)
+            if self._lo is not None:
+                motion = np.clip(motion, self._lo, self._hi)
         if opt.intensity != 1.0:
             motion = motion * opt.intensity
             if self._lo is not None:

@@ -42,6 +42,13 @@ MAX_LIST = 64        # layers of the audio encoder
 #: number lists: (most entries, largest magnitude); the normaliser's prior has one value per mel band
 ARCH_NUMBER_LISTS = {"feature_norm_prior": (512, 100.0)}
 MAX_NAME_CHARS = 200  # a channel or style name
+#: the card's articulation gains (:mod:`inference_core.runtime.postfilter`): the entry's key, the
+#: range a gain may take, and the running mean's time constant (default: about an utterance, the
+#: span global variance is measured over; allowed range)
+ARTICULATION_KEY = "articulation"
+ARTICULATION_GAIN_LIMITS = (0.0, 10.0)
+ARTICULATION_SECONDS = 1.0
+ARTICULATION_SECONDS_LIMITS = (0.05, 60.0)
 
 
 class ModelFileError(ValueError):
@@ -134,6 +141,10 @@ def check_card(card: Any, name: str) -> dict[str, Any]:
     for key in ("defaults", "training", "quality"):
         if card.get(key) is not None and not isinstance(card[key], dict):
             raise ModelFileError(f"{name}: the card's {key} must be an object")
+    if card.get(ARTICULATION_KEY) is not None:
+        problem = _articulation_problem(card[ARTICULATION_KEY], channels)
+        if problem:
+            raise ModelFileError(f"{name}: the card's articulation gains {problem}")
     if card.get("defaults"):
         from .options import SessionError, SessionOptions
 
@@ -142,6 +153,23 @@ def check_card(card: Any, name: str) -> dict[str, Any]:
         except SessionError as exc:
             raise ModelFileError(f"{name}: the card's default settings are invalid: {exc}") from None
     return card
+
+
+def _articulation_problem(spec: Any, channels: list[str]) -> str | None:
+    """What is wrong with a card's articulation entry (None: nothing)."""
+    if not isinstance(spec, dict) or not isinstance(spec.get("gains"), dict):
+        return "must be an object with gains, an object of channel: gain"
+    lo, hi = ARTICULATION_GAIN_LIMITS
+    for channel, gain in spec["gains"].items():
+        if channel not in channels:
+            return f"name a channel the model does not have ({_short(channel)})"
+        if not _is_number(gain) or not lo <= gain <= hi:
+            return f"must be numbers in {lo:g}..{hi:g} (got {_short(gain)} for {channel})"
+    seconds = spec.get("mean_seconds", ARTICULATION_SECONDS)
+    lo, hi = ARTICULATION_SECONDS_LIMITS
+    if not _is_number(seconds) or not lo <= seconds <= hi:
+        return f"need mean_seconds in {lo:g}..{hi:g} (got {_short(seconds)})"
+    return None
 
 
 def _short(value: Any) -> str:

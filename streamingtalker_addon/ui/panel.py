@@ -68,6 +68,7 @@ class STK_PT_main(_Sidebar):
                 col.label(text="The scene has no sound strips", icon="INFO")
         sub = col.column(align=True)
         sub.prop(props, "intensity")
+        sub.prop(props, "articulation")
         sub.prop(props, "smoothing")
         sub.prop(props, "seed")
         sub.prop(props, "use_model_defaults")

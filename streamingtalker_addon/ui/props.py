@@ -69,6 +69,11 @@ class STK_SceneSettings(bpy.types.PropertyGroup):
                             description="Add the file as a sound strip at the start frame")  # type: ignore[valid-type]
     intensity: FloatProperty(name="Intensity", default=_D.intensity, soft_max=min(2.0, LIMITS["intensity"][1]),
                              **_range("intensity"))  # type: ignore[valid-type]
+    articulation: FloatProperty(
+        name="Articulation", default=_D.articulation, **_range("articulation"),
+        description="How much of the mouth's range of motion, lost where the model averages over what an "
+                    "unfamiliar voice might be saying, is given back (gains fitted per model, in its card): "
+                    "0 = the model's own output, 1 = the fitted gains")  # type: ignore[valid-type]
     smoothing: FloatProperty(name="Smoothing", default=_D.smoothing, **_range("smoothing"))  # type: ignore[valid-type]
     seed: IntProperty(name="Seed", default=_D.seed, min=0)  # type: ignore[valid-type]
     use_model_defaults: BoolProperty(
@@ -135,7 +140,8 @@ class STK_SceneSettings(bpy.types.PropertyGroup):
 def session_options(props: Any) -> dict[str, Any]:
     """Options for a session; the style and the sampling settings only when the user overrides the
     model card's."""
-    opts = {"seed": props.seed, "intensity": props.intensity, "smoothing": props.smoothing}
+    opts = {"seed": props.seed, "intensity": props.intensity, "articulation": props.articulation,
+            "smoothing": props.smoothing}
     if not props.use_model_style:
         opts["style"] = props.style
     if not props.use_model_defaults:

@@ -1,0 +1,92 @@
+"""Articulation: the mouth's range of motion that averaging takes away, given back (numpy only).
+
+At its low mouth temperature the sampler returns close to the *average* of the motions the audio
+allows. Where the audio leaves a phone in doubt (a voice the model never heard), that average is a
+timid mouth: on real speakers the model's lip-rounding channels swing about half as far over time
+as the articulation rules' targets do, the jaw two thirds as far. Statistical speech synthesis
+meets the same over-smoothing of mean predictions with *global-variance compensation*; this is a
+causal form of it. Each mouth channel's deviation from its own running mean (a one-pole average
+over ``mean_seconds``) is scaled by a gain fitted once per model (:func:`fit_gains`: the targets'
+standard deviation over time over the model's, on speakers it was trained on, prompts it was
+not) and kept in the model card under ``articulation`` (checked by ``shared.model_card``). ``SessionOptions.articulation`` scales
+each gain's distance from 1: 0 leaves the model's output as it is, 1 applies the fitted gains.
+
+Display-only, like intensity and smoothing: the model's motion context keeps its own output. The
+filter is causal and carries its state from step to step, so streamed and whole-file output stay
+identical.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+
+from ..shared.channels import MOUTH_CHANNELS
+from ..shared.model_card import ARTICULATION_KEY as CARD_KEY
+from ..shared.model_card import ARTICULATION_SECONDS as MEAN_SECONDS
+
+#: :func:`fit_gains` keeps every gain in this range (a channel the model barely moves must not
+#: turn its noise into motion); a card may hold any gain within ``ARTICULATION_GAIN_LIMITS``
+GAIN_RANGE = (0.5, 2.5)
+#: a channel whose model output moves less than this (std over time) keeps gain 1
+_STILL = 1e-4
+
+
+class ArticulationFilter:
+    """``mean + gain * (x - mean)`` per channel and frame, ``mean`` a causal running average."""
+
+    def __init__(self, gains: np.ndarray, fps: float, mean_seconds: float = MEAN_SECONDS):
+        self.gains = np.asarray(gains, np.float64)
+        self.decay = math.exp(-1.0 / (fps * mean_seconds))
+        self._mean: np.ndarray | None = None
+
+    @classmethod
+    def from_card(cls, card: Mapping[str, Any], fps: float, strength: float) -> "ArticulationFilter | None":
+        """The card's fitted filter at ``strength`` (None when it would change nothing: no gains in
+        the card, or strength 0)."""
+        spec = card.get(CARD_KEY)
+        if not spec or strength == 0.0:
+            return None
+        channels = list(card.get("channels") or [])
+        gains = np.ones(len(channels))
+        for name, gain in (spec.get("gains") or {}).items():
+            gains[channels.index(name)] = gain
+        gains = 1.0 + strength * (gains - 1.0)
+        if np.all(gains == 1.0):
+            return None
+        return cls(gains, fps, float(spec.get("mean_seconds", MEAN_SECONDS)))
+
+    def __call__(self, motion: np.ndarray) -> np.ndarray:
+        """The next frames (n, K), in order; the running mean carries over to the next call."""
+        out = np.empty(motion.shape, np.float64)
+        mean = motion[0].astype(np.float64) if self._mean is None else self._mean
+        a = self.decay
+        for i, row in enumerate(motion):
+            mean = a * mean + (1.0 - a) * row
+            out[i] = mean + self.gains * (row - mean)
+        self._mean = mean
+        return out.astype(motion.dtype)
+
+
+def fit_gains(model: Iterable[np.ndarray], target: Iterable[np.ndarray], channels: list[str]) -> dict[str, float]:
+    """Per mouth channel: the targets' standard deviation over time, averaged over utterances,
+    over the model's, clipped to :data:`GAIN_RANGE`. ``model`` and ``target`` are paired
+    utterances of (frames, channels) weights (the longer of a pair is cut to the shorter)."""
+    sm, st = [], []
+    for m, t in zip(model, target, strict=True):
+        n = min(len(m), len(t))
+        if n < 2:
+            continue
+        sm.append(np.asarray(m[:n], np.float64).std(0))
+        st.append(np.asarray(t[:n], np.float64).std(0))
+    if not sm:
+        raise ValueError("no utterance of two frames or more to fit the articulation gains on")
+    model_std, target_std = np.mean(sm, 0), np.mean(st, 0)
+    gains = {}
+    for k, name in enumerate(channels):
+        if name in MOUTH_CHANNELS:
+            ratio = target_std[k] / model_std[k] if model_std[k] > _STILL else 1.0
+            gains[name] = round(float(np.clip(ratio, *GAIN_RANGE)), 4)
+    return gains
