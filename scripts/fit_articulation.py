@@ -25,8 +25,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-RULE = ("per mouth channel: mean over utterances of the teacher's std over time / the same for the model "
-        "(card defaults, articulation 0), clipped to 0.5..2.5; running mean 1 s")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     from tqdm import tqdm
 
     from inference_core.audio.io import load_file
-    from inference_core.runtime.postfilter import MEAN_SECONDS, fit_gains
+    from inference_core.runtime.postfilter import GAIN_RANGE, MEAN_SECONDS, fit_gains
     from inference_core.shared.model_card import read_card_header
     from inference_core.shared.options import SessionOptions
     from inference_core.training import lipsync
@@ -60,7 +58,10 @@ def main(argv: list[str] | None = None) -> int:
         ours.append(model(audio, it["meta"])[0])
         targets.append(teacher(audio, it["meta"])[0])
     out = {"gains": fit_gains(ours, targets, list(card["channels"])), "mean_seconds": MEAN_SECONDS,
-           "rule": RULE, "data": args.lipsync, "utterances": len(items),
+           "rule": ("per mouth channel: mean over utterances of the teacher's std over time / the same for the "
+                    f"model (card defaults, articulation 0), clipped to {GAIN_RANGE[0]:g}..{GAIN_RANGE[1]:g}; "
+                    f"running mean {MEAN_SECONDS:g} s"),
+           "data": args.lipsync, "utterances": len(items),
            "speakers": sorted({str(it["meta"].get("speaker")) for it in items}),
            "settings": {k: v for k, v in settings.items() if k != "seed"}, "model": Path(args.model).name}
     text = json.dumps(out, indent=2)

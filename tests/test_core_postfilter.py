@@ -1,6 +1,10 @@
 """Articulation gains (runtime/postfilter.py): the filter, the fitting rule, the card's entry, the session."""
 
 import dataclasses
+import json
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -106,3 +110,42 @@ def test_session_applies_the_cards_gains_to_the_mouth_only(random_bundle_loaded)
     np.testing.assert_array_equal(_run(bundle, audio, [1, 333, 4410]), wide)
     with pytest.raises(SessionError, match="articulation must be between 0 and 2"):
         SessionOptions.from_dict({"articulation": 3})
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_fit_script_to_finalize_to_a_session_that_uses_the_gains(tmp_path, random_model):
+    """scripts/fit_articulation.py on phone-aligned speech -> finalize-model --articulation -> the
+    gains in the card, and a session of the finalized model that applies them (articulation 1) or not (0)."""
+    import soundfile as sf
+
+    from inference_core.data.corpus.tts import speak_espeak
+    from inference_core.runtime.bundle import load_bundle
+
+    folder = tmp_path / "tune"
+    folder.mkdir()
+    for name, text, voice in [("a", "Bob made a map of the bay.", "en-us+m3"), ("b", "Who knew you would move?", "en-us+f2")]:
+        sp = speak_espeak(voice, text, 160, 50, 50)
+        sf.write(folder / f"{name}.wav", sp.audio, 16000, subtype="PCM_16")
+        (folder / f"{name}.json").write_text(json.dumps({"phones": [list(p) for p in sp.phones], "speaker": voice}))
+    fit = tmp_path / "fit.json"
+    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "fit_articulation.py"), "--model", str(random_model),
+                        "--lipsync", str(folder), "--backend", "torch", "--out", str(fit)],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    got = json.loads(fit.read_text())
+    assert set(got["gains"]) == set(MOUTH_CHANNELS) and got["utterances"] == 2
+    assert all(GAIN_RANGE[0] <= g <= GAIN_RANGE[1] for g in got["gains"].values())
+    assert got["settings"]["articulation"] == 0.0  # fitted on the model's own output
+    assert len(set(got["gains"].values())) > 1  # a random model is not muted evenly
+    final = tmp_path / "final.safetensors"
+    r = subprocess.run([sys.executable, "-m", "inference_core", "finalize-model", str(random_model), "--out", str(final),
+                        "--articulation", str(fit)], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    bundle = load_bundle(final, backend="torch")
+    assert bundle.card["articulation"]["gains"] == got["gains"]
+    audio = (np.random.default_rng(5).standard_normal(16000) * 0.1).astype(np.float32)
+    on, off = _run(bundle, audio, [audio.size]), _run(bundle, audio, [audio.size], articulation=0.0)
+    assert np.abs(on[:, MOUTH] - off[:, MOUTH]).max() > 1e-4
+    np.testing.assert_array_equal(on[:, ~MOUTH], off[:, ~MOUTH])

@@ -8,8 +8,9 @@ meets the same over-smoothing of mean predictions with *global-variance compensa
 causal form of it. Each mouth channel's deviation from its own running mean (a one-pole average
 over ``mean_seconds``) is scaled by a gain fitted once per model (:func:`fit_gains`: the targets'
 standard deviation over time over the model's, on speakers it was trained on, prompts it was
-not) and kept in the model card under ``articulation`` (checked by ``shared.model_card``). ``SessionOptions.articulation`` scales
-each gain's distance from 1: 0 leaves the model's output as it is, 1 applies the fitted gains.
+not) and kept in the model card under ``articulation`` (checked by ``shared.model_card``).
+``SessionOptions.articulation`` scales each gain's distance from 1: 0 leaves the model's output as
+it is, 1 applies the fitted gains.
 
 Display-only, like intensity and smoothing: the model's motion context keeps its own output. The
 filter is causal and carries its state from step to step, so streamed and whole-file output stay
