@@ -467,3 +467,26 @@ def test_panel_defaults_and_ranges_come_from_session_options(scene):
     assert rna["steps_upper"].default == d.upper_steps
     assert (rna["steps_upper"].hard_min, rna["steps_upper"].hard_max) == pytest.approx(LIMITS["steps_upper"])
     assert rna["seed"].default == d.seed and rna["style"].default == d.style
+
+
+def test_panel_draws_and_greys_articulation_for_a_model_without_gains(scene):
+    """The panel's draw code runs (a recording layout: headless Blender draws no UI), and the
+    Articulation slider is greyed when the last model card has no gains (it would do nothing)."""
+    from types import SimpleNamespace
+    from unittest import mock
+
+    from streamingtalker_addon.ui.panel import STK_PT_main
+
+    st = addon_state.get()
+    saved = st.card
+    try:
+        for card, active in (({}, True), ({"styles": ["generic"]}, False),
+                             ({"styles": ["generic"], "articulation": {"gains": {"jawOpen": 1.5}}}, True)):
+            st.card = card
+            layout = mock.MagicMock()
+            STK_PT_main.draw(SimpleNamespace(layout=layout), bpy.context)
+            sub = layout.column.return_value.column.return_value
+            assert mock.call(scene.streamingtalker, "articulation") in sub.row.return_value.prop.call_args_list
+            assert sub.row.return_value.active is active, card
+    finally:
+        st.card = saved

@@ -68,7 +68,9 @@ class STK_PT_main(_Sidebar):
                 col.label(text="The scene has no sound strips", icon="INFO")
         sub = col.column(align=True)
         sub.prop(props, "intensity")
-        sub.prop(props, "articulation")
+        art = sub.row(align=True)
+        art.active = not st.card or bool(st.card.get("articulation"))  # greyed: this model has no gains
+        art.prop(props, "articulation")
         sub.prop(props, "smoothing")
         sub.prop(props, "seed")
         sub.prop(props, "use_model_defaults")
