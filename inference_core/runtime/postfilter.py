@@ -61,14 +61,22 @@ class ArticulationFilter:
 
     def __call__(self, motion: np.ndarray) -> np.ndarray:
         """The next frames (n, K), in order; the running mean carries over to the next call."""
-        out = np.empty(motion.shape, np.float64)
-        mean = motion[0].astype(np.float64) if self._mean is None else self._mean
-        a = self.decay
-        for i, row in enumerate(motion):
-            mean = a * mean + (1.0 - a) * row
-            out[i] = mean + self.gains * (row - mean)
-        self._mean = mean
-        return out.astype(motion.dtype)
+        means = running_mean(motion, self.decay, motion[0].astype(np.float64) if self._mean is None else self._mean)
+        self._mean = means[-1]
+        return (means + self.gains * (motion - means)).astype(motion.dtype)
+
+
+def running_mean(rows: np.ndarray, decay: float, start: np.ndarray) -> np.ndarray:
+    """Causal one-pole average of ``rows`` (n, K) continuing from ``start`` (the previous call's last
+    average, or the first row at a stream's start): ``decay * previous + (1 - decay) * row``, in
+    ``start``'s precision or ``rows``', whichever is wider. The running mean here, and the session's
+    output smoothing."""
+    out = np.empty(rows.shape, np.result_type(start, rows))
+    mean = start
+    for i, row in enumerate(rows):
+        mean = decay * mean + (1.0 - decay) * row
+        out[i] = mean
+    return out
 
 
 def fit_gains(model: Iterable[np.ndarray], target: Iterable[np.ndarray], channels: list[str]) -> dict[str, float]:

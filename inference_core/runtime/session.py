@@ -50,7 +50,7 @@ from ..model.diffusion import head_times, next_chunk, row_head_times
 from ..shared.channels import MOUTH_CHANNELS
 from ..shared.options import SessionError, SessionOptions
 from .bundle import ModelBundle
-from .postfilter import ArticulationFilter
+from .postfilter import ArticulationFilter, running_mean
 
 __all__ = ["StreamingSession", "SessionError", "SessionOptions", "NonFiniteOutput", "noise_scale", "region_chains"]
 
@@ -265,14 +265,9 @@ class StreamingSession:
             if self._lo is not None:
                 motion = np.clip(motion, self._lo, self._hi)
         if opt.smoothing > 0:
-            a = opt.smoothing
-            out = np.empty_like(motion)
-            prev = motion[0] if self._smooth_state is None else self._smooth_state
-            for i, row in enumerate(motion):
-                prev = a * prev + (1 - a) * row
-                out[i] = prev
-            self._smooth_state = prev
-            motion = out
+            motion = running_mean(motion, opt.smoothing,
+                                  motion[0] if self._smooth_state is None else self._smooth_state)
+            self._smooth_state = motion[-1].copy()
         return motion
 
     def _trim_samples(self) -> None:
