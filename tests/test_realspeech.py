@@ -142,6 +142,7 @@ def debs(tmp_path_factory) -> Path:
          {**_prompts("usr/share/asterisk/sounds/fr", said, "roa/fr+f4", "gsm", 135),
           "usr/share/doc/asterisk-prompt-fr-armelle/copyright": ARMELLE_COPYRIGHT.encode()})
     _fillets_debs(work)
+    _tuxpaint_deb(work)
     return work / "debs"
 
 
@@ -182,6 +183,50 @@ def _fillets_debs(work: Path) -> None:
         scripts[f"usr/share/games/fillets-ng/script/{level}/dialogs_nl.lua"] = lua.encode()
     _deb(work, "fillets-ng-data", {**scripts, "usr/share/doc/fillets-ng-data/copyright": FILLETS_COPYRIGHT.encode()})
     _deb(work, "fillets-ng-data-nl", {**sounds, "usr/share/doc/fillets-ng-data-nl/copyright": FILLETS_COPYRIGHT.encode()})
+
+
+TUXPAINT_COPYRIGHT = """Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
+Upstream-Name: tuxpaint-stamps
+
+Files: *
+Copyright: 2002-2022 by Bill Kendrick <bill@newbreedsoftware.com>
+License: GPL-2
+"""
+TUXPAINT_ES = {  # stamp -> Spanish description (None: the stamp's text file has no Spanish line)
+    "animals/fish/groper": "George, el mero azul.",
+    "animals/fish/groper-1": "George, el mero azul.",          # the same take under a second name
+    "animals/birds/robin": "Un petirrojo canta por la mañana.",
+    "food/fruit/apple": "Una manzana roja y brillante.",
+    "money/coin": "Una moneda de 1 euro (1 €).",               # digits and symbols: skipped
+    "town/house": None,
+}
+
+
+def _tuxpaint_deb(work: Path) -> None:
+    """tuxpaint-stamps-default with Spanish descriptions as Ogg Vorbis at 44.1 kHz, their .txt
+    files (English first line, ``es.utf8=`` translations) and a changelog crediting the reader."""
+    import io
+
+    import soundfile as sf
+    import soxr
+
+    base = "usr/share/tuxpaint/stamps"
+    files: dict[str, bytes] = {}
+    take: bytes = b""
+    for stamp, es in TUXPAINT_ES.items():
+        files[f"{base}/{stamp}.txt"] = ("An English line.\nfr.utf8=Une ligne.\n"
+                                        + (f"es.utf8={es}\n" if es else "")).encode()
+        if stamp.endswith("-1"):
+            files[f"{base}/{stamp}_desc_es.ogg"] = take
+            continue
+        audio = soxr.resample(_speech_in(es or "Una casa.", "roa/es+f3", "es", 150), 16000, 44100)
+        buf = io.BytesIO()
+        sf.write(buf, audio, 44100, format="OGG", subtype="VORBIS")
+        files[f"{base}/{stamp}_desc_es.ogg"] = take = buf.getvalue()
+    files["usr/share/doc/tuxpaint-stamps-default/copyright"] = TUXPAINT_COPYRIGHT.encode()
+    files["usr/share/doc/tuxpaint-stamps-default/changelog.gz"] = gzip.compress(
+        "    + Spanish translation\n      Descriptive sounds Estefan\u00eda\n      Ortiz\n".encode())
+    _deb(work, "tuxpaint-stamps-default", files)
 
 
 def _speech_in(t: str, voice: str, lang: str, rate: int) -> np.ndarray:
@@ -331,6 +376,24 @@ def test_resume_rewrites_what_changed(built, debs, tmp_path):
     assert abs(float(u.extra["phonemes_end"][0]) - ph[0][2]) < 1e-5
     metrics = json.loads((copy / "metrics" / entry["split"] / f"{entry['id']}.json").read_text())
     assert metrics["phones"][0][2] == ph[0][2]
+
+
+@needs_tools
+@needs_sphinx
+def test_resume_removes_what_is_no_longer_kept(built, debs, tmp_path):
+    """A voice left out of a later run leaves no motion file behind in the dataset folder: every
+    .npz there is one the manifest lists."""
+    from inference_core.data.realspeech.build import build, select_voices
+
+    out, _ = built
+    copy = tmp_path / "real"
+    shutil.copytree(out, copy)
+    assert any("armelle" in p.name for p in (copy / "dataset").glob("*.npz"))
+    build(copy, debs.parent / "cache", debs, select_voices(VOICES.replace(",armelle_desjardins-fr", "")),
+          seed=0, workers=2, progress=False, synth_sentences=1)
+    files = {p.name for p in (copy / "dataset").glob("*.npz")}
+    listed = {u["file"] for u in json.loads((copy / "dataset" / "manifest.json").read_text())["utterances"]}
+    assert files == listed and not any("armelle" in f for f in files)
 
 
 @needs_tools
@@ -602,3 +665,97 @@ def test_voice_table_fillets_split_is_fixed_both_sexes_each_side():
     assert side == {("val", "F"), ("val", "M"), ("train", "F"), ("train", "M")}
     assert {v.language for v in fish if v.fixed_split == "val"} == {"cs", "nl"}
     assert all(v.licence == "GPL-2" and "Danihelka" in v.credit for v in fish)
+
+
+# ----------------------------------------------------------------------------- Tux Paint
+
+@needs_tools
+@needs_sphinx
+def test_tuxpaint_descriptions_train_with_their_credit(debs, tmp_path):
+    """Each recording once (a take shared by two stamps is used once), texts with digits skipped,
+    every utterance trains, the changelog's credit is kept, and the Asterisk split is the same with
+    and without them."""
+    from inference_core.data.realspeech.build import build, select_voices
+
+    out = tmp_path / "real"
+    summary = build(out, tmp_path / "cache", debs, select_voices("allison_smith-en,tuxpaint_es-es"),
+                    seed=0, workers=2, progress=False, synth_sentences=1)
+    sources = json.loads((out / "SOURCES.json").read_text())
+    tv = next(v for v in sources["voices"] if v["key"] == "tuxpaint_es-es")
+    assert tv["prompts"] == 5 and tv["with_text"] == 3 and tv["status"] == "used" and tv["licence"] == "GPL-2"
+    assert tv["credit_files"][0]["line"] == "Descriptive sounds Estefanía Ortiz"
+    assert "Bill Kendrick" in tv["copyright_excerpt"]
+    manifest = json.loads((out / "dataset" / "manifest.json").read_text())
+    utts = [u for u in manifest["utterances"] if u["speaker"] == "tuxpaint_es"]
+    assert {u["split"] for u in utts} == {"train"} and 2 <= len(utts) <= 3
+    assert "tuxpaint" in sources["split_rule"] and not any(sources["split_rule"]["leakage_check"].values())
+    assert "Tux Paint's spoken stamp descriptions" in manifest["source"]
+    alone = build(tmp_path / "asterisk", tmp_path / "cache", debs, select_voices("allison_smith-en"),
+                  seed=0, workers=2, progress=False, synth_sentences=1)
+    for name in ("val", "val_seen_text", "tune"):
+        assert alone["utterances_per_split"].get(name) == summary["utterances_per_split"].get(name)
+    assert summary["utterances_per_split"]["train"] == alone["utterances_per_split"].get("train", 0) + len(utts)
+
+
+def test_tuxpaint_texts_and_prompts(tmp_path):
+    from inference_core.data.realspeech import tuxpaint
+
+    voice = next(v for v in src.VOICES if v.key == "tuxpaint_es-es")
+    base = tmp_path / voice.sound_dir
+    for rel, data in {"a/frog_desc_es.ogg": b"take1", "a/frog-1_desc_es.ogg": b"take1",
+                      "b/toad_desc_es.ogg": b"take2", "b/toad_desc.ogg": b"english",
+                      "b/toad_desc_es_old.ogg": b"no"}.items():
+        (base / rel).parent.mkdir(parents=True, exist_ok=True)
+        (base / rel).write_bytes(data)
+    (base / "a/frog.txt").write_text("A frog.\nes.utf8=Una «rana».\n", encoding="utf-8")
+    (base / "a/frog-1.txt").write_text("A frog.\nes.utf8=Otra rana.\n", encoding="utf-8")
+    (base / "b/toad.txt").write_text("A toad.\nes_MX.utf8=Un sapo.\n", encoding="utf-8")
+    prompts = tuxpaint.list_prompts(tmp_path, voice)
+    assert sorted(prompts) == ["a/frog", "b/toad"]   # frog-1 is the same take; English and odd names left out
+    tr, texts, skipped = tuxpaint.texts_for(tmp_path, voice, prompts)
+    assert texts == {"a/frog": "Una rana."} and skipped == {"b/toad": "no_transcript"}
+    assert tr.texts == {"a/frog": "Una «rana»."}
+    assert tuxpaint.clean("Una moneda de 1 euro.") == (None, "uncertain_transcript")
+    assert tuxpaint.clean("Un sapo (verde).") == (None, "uncertain_transcript")
+    assert tuxpaint.clean(" ... ") == (None, "not_speech")
+    assert tuxpaint.clean("George,  el  mero.") == ("George, el mero.", "")
+    assert tuxpaint.group_of("animals/fish/groper") == "tuxpaint/animals/fish"
+    en = next(v for v in src.VOICES if v.key == "tuxpaint_es-es")
+    assert tuxpaint.read_description(base / "a/frog.txt", "en") == "A frog." and en.language == "es"
+
+
+def test_tuxpaint_credit_must_still_be_in_the_changelog(tmp_path):
+    from inference_core.data.realspeech import tuxpaint
+
+    voice = next(v for v in src.VOICES if v.key == "tuxpaint_fr-fr")
+    log = tmp_path / tuxpaint.CHANGELOG
+    log.parent.mkdir(parents=True)
+    log.write_bytes(gzip.compress("+ Descriptive sounds by GCI students\n   + French:      PaulK\n".encode()))
+    assert tuxpaint.check_credit(voice, tmp_path, "tuxpaint-stamps-default")[0]["line"] == "French: PaulK"
+    log.write_bytes(gzip.compress(b"+ French: somebody else\n"))
+    with pytest.raises(src.SourceError, match="no longer says"):
+        tuxpaint.check_credit(voice, tmp_path, "tuxpaint-stamps-default")
+    unnamed = next(v for v in src.VOICES if v.key == "tuxpaint_ca-ca")
+    assert tuxpaint.check_credit(unnamed, tmp_path, "tuxpaint-stamps-default") == []
+
+
+def test_tuxpaint_drops_what_sounds_like_a_heldout_prompt():
+    from types import SimpleNamespace as NS
+
+    def k(uid: str, spl: str, corpus: str, phones: list[str]) -> NS:
+        return NS(uid=uid, split=spl, vd=NS(voice=NS(corpus=corpus)),
+                  phones=[("sil", 0, 0.1)] + [(p, 0.1, 0.2) for p in phones] + [("sil", 0.2, 0.3)])
+
+    kept = [k("digit_1", "val", "asterisk", ["w", "ah1", "n"]), k("tp_one", "train", "tuxpaint", ["W", "ah", "n"]),
+            k("tp_frog", "train", "tuxpaint", ["f", "r", "aa", "g"]), k("ast_one", "train", "asterisk", ["w", "ah", "n"]),
+            k("tune_no", "tune", "fillets", ["n", "ow"]), k("tp_no", "train", "tuxpaint", ["n", "ow"])]
+    assert split.same_phones_as_heldout(kept, corpus="tuxpaint") == {"tp_one", "tp_no"}
+
+
+def test_voice_table_tuxpaint_voices_only_train():
+    tux = [v for v in src.VOICES if v.corpus == "tuxpaint"]
+    assert len(tux) == 9 and all(v.fixed_split == "train" and v.licence == "GPL-2" for v in tux)
+    assert len({v.speaker for v in tux}) == 9
+    held = {v.person for v in src.VOICES if v.fixed_split == "val"} | {"Allison Smith", "June Wallack"}
+    assert not held & {v.person for v in tux}
+    assert all((v.credit_line == "") == ("not named" in v.person) for v in tux)

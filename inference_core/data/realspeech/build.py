@@ -1,16 +1,17 @@
 """``python -m inference_core realspeech``: build the real-speech set from Debian packages.
 
-Sources: the Asterisk voice prompts (:mod:`.sources`) and the Fish Fillets NG voice acting, the
-game's two fish in Czech and Dutch (:mod:`.fillets`).
+Sources: the Asterisk voice prompts (:mod:`.sources`), the Fish Fillets NG voice acting, the
+game's two fish in Czech and Dutch (:mod:`.fillets`), and Tux Paint's spoken stamp descriptions,
+nine more voices in nine languages (:mod:`.tuxpaint`, training only).
 
-    python -m inference_core realspeech --out data/real_v1 [--cache data/debian_cache]
+    python -m inference_core realspeech --out data/real_v3 [--cache data/debian_cache]
 
 Stages, each resumable (re-running skips finished work; a killed run loses at most the
 utterances in flight):
 
 1. **sources** – ``apt-get download`` the packages into ``--cache`` (or take them from
    ``--debs DIR``), ``dpkg-deb -x`` them, read transcripts and copyright files (:mod:`.sources`,
-   :mod:`.fillets`).
+   :mod:`.fillets`, :mod:`.tuxpaint`).
 2. **voices** – median f0 of each voice (sex where the package does not name it).
 3. **align** – every prompt with a usable transcript, in a fresh process each (espeak-ng keeps
    hidden state; a fresh process makes the result depend on the prompt only): espeak-ng + DTW
@@ -43,6 +44,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from . import fillets as fl
+from . import tuxpaint as tp
 from . import report as rp
 from . import sources as src
 from . import split as sp
@@ -113,6 +115,14 @@ def load_sources(voices: list[Voice], cache: Path, debs: Path | None) -> tuple[l
             vd = VoiceData(v, audio_pkg, tr_pkg, tr, fl.list_prompts(audio_pkg.root, v), src.check_licence(v, audio_pkg))
             vd.licence["credit_files"] = fl.check_credit_files(v, tr_pkg.root, tr_pkg.name)
             vd.texts, vd.skipped = fl.texts_for(v, vd.prompts, tr, dialogs)
+            out.append(vd)
+            continue
+        if v.corpus == "tuxpaint":
+            prompts = tp.list_prompts(audio_pkg.root, v)
+            tr, texts, skipped = tp.texts_for(audio_pkg.root, v, prompts)
+            vd = VoiceData(v, audio_pkg, tr_pkg, tr, prompts, src.check_licence(v, audio_pkg))
+            vd.licence["credit_files"] = tp.check_credit(v, audio_pkg.root, audio_pkg.name)
+            vd.texts, vd.skipped = texts, skipped
             out.append(vd)
             continue
         tr = src.read_transcript(tr_pkg.root / src.transcript_path(v.language))
@@ -461,7 +471,10 @@ def build(out: Path, cache: Path, debs: Path | None = None, voices: list[Voice] 
     groups = sp.group_map(universe)
     # Fish Fillets: a line's group is its level (the universe: every level with a fish's line)
     fgroups = {n: fl.group_of(n) for vd in vds if vd.voice.corpus == "fillets" for n in vd.prompts}
-    all_groups = {**groups, **fgroups}
+    # Tux Paint: a description's group is its stamp category; never drawn for holding out (the
+    # voices train)
+    tgroups = {n: tp.group_of(n) for vd in vds if vd.voice.corpus == "tuxpaint" for n in vd.prompts}
+    all_groups = {**groups, **fgroups, **tgroups}
     vinfo = analyse_voices(vds, work)
 
     jobs: list[Any] = []
@@ -532,6 +545,13 @@ def build(out: Path, cache: Path, debs: Path | None = None, voices: list[Voice] 
     val_set = set(speaker_rule["val"]) | {s for s, x in fixed.items() if x == "val"}
     for k in kept:
         k.split = sp.split_of(k.vd.voice.speaker in val_set, k.group in held_set)
+    sounds_heldout = sp.same_phones_as_heldout(kept, corpus="tuxpaint")
+    for k in kept:
+        if k.uid in sounds_heldout:
+            d = dropped.setdefault(k.vd.voice.key, {})
+            d["same_phones_as_heldout"] = d.get("same_phones_as_heldout", 0) + 1
+            voice_notes[k.vd.voice.key]["kept"] -= 1
+    kept = [k for k in kept if k.uid not in sounds_heldout]
     leakage = sp.leakage(kept)
     if leakage["speakers_in_train_and_heldout"] or leakage["groups_in_train_and_heldout"]:
         raise RuntimeError(f"split rule broken: {leakage}")

@@ -92,6 +92,9 @@ def source_text(vds: list[VoiceData], sphinx_version: str) -> str:
         parts.append(("and " if parts else "real human speech from ") + "the Fish Fillets NG voice acting ("
                      + listing("fillets") + "; the two fish in Czech and Dutch, transcripts from "
                      "fillets-ng-data's dialogs_<lang>.lua)")
+    if any(vd.voice.corpus == "tuxpaint" for vd in vds):
+        parts.append(("and " if parts else "real human speech from ") + "Tux Paint's spoken stamp descriptions ("
+                     + listing("tuxpaint") + "; training only, texts from the stamps' .txt files)")
     return (", ".join(parts) + ", phone timings by "
             f"pocketsphinx {sphinx_version} forced alignment (English) and espeak-ng "
             "synthesis + DTW (all languages); ARKit-52 motion from the rule-based articulation "
@@ -161,6 +164,12 @@ def sources_json(vds: list[VoiceData], vinfo: dict[str, dict[str, Any]], voice_n
             "heldout_line_share": round(sum(1 for g in fgroups.values() if g in held_lv) / max(len(fgroups), 1), 4),
             "speakers": {"val": sorted(s for s, x in fixed.items() if x == "val"),
                          "train": sorted(s for s, x in fixed.items() if x != "val")}}
+    if any(vd.voice.corpus == "tuxpaint" for vd in vds):
+        split_rule["tuxpaint"] = {
+            "rule": "training only (speakers fixed by the voice table), groups are the stamp categories and "
+                    "never held out; a description whose phones equal a val or tune utterance's is dropped "
+                    "(split.same_phones_as_heldout)",
+            "speakers": sorted({vd.voice.speaker for vd in vds if vd.voice.corpus == "tuxpaint"})}
     split_rule["leakage_check"] = leakage
     return {
         "packages": [pkg_by[p].info() for p in sorted(pkg_by)],

@@ -62,6 +62,7 @@ class Voice:
     fixed_split: str = ""    # "val" / "train": the speaker's split fixed here, not by split.choose_speakers
     credit_files: tuple[tuple[str, str], ...] = ()  # (path in the transcript package, sha256) a credit was read from
     licence_excerpt_from: str = ""  # not DEP-5: the copyright file's excerpt starts at this line
+    credit_line: str = ""    # tuxpaint: the upstream changelog's line naming the reader, re-checked
 
 
 def _core(lang: str, folder: str, speaker: str, person: str, espeak_voice: str, credit: str,
@@ -123,6 +124,40 @@ def _fillets(lang: str, role: str) -> Voice:
         licence_excerpt_from="Upstream Authors:")
 
 
+# language, espeak-ng voice, the reader and the upstream changelog's line crediting them with the
+# language's descriptive sounds ("" where it names nobody; "Rusian" is the changelog's spelling). English, Dutch and Lithuanian (under a minute each) and
+# Malayalam (no checked phone mapping) are left out. Sex is estimated from f0 for all.
+TUXPAINT_READERS: tuple[tuple[str, str, str, str], ...] = (
+    ("be", "zle/be", "Kseniya Buraya", "Descriptive sounds by Kseniya Buraya"),
+    ("bg", "zls/bg", "Krasimir Petkov", "Descriptive sounds Krasimir Petkov"),
+    ("ca", "roa/ca", "", ""),
+    ("da", "gmq/da", "", ""),
+    ("el", "grk/el", "Kiriaki Serafeim", "Greek descriptive sounds Kiriaki SERAFEIM"),
+    ("es", "roa/es", "Estefanía Ortiz", "Descriptive sounds Estefanía Ortiz"),
+    ("fr", "roa/fr", "PaulK", "French: PaulK"),
+    ("ro", "roa/ro", "Tabbytha", "Romanian: Tabbytha"),
+    ("ru", "zle/ru", "Edwin Veber", "Rusian: Edwin Veber"),
+)
+TUXPAINT_NOTE = ("Tux Paint stamps by Bill Kendrick and the Tux Paint contributors, Debian package "
+                 "tuxpaint-stamps-default (GPL-2)")
+
+
+def _tuxpaint(lang: str, espeak_voice: str, reader: str, credit_line: str) -> Voice:
+    """One language's spoken stamp descriptions (:mod:`.tuxpaint`): trains, never held out."""
+    return Voice(
+        key=f"tuxpaint_{lang}-{lang}", speaker=f"tuxpaint_{lang}",
+        person=reader or f"Tux Paint {lang} descriptions' reader (not named in the package)", language=lang,
+        package="tuxpaint-stamps-default", sound_dir="usr/share/tuxpaint/stamps", codec="ogg",
+        transcript_package="tuxpaint-stamps-default", own_transcript=True, espeak_voice=espeak_voice,
+        credit=(f"Tux Paint stamp descriptions in {lang} read by {reader} (credited in the upstream changelog)"
+                if reader else f"Tux Paint stamp descriptions in {lang} (the reader is not named)")
+        + "; " + TUXPAINT_NOTE,
+        must_mention=("Bill Kendrick", "GPL-2"), licence="GPL-2", stated_licence="GPL-2",
+        licence_note="passing the recordings on means passing on the licence and offering their "
+                     "source, Debian source package tuxpaint-stamps",
+        corpus="tuxpaint", fixed_split="train", credit_line=credit_line)
+
+
 ALLISON = ("Recorded by Allison Smith (http://www.theivrvoice.com); financial contributions by "
            "Digium, Inc. (http://www.digium.com)")
 VOICES: tuple[Voice, ...] = (
@@ -174,6 +209,7 @@ VOICES: tuple[Voice, ...] = (
           sex_doc="F", sex_doc_source="package voice folder name (it_IT_f_Menardi: _f_) and the "
                                       "package description (re-recorded by Paola Dal Zot)"),
     *(_fillets(lang, role) for lang in ("cs", "nl") for role in ("small", "big")),
+    *(_tuxpaint(*row) for row in TUXPAINT_READERS),
 )
 
 

@@ -193,3 +193,24 @@ def leakage(kept: Iterable[Any]) -> dict[str, Any]:
     return {"speakers_in_train_and_heldout": sorted(train_s & (spk.get("val", set()) | spk.get("val_seen_text", set()))),
             "groups_in_train_and_heldout": sorted(train_g & (grp.get("val", set()) | grp.get("tune", set()))),
             "groups_in_val_and_val_seen_text": sorted(grp.get("val", set()) & grp.get("val_seen_text", set()))}
+
+
+def phone_key(phones: Iterable[tuple[str, float, float]]) -> tuple[str, ...]:
+    """What an utterance says, as its phones without pauses (lower case, no stress digits)."""
+    out = []
+    for lab, _, _ in phones:
+        p = "".join(ch for ch in str(lab).lower() if ch.isalpha())
+        if p and p not in ("sil", "sp", "pau"):
+            out.append(p)
+    return tuple(out)
+
+
+def same_phones_as_heldout(kept: Iterable[Any], corpus: str) -> set[str]:
+    """Training utterances of ``corpus`` that say what a held-out-group utterance (``val`` or
+    ``tune``) says, by phones: a held-out *text* must stay unheard in training even where it is
+    written otherwise or comes from another package (a stamp called "One." against the Asterisk
+    digit). Returns their uids (``.uid``, ``.phones``, ``.split``, ``.vd.voice.corpus``)."""
+    kept = list(kept)
+    heldout = {phone_key(k.phones) for k in kept if k.split in ("val", "tune")}
+    return {k.uid for k in kept if k.split == "train" and k.vd.voice.corpus == corpus
+            and phone_key(k.phones) in heldout}

@@ -62,6 +62,10 @@ def write_outputs(kept: list[Kept], out: Path, seed: int, voice_info: dict[str, 
         old = json.loads(manifest.read_text())
         old["utterances"] = [u for u in old.get("utterances", []) if digest.get(u["id"]) == u.get("content_sha1")]
         write_json(manifest, old)
+        listed = {u["file"] for u in old["utterances"]}
+        for f in sorted((out / "dataset").glob("*.npz")):
+            if f.name not in listed:  # a dropped or renamed utterance's motion file
+                f.unlink()
     for split in ("train", "tune", "val", "val_seen_text"):
         d = out / "metrics" / split
         if not d.is_dir():
