@@ -541,8 +541,11 @@ def test_transcript_and_copyright_parsing(tmp_path):
 def test_voice_table_names_one_person_once():
     by_key = {v.key: v for v in src.VOICES}
     assert by_key["allison_smith-en"].speaker == by_key["allison_smith-es"].speaker
-    assert len({v.key for v in src.VOICES}) == len(src.VOICES) == 12
-    assert {v.language for v in src.VOICES} == set(src.CORE_LANGS) | {"cs", "nl"}
+    assert len({v.key for v in src.VOICES}) == len(src.VOICES) == 21
+    assert {v.language for v in src.VOICES} == set(src.CORE_LANGS) | {"cs", "nl", "be", "bg", "ca", "da", "el", "ro"}
+    # one person, one speaker id: the Tux Paint readers are nobody else in the table
+    people = [v.person for v in src.VOICES if v.corpus != "asterisk" or v.speaker != "allison_smith"]
+    assert len(people) == len(set(people))
 
 
 def test_speaker_rule_on_the_real_voices():
@@ -759,3 +762,15 @@ def test_voice_table_tuxpaint_voices_only_train():
     held = {v.person for v in src.VOICES if v.fixed_split == "val"} | {"Allison Smith", "June Wallack"}
     assert not held & {v.person for v in tux}
     assert all((v.credit_line == "") == ("not named" in v.person) for v in tux)
+
+
+def test_select_voices_by_key_or_source():
+    from inference_core.data.realspeech.sources import select_voices
+
+    assert select_voices(None) == list(src.VOICES)
+    shipped = select_voices("asterisk,fillets")
+    assert {v.corpus for v in shipped} == {"asterisk", "fillets"} and len(shipped) == 12
+    assert [v.key for v in select_voices("tuxpaint_fr-fr,tuxpaint,allison_smith-en")][:2] == ["tuxpaint_fr-fr", "tuxpaint_be-be"]
+    assert len(select_voices("tuxpaint,tuxpaint_fr-fr")) == 9
+    with pytest.raises(SystemExit, match="unknown voice"):
+        select_voices("asterisk,klingon")

@@ -583,7 +583,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--debs", default=None, metavar="DIR",
                     help="take the .deb files from DIR instead of apt-get download (offline, tests)")
     ap.add_argument("--voices", default=None,
-                    help="comma-separated voice keys (default: all): " + ",".join(v.key for v in src.VOICES))
+                    help="comma-separated voice keys or sources (default: all; 'asterisk,fillets' is the "
+                         "set the bundled model was trained with): "
+                         + ",".join(sorted({v.corpus for v in src.VOICES}) + [v.key for v in src.VOICES]))
     ap.add_argument("--seed", type=int, default=0, help="split rule and motion seed")
     ap.add_argument("--workers", type=int, default=max(1, min(2, os.cpu_count() or 1)))
     ap.add_argument("--limit", type=int, default=0, help="only the first N prompts of each voice (trial runs)")

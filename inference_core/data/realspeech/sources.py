@@ -218,14 +218,23 @@ class SourceError(RuntimeError):
 
 
 def select_voices(spec: str | None) -> list[Voice]:
+    """Voices by key (``allison_smith-en``) or whole sources by corpus name (``asterisk``,
+    ``fillets``, ``tuxpaint``), comma-separated; none: every voice. ``asterisk,fillets`` is the
+    set the bundled model was trained and measured with (``data/real_v1``)."""
     if not spec:
         return list(VOICES)
     want = [s.strip() for s in spec.split(",") if s.strip()]
     known = {v.key: v for v in VOICES}
-    bad = [w for w in want if w not in known]
+    corpora = {v.corpus for v in VOICES}
+    bad = [w for w in want if w not in known and w not in corpora]
     if bad:
-        raise SystemExit(f"error: unknown voice(s) {bad}; known: {sorted(known)}")
-    return [known[w] for w in want]
+        raise SystemExit(f"error: unknown voice(s) {bad}; known: {sorted(corpora)} or {sorted(known)}")
+    out: list[Voice] = []
+    for w in want:
+        for v in ([known[w]] if w in known else [v for v in VOICES if v.corpus == w]):
+            if v not in out:
+                out.append(v)
+    return out
 
 
 # ----------------------------------------------------------------------------- packages
