@@ -44,10 +44,10 @@ from typing import Any, Iterable
 import numpy as np
 
 from . import fillets as fl
-from . import tuxpaint as tp
 from . import report as rp
 from . import sources as src
 from . import split as sp
+from . import tuxpaint as tp
 from .sources import SR, Voice, select_voices
 from .write import write_json as _write_json
 from .write import write_outputs

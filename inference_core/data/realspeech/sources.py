@@ -15,6 +15,8 @@ loudly instead of shipping a wrong attribution.
   used here), ``-gsm`` or ``-alaw``. None has a transcript; their prompt names follow the core
   sets, so the core transcript of the language is tried and kept only where it fits
   (see :mod:`.align`).
+* Fish Fillets NG's two fish (:mod:`.fillets`) and Tux Paint's spoken stamp descriptions
+  (:mod:`.tuxpaint`, one reader per language, training only) have their own layouts.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ class Voice:
     key: str                 # unique id of this recording set, e.g. "allison_smith-en"
     speaker: str             # person id; the same person in two languages is one speaker
     person: str              # the name the copyright file gives
-    language: str            # en es fr it ru
+    language: str            # en es fr it ru cs nl (+ be bg ca da el ro: Tux Paint, training only)
     package: str             # Debian package with the audio
     sound_dir: str           # folder inside the package
     codec: str               # g722 | gsm | wav (file suffix)
@@ -57,7 +59,7 @@ class Voice:
     stated_licence: str = ""  # DEP-5 copyright files: the stanza's License line, checked exactly
     sex_doc: str = ""        # "F"/"M" when the package names it, else "" (estimated from f0)
     sex_doc_source: str = ""
-    corpus: str = "asterisk"  # asterisk | fillets (layout of audio and transcript: :mod:`.fillets`)
+    corpus: str = "asterisk"  # asterisk | fillets | tuxpaint (layouts: :mod:`.fillets`, :mod:`.tuxpaint`)
     role: str = ""           # fillets: the character, "small" or "big" (fish)
     fixed_split: str = ""    # "val" / "train": the speaker's split fixed here, not by split.choose_speakers
     credit_files: tuple[tuple[str, str], ...] = ()  # (path in the transcript package, sha256) a credit was read from
@@ -125,8 +127,9 @@ def _fillets(lang: str, role: str) -> Voice:
 
 
 # language, espeak-ng voice, the reader and the upstream changelog's line crediting them with the
-# language's descriptive sounds ("" where it names nobody; "Rusian" is the changelog's spelling). English, Dutch and Lithuanian (under a minute each) and
-# Malayalam (no checked phone mapping) are left out. Sex is estimated from f0 for all.
+# language's descriptive sounds ("" where it names nobody; "Rusian" is the changelog's spelling).
+# English, Dutch and Lithuanian (under a minute each) and Malayalam (no checked phone mapping) are
+# left out. Sex is estimated from f0 for all (the changelog gives names, not sexes).
 TUXPAINT_READERS: tuple[tuple[str, str, str, str], ...] = (
     ("be", "zle/be", "Kseniya Buraya", "Descriptive sounds by Kseniya Buraya"),
     ("bg", "zls/bg", "Krasimir Petkov", "Descriptive sounds Krasimir Petkov"),
