@@ -215,7 +215,11 @@ def test_fuzz_real_server_process(tmp_path):
             client.proc.stdin.close()
             rc = client.proc.wait(30)
             assert rc in (0, 2), (kind, rc)
-            msgs = client.drain()
+            msgs = []  # everything it wrote: the reader thread queues its exit note last (a loaded
+            while (m := client.poll(10)) is not None:  # machine may still be reading when wait() returns)
+                msgs.append(m)
+                if m.type == Msg.EXIT:
+                    break
             if rc == 2:
                 assert any(m.type == Msg.ERROR and m.get("fatal") for m in msgs), kind
             assert "Traceback" not in client.stderr_tail(200), client.stderr_tail(200)

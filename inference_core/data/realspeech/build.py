@@ -1,8 +1,7 @@
 """``python -m inference_core realspeech``: build the real-speech set from Debian packages.
 
-Sources: the Asterisk voice prompts (:mod:`.sources`), the Fish Fillets NG voice acting, the
-game's two fish in Czech and Dutch (:mod:`.fillets`), and Tux Paint's spoken stamp descriptions,
-nine more voices in nine languages (:mod:`.tuxpaint`, training only).
+Sources: the Asterisk voice prompts (:mod:`.sources`), the Fish Fillets NG voice acting (:mod:`.fillets`)
+and Tux Paint's spoken stamp descriptions, nine voices that only train (:mod:`.tuxpaint`).
 
     python -m inference_core realspeech --out data/real_v3 [--cache data/debian_cache]
 
@@ -120,10 +119,8 @@ def load_sources(voices: list[Voice], cache: Path, debs: Path | None) -> tuple[l
         if v.corpus == "tuxpaint":
             prompts = tp.list_prompts(audio_pkg.root, v)
             tr, texts, skipped = tp.texts_for(audio_pkg.root, v, prompts)
-            vd = VoiceData(v, audio_pkg, tr_pkg, tr, prompts, src.check_licence(v, audio_pkg))
-            vd.licence["credit_files"] = tp.check_credit(v, audio_pkg.root, audio_pkg.name)
-            vd.texts, vd.skipped = texts, skipped
-            out.append(vd)
+            out.append(VoiceData(v, audio_pkg, tr_pkg, tr, prompts, src.check_licence(v, audio_pkg), texts, skipped))
+            out[-1].licence["credit_files"] = tp.check_credit(v, audio_pkg.root, audio_pkg.name)
             continue
         tr = src.read_transcript(tr_pkg.root / src.transcript_path(v.language))
         vd = VoiceData(v, audio_pkg, tr_pkg, tr, src.list_prompts(audio_pkg.root, v), src.check_licence(v, audio_pkg))
@@ -471,8 +468,7 @@ def build(out: Path, cache: Path, debs: Path | None = None, voices: list[Voice] 
     groups = sp.group_map(universe)
     # Fish Fillets: a line's group is its level (the universe: every level with a fish's line)
     fgroups = {n: fl.group_of(n) for vd in vds if vd.voice.corpus == "fillets" for n in vd.prompts}
-    # Tux Paint: a description's group is its stamp category; never drawn for holding out (the
-    # voices train)
+    # Tux Paint: a description's group is its stamp category (never held out: the voices train)
     tgroups = {n: tp.group_of(n) for vd in vds if vd.voice.corpus == "tuxpaint" for n in vd.prompts}
     all_groups = {**groups, **fgroups, **tgroups}
     vinfo = analyse_voices(vds, work)
@@ -545,13 +541,7 @@ def build(out: Path, cache: Path, debs: Path | None = None, voices: list[Voice] 
     val_set = set(speaker_rule["val"]) | {s for s, x in fixed.items() if x == "val"}
     for k in kept:
         k.split = sp.split_of(k.vd.voice.speaker in val_set, k.group in held_set)
-    sounds_heldout = sp.same_phones_as_heldout(kept, corpus="tuxpaint")
-    for k in kept:
-        if k.uid in sounds_heldout:
-            d = dropped.setdefault(k.vd.voice.key, {})
-            d["same_phones_as_heldout"] = d.get("same_phones_as_heldout", 0) + 1
-            voice_notes[k.vd.voice.key]["kept"] -= 1
-    kept = [k for k in kept if k.uid not in sounds_heldout]
+    kept = sp.drop_same_phones_as_heldout(kept, "tuxpaint", dropped, voice_notes)
     leakage = sp.leakage(kept)
     if leakage["speakers_in_train_and_heldout"] or leakage["groups_in_train_and_heldout"]:
         raise RuntimeError(f"split rule broken: {leakage}")
@@ -583,9 +573,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--debs", default=None, metavar="DIR",
                     help="take the .deb files from DIR instead of apt-get download (offline, tests)")
     ap.add_argument("--voices", default=None,
-                    help="comma-separated voice keys or sources (default: all; 'asterisk,fillets' is the "
-                         "set the bundled model was trained with): "
-                         + ",".join(sorted({v.corpus for v in src.VOICES}) + [v.key for v in src.VOICES]))
+                    help="comma-separated voices or sources (default: all; 'asterisk,fillets': the bundled model's "
+                         "set): " + ",".join(sorted({v.corpus for v in src.VOICES}) + [v.key for v in src.VOICES]))
     ap.add_argument("--seed", type=int, default=0, help="split rule and motion seed")
     ap.add_argument("--workers", type=int, default=max(1, min(2, os.cpu_count() or 1)))
     ap.add_argument("--limit", type=int, default=0, help="only the first N prompts of each voice (trial runs)")

@@ -214,3 +214,16 @@ def same_phones_as_heldout(kept: Iterable[Any], corpus: str) -> set[str]:
     heldout = {phone_key(k.phones) for k in kept if k.split in ("val", "tune")}
     return {k.uid for k in kept if k.split == "train" and k.vd.voice.corpus == corpus
             and phone_key(k.phones) in heldout}
+
+
+def drop_same_phones_as_heldout(kept: list[Any], corpus: str, dropped: dict[str, dict[str, int]],
+                                voice_notes: dict[str, dict[str, Any]]) -> list[Any]:
+    """``kept`` without :func:`same_phones_as_heldout`'s utterances, counted in ``dropped`` and
+    taken off their voice's ``kept`` count in ``voice_notes``."""
+    gone = same_phones_as_heldout(kept, corpus)
+    for k in kept:
+        if k.uid in gone:
+            d = dropped.setdefault(k.vd.voice.key, {})
+            d["same_phones_as_heldout"] = d.get("same_phones_as_heldout", 0) + 1
+            voice_notes[k.vd.voice.key]["kept"] -= 1
+    return [k for k in kept if k.uid not in gone]
