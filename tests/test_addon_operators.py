@@ -232,8 +232,8 @@ def _assert_killed(pid):
 def test_bad_audio_is_reported_clearly(scene, tmp_path, kind, needle):
     path = tmp_path / "in.wav"
     if kind == "garbage":
-        # seeded: some draws of random bytes hold an MPEG sync word that a decoder reads as a
-        # few milliseconds of audio ("shorter than 0.1 s", also a clear refusal, but not this case)
+        # seeded: one unseeded draw in a CI run was decoded as a clip under 0.1 s ("shorter than
+        # 0.1 s", also a clear refusal, but not the case this checks)
         path.write_bytes(np.random.default_rng(13).bytes(4000))
     elif kind == "empty":
         path.write_bytes(b"")
