@@ -28,7 +28,6 @@ a recording that reads another text.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import re
 import unicodedata
 from pathlib import Path
@@ -37,7 +36,6 @@ from typing import Any
 from ...shared.hashing import file_sha256
 from .sources import SourceError, Transcript, Voice
 
-STAMPS_DIR = "usr/share/tuxpaint/stamps"
 CHANGELOG = "usr/share/doc/tuxpaint-stamps-default/changelog.gz"
 GROUP_PREFIX = "tuxpaint/"
 _UNSURE = re.compile(r"[0-9$€£%()\[\]{}|/\\#&@*_+=<>]")
@@ -61,7 +59,7 @@ def list_prompts(root: Path, voice: Voice) -> dict[str, Path]:
     out: dict[str, Path] = {}
     seen: set[str] = set()
     for name in sorted(found):
-        digest = hashlib.sha256(found[name].read_bytes()).hexdigest()
+        digest = file_sha256(found[name])
         if digest not in seen:
             seen.add(digest)
             out[name] = found[name]
