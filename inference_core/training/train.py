@@ -47,11 +47,11 @@ import torch
 from ..audio.normalise import normalise_torch
 from ..data.format import Dataset
 from ..data.phonemes import CLASSES
-from ..model.checkpoint import base_card, save_checkpoint
 from ..model.config import ModelConfig
 from ..model.diffusion import next_chunk, objective_loss, scalar
 from ..model.network import StreamingTalker
 from . import distributed
+from .card import save_trained
 from .data import PHONE_INDEX, VTLP_RANGE, TrainingData, augment_features
 from ..shared.channels import MOUTH_CHANNELS
 
@@ -152,11 +152,13 @@ class PhoneProbe(torch.nn.Module):
 
 def training_loss(model: StreamingTalker, mel: torch.Tensor, motion: torch.Tensor, style: torch.Tensor,
                   ctx_steps: int, objective: str, mouth_mask: torch.Tensor, opt: LossOptions,
-                  phones: torch.Tensor | None = None, probe: PhoneProbe | None = None
-                  ) -> tuple[torch.Tensor, dict[str, float]]:
+                  phones: torch.Tensor | None = None, probe: PhoneProbe | None = None,
+                  upper_weight: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
     """The loss on one batch of segments: encode the audio once, build a window per target
     step, treat the contexts, then the model's objective (:func:`~inference_core.model.diffusion.objective_loss`),
-    plus the auxiliary phone loss when a probe and per-frame ``phones`` are given."""
+    plus the auxiliary phone loss when a probe and per-frame ``phones`` are given.
+    ``upper_weight`` (B,) scales each segment's loss on the channels outside ``mouth_mask``
+    (0 for the speakers of ``train --mouth-only``)."""
     cfg = model.cfg
     C, W, K = cfg.chunk_frames, cfg.context_frames, cfg.num_channels
     dev = mel.device
@@ -175,6 +177,9 @@ def training_loss(model: StreamingTalker, mel: torch.Tensor, motion: torch.Tenso
         _, _, marked = target_windows(audio, x, x, ctx_steps, C, W, frames=articulation_frames(phones, opt.articulation_classes)[..., None])
         w = w * (1.0 + (opt.articulation_weight - 1.0) * marked * mouth_mask)
     n = past.shape[0]
+    if upper_weight is not None:
+        per_window = upper_weight.to(w).repeat_interleave(n // upper_weight.shape[0])[:, None, None]
+        w = w * (mouth_mask + (1.0 - mouth_mask) * per_window)
     styles = style.repeat_interleave(n // style.shape[0])
     past = swap_contexts(past, opt.context_swap)
     past_in = corrupt_context(model, past, opt)
@@ -291,6 +296,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="dataset folder(s) (inference_core.data.format); several are mixed by --data-weight")
     p.add_argument("--data-weight", default=None, metavar="W1,W2",
                    help="how often each --data folder is sampled, relative (default: equally)")
+    p.add_argument("--mouth-only", default="", metavar="PATTERN,...",
+                   help="speakers (fnmatch patterns, e.g. 'tuxpaint_*') whose motion outside the mouth "
+                        "is left out of the loss: they teach the mouth only")
     p.add_argument("--phone-weight", type=float, default=0.0,
                    help="auxiliary loss: the phone class read linearly from the audio features")
     p.add_argument("--articulation-classes", type=_phone_classes,
@@ -430,12 +438,13 @@ def main(argv: list[str] | None = None) -> int:
         print("error: --data-weight needs one weight per --data folder", file=sys.stderr)
         return 2
     args.weights = weights
+    args.mouth_only = tuple(p for p in args.mouth_only.split(",") if p)
     speakers = sorted({s for d in sources for s in d.speakers("train")})
     overrides = json.loads(args.arch) if args.arch else {}
     cfg = ModelConfig(fps=int(round(ds.fps)), sample_rate=ds.sample_rate, num_channels=len(ds.channels),
                       objective=args.objective,
                       num_styles=len(speakers) + 1, **overrides)
-    data = TrainingData(sources, cfg, "train", speakers, args.max_utts, weights)
+    data = TrainingData(sources, cfg, "train", speakers, args.max_utts, weights, args.mouth_only)
     cfg = data.cfg = _with_feature_norm(cfg, args, data)
     model = StreamingTalker(cfg)
     mean, std = data.motion_stats()
@@ -484,16 +493,16 @@ def main(argv: list[str] | None = None) -> int:
         lr = args.lr * min(1.0, (it + 1) / args.warmup) * 0.5 * (1 + math.cos(math.pi * it / args.iters))
         for g in opt.param_groups:
             g["lr"] = lr
-        mel, motion, style, phones = data.batch(rng, args.batch, ctx_steps + roll_steps, args.tgt_steps)
+        mel, motion, style, phones, upper_weight = data.batch(rng, args.batch, ctx_steps + roll_steps, args.tgt_steps)
         if args.feature_aug > 0:
             mel = augment_features(mel, rng, args.feature_aug, cfg.sample_rate, args.vtlp_range)
         if cfg.feature_norm_frames:  # after augmentation: the normaliser sees the perturbed voice
             mel = normalise_torch(mel, cfg.feature_norm_prior, cfg.feature_norm_frames)
-        mel, motion, style, phones = distributed.shard(world, mel, motion, style, phones)  # this rank's rows
+        mel, motion, style, phones, upper_weight = distributed.shard(world, mel, motion, style, phones, upper_weight)
         model.train()
         loss, parts = loss_of(mel.to(args.device), motion.to(args.device), style.to(args.device),
                               ctx_steps + roll_steps, args.objective, mouth_mask.to(args.device), loss_opt,
-                              phones.to(args.device))
+                              phones.to(args.device), upper_weight=upper_weight.to(args.device))
         parts = distributed.mean_parts(world, parts)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -510,7 +519,7 @@ def main(argv: list[str] | None = None) -> int:
         if it % args.log_every == 0:
             log.append({"iter": it, "lr": lr, **parts})
         if world.is_main and ((it + 1) % args.save_every == 0 or it + 1 == args.iters):
-            _save(args, sources, cfg, ema, speakers, log, it + 1, time.time() - t0)
+            save_trained(args, sources, cfg, ema, speakers, log, it + 1, time.time() - t0)
             state = {"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(), "iter": it + 1}
             if probe is not None:
                 state["probe"] = probe.state_dict()
@@ -525,74 +534,10 @@ def main(argv: list[str] | None = None) -> int:
                 prev = read_card(args.out).get("training") or {}
             except ModelFileError:
                 prev = {}
-        _save(args, sources, cfg, ema, speakers, list(prev.get("loss_log_tail") or []), args.iters,
+        save_trained(args, sources, cfg, ema, speakers, list(prev.get("loss_log_tail") or []), args.iters,
               float(prev.get("seconds") or 0.0))
     print(args.out)
     return 0
-
-
-def _held_out(d: Any) -> dict[str, list[str]]:
-    """Who a dataset holds out: whole speakers never trained on, and (real speech) the training
-    speakers whose held-out prompt groups only tuned or validated."""
-    train = set(d.speakers("train"))
-    held = {s for split in ("val", "tune") for s in d.speakers(split)}
-    out = {"held_out_speakers": sorted(held - train)}
-    if held & train:
-        out["train_speakers_with_held_out_prompts"] = sorted(held & train)
-    return out
-
-
-def _save(args: argparse.Namespace, sources: list[Dataset], cfg: ModelConfig, ema: StreamingTalker,
-          speakers: list[str], log: list[dict[str, float]], iters: int, seconds: float) -> None:
-    ds = sources[0]
-    value_range = (0.0, 1.0) if ds.channel_space == "arkit" else None
-    card = base_card(cfg, ds.channels, ds.channel_space, args.name or Path(args.out).stem,
-                     ["generic"] + speakers, value_range)
-    card["objective"] = args.objective
-    hours = sum(u["seconds"] for d in sources for u in d.entries("train")) / 3600
-    card["training"] = {
-        "trained": True, "data": " + ".join(d.meta.get("source", str(d.root)) for d in sources),
-        "dataset": " + ".join(Path(d.root).name for d in sources), "train_hours": round(hours, 3),
-        "datasets": [{"dataset": Path(d.root).name, "weight": w,
-                      "train_hours": round(sum(u["seconds"] for u in d.entries("train")) / 3600, 3),
-                      "train_speakers": len(d.speakers("train")), **_held_out(d)}
-                     for d, w in zip(sources, args.weights)],
-        "train_utterances": sum(len(d.entries("train")) for d in sources), "train_speakers": len(speakers),
-        "val_speakers": sorted({s for d in sources for s in d.speakers("val")}),
-        "iterations": iters, "batch": args.batch, "seed": args.seed,
-        "objective": args.objective, "seconds": round(seconds, 1), "loss_log_tail": log[-5:],
-        "sampler_times": args.sampler_times,
-        "first_step_weight": args.first_step_weight,
-        "sampler_loss": ({"weight": args.sampler_loss_weight, "steps": args.sampler_loss_steps,
-                          "temperature": args.sampler_loss_temperature}
-                         if args.sampler_loss_weight > 0 else None),
-        "phone_weight": args.phone_weight, "feature_aug": args.feature_aug,
-        "vtlp_range": list(args.vtlp_range),
-        "articulation_weight": args.articulation_weight,
-        "articulation_classes": list(args.articulation_classes),
-        "context": {"noise": args.context_noise, "drop": args.context_drop, "gain": args.context_gain,
-                    "swap": args.context_swap,
-                    "self_generated_prob": args.rollout_prob, "self_generated_steps": args.rollout_steps,
-                    "self_generated_temperature": args.rollout_temperature,
-                    "self_generated_temperature_upper": args.rollout_temperature_upper},
-    }
-    if args.init:
-        from ..model.checkpoint import read_card
-        from ..shared.model_card import training_stages
-
-        prev = read_card(args.init)
-        card["training"]["init"] = {"from": Path(args.init).name, "weights_sha256": prev.get("weights_sha256")}
-        card["training"]["earlier_stages"] = training_stages(prev.get("training"))
-        if prev.get("objective") == args.objective and prev.get("defaults"):
-            # A fine-tune starts from its parent's tuned sampler settings (re-tune them with
-            # scripts/tune_defaults.py): the base defaults would silently change how it is judged,
-            # e.g. drop the parent's upper-face temperature and with it the blinks.
-            card["defaults"] = dict(card["defaults"], **prev["defaults"])
-    extra = None
-    basis = ds.basis()
-    if basis is not None:
-        extra = {"motion.basis": basis[0], "motion.template": basis[1]}
-    save_checkpoint(args.out, ema, card, extra)
 
 
 if __name__ == "__main__":
