@@ -214,8 +214,7 @@ def test_fine_tune_with_self_generated_context_records_the_recipe(tmp_path):
     tuned = tmp_path / "tuned.safetensors"
     r = cli("train", "--data", data, "--out", tuned, "--iters", 3, "--batch", 4, "--quiet", "--arch", arch,
             "--init", base, "--rollout-prob", 1.0, "--rollout-steps", 3, "--context-gain", 0.3,
-            "--context-swap", 0.25, "--first-step-weight", 0.5, "--sampler-loss-weight", 0.5,
-            "--mouth-only", "toy*,nobody")
+            "--context-swap", 0.25, "--first-step-weight", 0.5, "--sampler-loss-weight", 0.5)
     assert r.returncode == 0, r.stderr
     full = json.loads(cli("info", tuned).stdout)
     assert full["defaults"]["temperature_upper"] == 1.25  # the parent's tuned sampler settings carry over
@@ -224,7 +223,6 @@ def test_fine_tune_with_self_generated_context_records_the_recipe(tmp_path):
     assert card["context"]["swap"] == 0.25
     assert card["first_step_weight"] == 0.5
     assert card["sampler_loss"] == {"weight": 0.5, "steps": 2, "temperature": 0.1}
-    assert card["mouth_only_speakers"] == ["toy*", "nobody"]
     assert card["init"]["from"] == "base.safetensors" and card["iterations"] == 3
     # the parent's run is one flat stage, not a nested copy of its whole section
     assert [st["iterations"] for st in card["earlier_stages"]] == [3] and "init" not in card["earlier_stages"][0]
@@ -263,24 +261,3 @@ def test_nested_training_sections_of_older_cards_read_as_flat_stages():
     assert flat["init"] == {"from": "diff_v6", "weights_sha256": "sha-diff_v6"}
     assert [s["iterations"] for s in flat["earlier_stages"]] == [3000, 1000]
     assert training_stages(flat) == stages and flat_training(flat) == flat
-
-
-def test_upper_face_weight_scales_each_segments_loss_outside_the_mouth(model):
-    """``--upper-face-weight 0`` on a folder: its segments teach the mouth only. Weight 1 is the
-    plain loss; 0 leaves nothing of a segment whose channels are all upper face, and nothing
-    changes for a segment whose channels are all mouth."""
-    mel, motion, style = _segment(model, 13, batch=2)
-    K = model.cfg.num_channels
-
-    def parts(mask, upper):
-        torch.manual_seed(5)
-        return training_loss(model, mel, motion, style, 10, "diffusion", mask, _args(), upper_weight=upper)[1]
-
-    upper_only, mouth_only = torch.zeros(K), torch.ones(K)
-    plain = parts(upper_only, None)
-    assert parts(upper_only, torch.ones(2)) == pytest.approx(plain, rel=1e-6)
-    silent = parts(upper_only, torch.zeros(2))
-    assert silent["pos"] == 0 and silent["vel"] == 0
-    half = parts(upper_only, torch.tensor([1.0, 0.0]))       # one segment of two still counts
-    assert 0 < half["pos"] < plain["pos"]
-    assert parts(mouth_only, torch.zeros(2)) == pytest.approx(parts(mouth_only, None), rel=1e-6)

@@ -39,12 +39,11 @@ def test_datasets_mix_by_weight_and_carry_phone_classes(tmp_path):
     real = Dataset(_phoned_dataset(tmp_path / "real", "human"))
     cfg = ModelConfig(num_styles=5)
     speakers = sorted(set(toy.speakers("train")) | set(real.speakers("train")))
-    data = TrainingData([toy, real], cfg, "train", speakers, weights=[1.0, 3.0], mouth_only=("hum*",))
+    data = TrainingData([toy, real], cfg, "train", speakers, weights=[1.0, 3.0])
     rng = np.random.default_rng(0)
-    mel, motion, style, phones, upper = data.batch(rng, 400, 10, 4)
+    mel, motion, style, phones = data.batch(rng, 400, 10, 4)
     human = style == speakers.index("human") + 1
     assert 0.68 < human.float().mean() < 0.82                # 3 : 1, whatever the hours
-    assert torch.equal(upper, (~human).float())              # 'hum*' speakers teach the mouth only
     assert (phones[~human] == IGNORE).all()                   # no timings: ignored by the loss
     known = phones[human]
     labels = {int(v) for v in known.unique()}
@@ -97,7 +96,7 @@ def test_phone_probe_trains_the_encoder(tmp_path):
     real = Dataset(_phoned_dataset(tmp_path / "real", "human"))
     cfg = ModelConfig(num_styles=2, layers=1, head_blocks=1, head_dim=64, model_dim=64, audio_dim=64)
     data = TrainingData([real], cfg, "train", ["human"])
-    mel, motion, style, phones, _ = data.batch(np.random.default_rng(0), 4, 10, 3)
+    mel, motion, style, phones = data.batch(np.random.default_rng(0), 4, 10, 3)
     model = StreamingTalker(cfg)
     probe = PhoneProbe(cfg.model_dim, len(PHONE_INDEX))
     mask = torch.zeros(52)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from fnmatch import fnmatchcase
 
 import numpy as np
 import torch
@@ -44,19 +43,14 @@ class _Utt:
     phones: torch.Tensor   # (S*C,) int64 phone class per frame, IGNORE where unknown
     style: int
     steps: int
-    upper: float           # weight of its motion outside the mouth in the loss (0: mouth only)
 
 
 class TrainingData:
     """All utterances of a split of the given datasets, ready for segment sampling."""
 
     def __init__(self, sources: list[Dataset], cfg: ModelConfig, split: str, speakers: list[str],
-                 max_utts: int | None = None, weights: list[float] | None = None,
-                 mouth_only: tuple[str, ...] = ()):
-        """``mouth_only``: speaker name patterns (``fnmatch``, e.g. ``tuxpaint_*``) whose
-        segments teach the mouth only (:meth:`batch`'s per-segment upper-face weight 0)."""
+                 max_utts: int | None = None, weights: list[float] | None = None):
         self.cfg = cfg
-        self.mouth_only = mouth_only
         mel = TorchLogMel(cfg.sample_rate, cfg.hop, cfg.win_length, cfg.n_fft, cfg.n_mels)
         ctx_steps = math.ceil(cfg.context_frames / cfg.chunk_frames)
         lead_steps = math.ceil(cfg.left_context_mel / cfg.step_mels)
@@ -99,8 +93,7 @@ class TrainingData:
             phones[:n_pad] = SILENCE
             phones[n_pad:n_pad + t] = [PHONE_INDEX.get(lab, IGNORE) for lab in labels]
         style = speakers.index(utt.speaker) + 1 if utt.speaker in speakers else 0
-        upper = 0.0 if any(fnmatchcase(utt.speaker, p) for p in self.mouth_only) else 1.0
-        return _Utt(source, feats, torch.from_numpy(motion), torch.from_numpy(phones), style, steps_total, upper)
+        return _Utt(source, feats, torch.from_numpy(motion), torch.from_numpy(phones), style, steps_total)
 
     def speech_mean(self, frames: int) -> np.ndarray:
         """The log-mel mean of speech frames (as the normaliser weighs them), sources mixed by
@@ -121,9 +114,8 @@ class TrainingData:
         return allm.mean(0), allm.std(0).clamp_min(STD_FLOOR)
 
     def batch(self, rng: np.random.Generator, batch: int, ctx_steps: int, tgt_steps: int
-              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(mel windows (B, M, n_mels), motion (B, (ctx+tgt)*C, K), style (B,), phones (B, (ctx+tgt)*C),
-        upper (B,): the weight of each segment's upper-face motion in the loss, 0 for ``mouth_only`` speakers).
+              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(mel windows (B, M, n_mels), motion (B, (ctx+tgt)*C, K), style (B,), phones (B, (ctx+tgt)*C)).
 
         With feature normalisation on, each mel window starts ``feature_norm_frames - 1`` frames
         earlier (the silence floor before the utterance), the history the normaliser reads;
@@ -131,7 +123,7 @@ class TrainingData:
         cfg = self.cfg
         lead = cfg.left_context_mel + max(0, cfg.feature_norm_frames - 1)
         first_ok = math.ceil(cfg.left_context_mel / cfg.step_mels)  # encoder's left context in the array
-        mels, motions, styles, phones, upper = [], [], [], [], []
+        mels, motions, styles, phones = [], [], [], []
         sources = rng.choice(len(self.source_p), size=batch, p=self.source_p)
         for k in sources:
             ids = self.by_source[int(k)]
@@ -153,12 +145,10 @@ class TrainingData:
             mels.append(mel)
             motions.append(mot)
             styles.append(u.style)
-            upper.append(u.upper)
             phones.append(ph)
         assert mels[0].shape[0] == ((ctx_steps + tgt_steps) * cfg.step_mels + cfg.receptive_field_mel - 1
                                     + max(0, cfg.feature_norm_frames - 1))
-        return (torch.stack(mels), torch.stack(motions), torch.tensor(styles), torch.stack(phones),
-                torch.tensor(upper))
+        return torch.stack(mels), torch.stack(motions), torch.tensor(styles), torch.stack(phones)
 
 
 def _mel_centres(n_mels: int, sample_rate: int, fmin: float = 40.0) -> np.ndarray:

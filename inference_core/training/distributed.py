@@ -77,14 +77,13 @@ class _LossModule(torch.nn.Module):
         self.probe = probe
         self._loss_fn = loss_fn
 
-    def forward(self, *args: Any, **kwargs: Any) -> Any:
-        return self._loss_fn(self.model, *args, probe=self.probe, **kwargs)
+    def forward(self, *args: Any) -> Any:
+        return self._loss_fn(self.model, *args, self.probe)
 
 
 def loss_function(world: World, model: torch.nn.Module, probe: torch.nn.Module | None,
                   loss_fn: Callable[..., Any]) -> Callable[..., Any]:
-    """``loss_fn(model, *args, probe=probe, **kwargs)`` as a callable of ``*args, **kwargs``, under
-    DDP when distributed."""
+    """``loss_fn(model, *args, probe)`` as a callable of ``*args``, under DDP when distributed."""
     module = _LossModule(model, probe, loss_fn)
     if not world.enabled:
         return module

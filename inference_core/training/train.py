@@ -152,13 +152,11 @@ class PhoneProbe(torch.nn.Module):
 
 def training_loss(model: StreamingTalker, mel: torch.Tensor, motion: torch.Tensor, style: torch.Tensor,
                   ctx_steps: int, objective: str, mouth_mask: torch.Tensor, opt: LossOptions,
-                  phones: torch.Tensor | None = None, probe: PhoneProbe | None = None,
-                  upper_weight: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+                  phones: torch.Tensor | None = None, probe: PhoneProbe | None = None
+                  ) -> tuple[torch.Tensor, dict[str, float]]:
     """The loss on one batch of segments: encode the audio once, build a window per target
     step, treat the contexts, then the model's objective (:func:`~inference_core.model.diffusion.objective_loss`),
-    plus the auxiliary phone loss when a probe and per-frame ``phones`` are given.
-    ``upper_weight`` (B,) scales each segment's loss on the channels outside ``mouth_mask``
-    (0 for the speakers of ``train --mouth-only``)."""
+    plus the auxiliary phone loss when a probe and per-frame ``phones`` are given."""
     cfg = model.cfg
     C, W, K = cfg.chunk_frames, cfg.context_frames, cfg.num_channels
     dev = mel.device
@@ -177,9 +175,6 @@ def training_loss(model: StreamingTalker, mel: torch.Tensor, motion: torch.Tenso
         _, _, marked = target_windows(audio, x, x, ctx_steps, C, W, frames=articulation_frames(phones, opt.articulation_classes)[..., None])
         w = w * (1.0 + (opt.articulation_weight - 1.0) * marked * mouth_mask)
     n = past.shape[0]
-    if upper_weight is not None:
-        per_window = upper_weight.to(w).repeat_interleave(n // upper_weight.shape[0])[:, None, None]
-        w = w * (mouth_mask + (1.0 - mouth_mask) * per_window)
     styles = style.repeat_interleave(n // style.shape[0])
     past = swap_contexts(past, opt.context_swap)
     past_in = corrupt_context(model, past, opt)
@@ -296,9 +291,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="dataset folder(s) (inference_core.data.format); several are mixed by --data-weight")
     p.add_argument("--data-weight", default=None, metavar="W1,W2",
                    help="how often each --data folder is sampled, relative (default: equally)")
-    p.add_argument("--mouth-only", default="", metavar="PATTERN,...",
-                   help="speakers (fnmatch patterns, e.g. 'tuxpaint_*') whose motion outside the mouth "
-                        "is left out of the loss: they teach the mouth only")
     p.add_argument("--phone-weight", type=float, default=0.0,
                    help="auxiliary loss: the phone class read linearly from the audio features")
     p.add_argument("--articulation-classes", type=_phone_classes,
@@ -438,13 +430,12 @@ def main(argv: list[str] | None = None) -> int:
         print("error: --data-weight needs one weight per --data folder", file=sys.stderr)
         return 2
     args.weights = weights
-    args.mouth_only = tuple(p for p in args.mouth_only.split(",") if p)
     speakers = sorted({s for d in sources for s in d.speakers("train")})
     overrides = json.loads(args.arch) if args.arch else {}
     cfg = ModelConfig(fps=int(round(ds.fps)), sample_rate=ds.sample_rate, num_channels=len(ds.channels),
                       objective=args.objective,
                       num_styles=len(speakers) + 1, **overrides)
-    data = TrainingData(sources, cfg, "train", speakers, args.max_utts, weights, args.mouth_only)
+    data = TrainingData(sources, cfg, "train", speakers, args.max_utts, weights)
     cfg = data.cfg = _with_feature_norm(cfg, args, data)
     model = StreamingTalker(cfg)
     mean, std = data.motion_stats()
@@ -493,16 +484,16 @@ def main(argv: list[str] | None = None) -> int:
         lr = args.lr * min(1.0, (it + 1) / args.warmup) * 0.5 * (1 + math.cos(math.pi * it / args.iters))
         for g in opt.param_groups:
             g["lr"] = lr
-        mel, motion, style, phones, upper_weight = data.batch(rng, args.batch, ctx_steps + roll_steps, args.tgt_steps)
+        mel, motion, style, phones = data.batch(rng, args.batch, ctx_steps + roll_steps, args.tgt_steps)
         if args.feature_aug > 0:
             mel = augment_features(mel, rng, args.feature_aug, cfg.sample_rate, args.vtlp_range)
         if cfg.feature_norm_frames:  # after augmentation: the normaliser sees the perturbed voice
             mel = normalise_torch(mel, cfg.feature_norm_prior, cfg.feature_norm_frames)
-        mel, motion, style, phones, upper_weight = distributed.shard(world, mel, motion, style, phones, upper_weight)
+        mel, motion, style, phones = distributed.shard(world, mel, motion, style, phones)  # this rank's rows
         model.train()
         loss, parts = loss_of(mel.to(args.device), motion.to(args.device), style.to(args.device),
                               ctx_steps + roll_steps, args.objective, mouth_mask.to(args.device), loss_opt,
-                              phones.to(args.device), upper_weight=upper_weight.to(args.device))
+                              phones.to(args.device))
         parts = distributed.mean_parts(world, parts)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -535,7 +526,7 @@ def main(argv: list[str] | None = None) -> int:
             except ModelFileError:
                 prev = {}
         save_trained(args, sources, cfg, ema, speakers, list(prev.get("loss_log_tail") or []), args.iters,
-              float(prev.get("seconds") or 0.0))
+                     float(prev.get("seconds") or 0.0))
     print(args.out)
     return 0
 
