@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
 from ..data.format import Dataset
-from ..model.checkpoint import base_card, save_checkpoint
+from ..model.checkpoint import base_card, read_card, save_checkpoint
 from ..model.config import ModelConfig
 from ..model.network import StreamingTalker
+from ..shared.model_card import training_stages
 
 
-def _held_out(d: Any) -> dict[str, list[str]]:
+def _held_out(d: Dataset) -> dict[str, list[str]]:
     """Who a dataset holds out: whole speakers never trained on, and (real speech) the training
     speakers whose held-out prompt groups only tuned or validated."""
     train = set(d.speakers("train"))
@@ -61,9 +61,6 @@ def save_trained(args: argparse.Namespace, sources: list[Dataset], cfg: ModelCon
                     "self_generated_temperature_upper": args.rollout_temperature_upper},
     }
     if args.init:
-        from ..model.checkpoint import read_card
-        from ..shared.model_card import training_stages
-
         prev = read_card(args.init)
         card["training"]["init"] = {"from": Path(args.init).name, "weights_sha256": prev.get("weights_sha256")}
         card["training"]["earlier_stages"] = training_stages(prev.get("training"))
