@@ -474,6 +474,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {problem}", file=sys.stderr)
             return 2
     model.to(args.device)
+    parent = None  # the starting weights, taken before a resumed state replaces them
+    if args.init and args.upper_distill > 0:
+        parent = copy.deepcopy(model).eval()
+        for p_ in parent.parameters():
+            p_.requires_grad_(False)
     probe = PhoneProbe(cfg.model_dim, len(PHONE_INDEX)).to(args.device) if args.phone_weight > 0 else None
     ema = copy.deepcopy(model).eval()
     for p_ in ema.parameters():
@@ -503,11 +508,6 @@ def main(argv: list[str] | None = None) -> int:
 
     bar = tqdm(range(start_it, args.iters), initial=start_it, total=args.iters,
                disable=args.quiet or not world.is_main, desc="train", dynamic_ncols=True)
-    parent = None
-    if args.init and args.upper_distill > 0:
-        parent = copy.deepcopy(model).eval()
-        for p_ in parent.parameters():
-            p_.requires_grad_(False)
     loss_of = distributed.loss_function(world, model, probe, functools.partial(training_loss, parent=parent))
     avg = None
     for it in bar:
