@@ -214,7 +214,8 @@ def test_fine_tune_with_self_generated_context_records_the_recipe(tmp_path):
     tuned = tmp_path / "tuned.safetensors"
     r = cli("train", "--data", data, "--out", tuned, "--iters", 3, "--batch", 4, "--quiet", "--arch", arch,
             "--init", base, "--rollout-prob", 1.0, "--rollout-steps", 3, "--context-gain", 0.3,
-            "--context-swap", 0.25, "--first-step-weight", 0.5, "--sampler-loss-weight", 0.5)
+            "--context-swap", 0.25, "--first-step-weight", 0.5, "--sampler-loss-weight", 0.5,
+            "--upper-distill", 2.0)
     assert r.returncode == 0, r.stderr
     full = json.loads(cli("info", tuned).stdout)
     assert full["defaults"]["temperature_upper"] == 1.25  # the parent's tuned sampler settings carry over
@@ -223,6 +224,17 @@ def test_fine_tune_with_self_generated_context_records_the_recipe(tmp_path):
     assert card["context"]["swap"] == 0.25
     assert card["first_step_weight"] == 0.5
     assert card["sampler_loss"] == {"weight": 0.5, "steps": 2, "temperature": 0.1}
+    assert card["upper_distill"] == 2.0
+    # a resumed run still holds the upper face to the --init weights, not to its own resumed ones
+    held = tmp_path / "held.safetensors"
+    common = ("--data", data, "--out", held, "--batch", 4, "--quiet", "--arch", arch, "--init", base,
+              "--upper-distill", 2.0, "--save-every", 1, "--log-every", 1)
+    assert cli("train", *common, "--iters", 2).returncode == 0
+    r = cli("train", *common, "--iters", 3, "--resume")
+    assert r.returncode == 0, r.stderr
+    first_resumed = json.loads(cli("info", held).stdout)["training"]["loss_log_tail"][0]
+    # held to itself it would be float noise (~1e-17); two small steps from the parent give ~1e-8
+    assert first_resumed["iter"] == 2 and first_resumed["upper_distill"] > 1e-12
     assert card["init"]["from"] == "base.safetensors" and card["iterations"] == 3
     # the parent's run is one flat stage, not a nested copy of its whole section
     assert [st["iterations"] for st in card["earlier_stages"]] == [3] and "init" not in card["earlier_stages"][0]
@@ -261,3 +273,33 @@ def test_nested_training_sections_of_older_cards_read_as_flat_stages():
     assert flat["init"] == {"from": "diff_v6", "weights_sha256": "sha-diff_v6"}
     assert [s["iterations"] for s in flat["earlier_stages"]] == [3000, 1000]
     assert training_stages(flat) == stages and flat_training(flat) == flat
+
+
+def test_upper_distill_holds_the_upper_face_to_the_parent(model):
+    """``--upper-distill``: nothing while the model is its parent; once it drifts, a term (added to the
+    plain loss at its weight) that only its outputs outside the mouth pay."""
+    import copy
+
+    mel, motion, style = _segment(model, 13, batch=2)
+    K = model.cfg.num_channels
+    child = copy.deepcopy(model)
+    parent = copy.deepcopy(model).eval()
+    opt = _args(upper_distill=10.0, first_step_weight=1.0)
+
+    def parts(mask):
+        torch.manual_seed(5)
+        return training_loss(child, mel, motion, style, 10, "diffusion", mask, opt, parent=parent)
+
+    upper = torch.zeros(K)
+    assert parts(upper)[1]["upper_distill"] == 0.0
+    with torch.no_grad():
+        for q in child.head.parameters():
+            q.add_(0.05 * torch.randn_like(q))
+    loss, drifted = parts(upper)
+    assert drifted["upper_distill"] > 0
+    assert parts(torch.ones(K))[1]["upper_distill"] == 0.0   # all mouth: nothing held
+    torch.manual_seed(5)
+    _, plain = training_loss(child, mel, motion, style, 10, "diffusion", upper, _args(first_step_weight=1.0))
+    assert "upper_distill" not in plain
+    torch.testing.assert_close(loss.detach(), torch.tensor(plain["loss"] + 10.0 * drifted["upper_distill"]),
+                               rtol=1e-5, atol=1e-5)

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import dataclasses
 import json
 import math
@@ -86,6 +87,7 @@ class LossOptions:
     phone_weight: float = 0.0
     articulation_weight: float = 1.0
     articulation_classes: tuple[str, ...] = ARTICULATION_CLASSES
+    upper_distill: float = 0.0
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> "LossOptions":
@@ -152,11 +154,14 @@ class PhoneProbe(torch.nn.Module):
 
 def training_loss(model: StreamingTalker, mel: torch.Tensor, motion: torch.Tensor, style: torch.Tensor,
                   ctx_steps: int, objective: str, mouth_mask: torch.Tensor, opt: LossOptions,
-                  phones: torch.Tensor | None = None, probe: PhoneProbe | None = None
-                  ) -> tuple[torch.Tensor, dict[str, float]]:
+                  phones: torch.Tensor | None = None, probe: PhoneProbe | None = None,
+                  parent: StreamingTalker | None = None) -> tuple[torch.Tensor, dict[str, float]]:
     """The loss on one batch of segments: encode the audio once, build a window per target
     step, treat the contexts, then the model's objective (:func:`~inference_core.model.diffusion.objective_loss`),
-    plus the auxiliary phone loss when a probe and per-frame ``phones`` are given."""
+    plus the auxiliary phone loss when a probe and per-frame ``phones`` are given, and with a
+    frozen ``parent`` (the fine-tune's starting point) and ``opt.upper_distill`` > 0, the squared
+    distance of every head output outside the mouth from the parent's on the same inputs: the
+    upper face (blinks) kept as the parent drew it while the mouth learns."""
     cfg = model.cfg
     C, W, K = cfg.chunk_frames, cfg.context_frames, cfg.num_channels
     dev = mel.device
@@ -193,12 +198,30 @@ def training_loss(model: StreamingTalker, mel: torch.Tensor, motion: torch.Tenso
         parts.setdefault("vel", scalar(vel))
         return pos + opt.velocity_weight * vel
 
+    head, distill = model.head, []
+    if parent is not None and opt.upper_distill > 0:
+        with torch.no_grad():
+            p_win, _, _ = target_windows(parent.audio(mel), x, x, ctx_steps, C, W)
+            p_cond = parent.predictor(p_win, past_in, parent.style_vector(styles), keep)
+        upper = (1.0 - mouth_mask).repeat(C)  # (C*K,): the head's flattened (C, K) layout
+
+        def head(x_t: torch.Tensor, t: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+            out = model.head(x_t, t, c)
+            with torch.no_grad():
+                ref = parent.head(x_t, t, p_cond.repeat(x_t.shape[0] // p_cond.shape[0], 1, 1))
+            distill.append(((out - ref) ** 2 * upper).mean())
+            return out
+
     loss, obj_parts = objective_loss(
-        model.head, cond, target.flatten(1), objective, motion_loss, noise_levels=opt.noise_levels,
+        head, cond, target.flatten(1), objective, motion_loss, noise_levels=opt.noise_levels,
         sampler_times=opt.sampler_times, first_step_weight=opt.first_step_weight,
         sampler_loss_weight=opt.sampler_loss_weight, sampler_loss_steps=opt.sampler_loss_steps,
         sampler_loss_temperature=opt.sampler_loss_temperature)
     obj_parts.pop("main", None)
+    if distill:
+        kept = torch.stack(distill).mean()
+        loss = loss + opt.upper_distill * kept
+        obj_parts["upper_distill"] = scalar(kept)
     if probe is not None and phones is not None and opt.phone_weight > 0:
         phone_loss = probe.loss(audio, phones)
         if (phones != -100).any():  # a batch of utterances without phone timings adds nothing
@@ -291,6 +314,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="dataset folder(s) (inference_core.data.format); several are mixed by --data-weight")
     p.add_argument("--data-weight", default=None, metavar="W1,W2",
                    help="how often each --data folder is sampled, relative (default: equally)")
+    p.add_argument("--upper-distill", type=float, default=0.0,
+                   help="with --init: weight of the head's outputs outside the mouth staying the parent's")
     p.add_argument("--phone-weight", type=float, default=0.0,
                    help="auxiliary loss: the phone class read linearly from the audio features")
     p.add_argument("--articulation-classes", type=_phone_classes,
@@ -449,6 +474,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {problem}", file=sys.stderr)
             return 2
     model.to(args.device)
+    parent = None  # the starting weights, taken before a resumed state replaces them
+    if args.init and args.upper_distill > 0:
+        parent = copy.deepcopy(model).eval()
+        for p_ in parent.parameters():
+            p_.requires_grad_(False)
     probe = PhoneProbe(cfg.model_dim, len(PHONE_INDEX)).to(args.device) if args.phone_weight > 0 else None
     ema = copy.deepcopy(model).eval()
     for p_ in ema.parameters():
@@ -478,7 +508,7 @@ def main(argv: list[str] | None = None) -> int:
 
     bar = tqdm(range(start_it, args.iters), initial=start_it, total=args.iters,
                disable=args.quiet or not world.is_main, desc="train", dynamic_ncols=True)
-    loss_of = distributed.loss_function(world, model, probe, training_loss)
+    loss_of = distributed.loss_function(world, model, probe, functools.partial(training_loss, parent=parent))
     avg = None
     for it in bar:
         lr = args.lr * min(1.0, (it + 1) / args.warmup) * 0.5 * (1 + math.cos(math.pi * it / args.iters))
