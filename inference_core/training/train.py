@@ -23,6 +23,10 @@ show the ground truth there:
   after a change of speaker, so a static style seen in the context (a smile)
   is not held for the rest of a long stream.
 
+A fine-tune (``--init``) that teaches the mouth new voices also moves the upper
+face, and its blinks fade; ``--upper-distill W`` holds every head output outside
+the mouth to the frozen starting model's on the same inputs (weight W).
+
 ``--objective regression`` trains the same network as a deterministic
 regressor (no noise input), the baseline the evaluation compares against.
 """
