@@ -44,7 +44,7 @@ import sys
 import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -202,19 +202,22 @@ def training_loss(model: StreamingTalker, mel: torch.Tensor, motion: torch.Tenso
         parts.setdefault("vel", scalar(vel))
         return pos + opt.velocity_weight * vel
 
-    head, distill = model.head, []
+    head: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] = model.head
+    distill: list[torch.Tensor] = []
     if parent is not None and opt.upper_distill > 0:
         with torch.no_grad():
             p_win, _, _ = target_windows(parent.audio(mel), x, x, ctx_steps, C, W)
             p_cond = parent.predictor(p_win, past_in, parent.style_vector(styles), keep)
         upper = (1.0 - mouth_mask).repeat(C)  # (C*K,): the head's flattened (C, K) layout
 
-        def head(x_t: torch.Tensor, t: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        def held_head(x_t: torch.Tensor, t: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
             out = model.head(x_t, t, c)
             with torch.no_grad():
                 ref = parent.head(x_t, t, p_cond.repeat(x_t.shape[0] // p_cond.shape[0], 1, 1))
             distill.append(((out - ref) ** 2 * upper).mean())
             return out
+
+        head = held_head
 
     loss, obj_parts = objective_loss(
         head, cond, target.flatten(1), objective, motion_loss, noise_levels=opt.noise_levels,
