@@ -245,6 +245,10 @@ def test_fine_tune_with_self_generated_context_records_the_recipe(tmp_path):
     stages = json.loads(cli("info", twice).stdout)["training"]["earlier_stages"]
     assert [st["iterations"] for st in stages] == [3, 3] and stages[1]["from"] == "base.safetensors"
     assert stages[1]["context"]["swap"] == 0.25 and "from" not in stages[0]
+    # holding the upper face needs a starting model to hold it to
+    r = cli("train", "--data", data, "--out", tmp_path / "y.safetensors", "--iters", 2, "--quiet",
+            "--upper-distill", 1.0)
+    assert r.returncode == 2 and "needs --init" in r.stderr
     # a checkpoint of another architecture cannot be the starting point
     r = cli("train", "--data", data, "--out", tmp_path / "x.safetensors", "--iters", 2, "--batch", 4,
             "--quiet", "--init", base)

@@ -35,8 +35,8 @@ from __future__ import annotations
 
 import argparse
 import copy
-import functools
 import dataclasses
+import functools
 import json
 import math
 import random
@@ -462,6 +462,9 @@ def main(argv: list[str] | None = None) -> int:
         print("error: --data-weight needs one weight per --data folder", file=sys.stderr)
         return 2
     args.weights = weights
+    if args.upper_distill > 0 and not args.init:
+        print("error: --upper-distill holds the upper face to the starting model: it needs --init", file=sys.stderr)
+        return 2
     speakers = sorted({s for d in sources for s in d.speakers("train")})
     overrides = json.loads(args.arch) if args.arch else {}
     cfg = ModelConfig(fps=int(round(ds.fps)), sample_rate=ds.sample_rate, num_channels=len(ds.channels),
