@@ -443,6 +443,14 @@ def _with_feature_norm(cfg: ModelConfig, args: argparse.Namespace, data: Trainin
     return dataclasses.replace(cfg, feature_norm_frames=int(frames), feature_norm_prior=prior)
 
 
+def _frozen_copy(model: StreamingTalker) -> StreamingTalker:
+    """A copy of ``model`` in eval mode that no gradient reaches (the EMA, the distillation parent)."""
+    frozen = copy.deepcopy(model).eval()
+    for p_ in frozen.parameters():
+        p_.requires_grad_(False)
+    return frozen
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     world, args.device = distributed.setup(args.device)  # under torchrun: this process's rank and device
@@ -484,15 +492,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {problem}", file=sys.stderr)
             return 2
     model.to(args.device)
-    parent = None  # the starting weights, taken before a resumed state replaces them
-    if args.init and args.upper_distill > 0:
-        parent = copy.deepcopy(model).eval()
-        for p_ in parent.parameters():
-            p_.requires_grad_(False)
+    # the starting weights (--upper-distill needs --init), taken before a resumed state replaces them
+    parent = _frozen_copy(model) if args.upper_distill > 0 else None
     probe = PhoneProbe(cfg.model_dim, len(PHONE_INDEX)).to(args.device) if args.phone_weight > 0 else None
-    ema = copy.deepcopy(model).eval()
-    for p_ in ema.parameters():
-        p_.requires_grad_(False)
+    ema = _frozen_copy(model)
     params = list(model.parameters()) + (list(probe.parameters()) if probe is not None else [])
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
     mouth_mask = torch.tensor([1.0 if c in MOUTH_CHANNELS else 0.0 for c in ds.channels])
