@@ -225,6 +225,9 @@ def test_fine_tune_with_self_generated_context_records_the_recipe(tmp_path):
     assert card["first_step_weight"] == 0.5
     assert card["sampler_loss"] == {"weight": 0.5, "steps": 2, "temperature": 0.1}
     assert card["upper_distill"] == 2.0
+    assert card["init"]["from"] == "base.safetensors" and card["iterations"] == 3
+    # the parent's run is one flat stage, not a nested copy of its whole section
+    assert [st["iterations"] for st in card["earlier_stages"]] == [3] and "init" not in card["earlier_stages"][0]
     # a resumed run still holds the upper face to the --init weights, not to its own resumed ones
     held = tmp_path / "held.safetensors"
     common = ("--data", data, "--out", held, "--batch", 4, "--quiet", "--arch", arch, "--init", base,
@@ -235,9 +238,6 @@ def test_fine_tune_with_self_generated_context_records_the_recipe(tmp_path):
     first_resumed = json.loads(cli("info", held).stdout)["training"]["loss_log_tail"][0]
     # held to itself it would be float noise (~1e-17); two small steps from the parent give ~1e-8
     assert first_resumed["iter"] == 2 and first_resumed["upper_distill"] > 1e-12
-    assert card["init"]["from"] == "base.safetensors" and card["iterations"] == 3
-    # the parent's run is one flat stage, not a nested copy of its whole section
-    assert [st["iterations"] for st in card["earlier_stages"]] == [3] and "init" not in card["earlier_stages"][0]
     twice = tmp_path / "twice.safetensors"
     r = cli("train", "--data", data, "--out", twice, "--iters", 2, "--batch", 4, "--quiet", "--arch", arch,
             "--init", tuned)
