@@ -11,6 +11,7 @@ Layout of a zip (the extension's root is the add-on package itself)::
     inference_core/                     bundled copy (with its models/: weights + ONNX graphs)
     wheels/onnxruntime-….whl            the platform's ONNX Runtime (Blender installs it)
     requirements_core.txt               what the optional "Set up runtime" installs next to torch
+    TRAINING_DATA_CREDITS.txt           the recorded voices the bundled model learned from, credited
 
 Why a bundled core and wheel: with them an installed extension runs the model in
 Blender's own Python (3.11, numpy included) through ONNX Runtime, with nothing else
@@ -26,6 +27,7 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import hashlib
+import json
 import platform
 import re
 import subprocess
@@ -163,6 +165,26 @@ def check_manifest(info: dict[str, Any]) -> list[str]:
     return problems
 
 
+def training_credits(models: Path = CORE / "models") -> str | None:
+    """The credits of the recorded voices the bundled models learned from (their cards'
+    ``training.voice_credits``), as the text file the zip carries; None if no card has any.
+
+    Why a file of its own: the voices are CC-BY-SA and GPL recordings, whose licences ask that
+    work derived from them credit them, and a user looks for that in a plain file, not in JSON."""
+    lines: list[str] = []
+    for card_path in sorted(models.glob("*.json")):
+        card = json.loads(card_path.read_text())
+        credits = (card.get("training") or {}).get("voice_credits") if isinstance(card, dict) else None
+        if not credits:
+            continue
+        lines += [f"The model {card.get('name', card_path.stem)} ({card_path.stem}.safetensors, weights sha256 "
+                  f"{card.get('weights_sha256', '?')}) learned from these recorded voices:", ""]
+        lines += [f"- {c['voice']} ({c['licence']}): {c['attribution']}" for c in credits]
+        lines += ["", "Its synthetic voices (espeak-ng, flite) are not recordings of people. "
+                      "The README says how each set was used and what was held out.", ""]
+    return "\n".join(lines) if lines else None
+
+
 def build(out_dir: Path, plat: str) -> Path:
     if plat not in PLATFORMS:
         raise BuildError(f"unknown platform {plat!r}; one of {', '.join(PLATFORMS)}")
@@ -186,6 +208,9 @@ def build(out_dir: Path, plat: str) -> Path:
             zf.write(path, f"inference_core/{rel.as_posix()}", compress_type=kind)
         if wheel is not None:
             zf.write(wheel, f"wheels/{wheel.name}", compress_type=zipfile.ZIP_STORED)
+        credits = training_credits()
+        if credits:
+            zf.writestr("TRAINING_DATA_CREDITS.txt", credits)
         req = ROOT / "requirements" / "core.txt"
         if req.is_file():
             zf.write(req, "requirements_core.txt")

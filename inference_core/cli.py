@@ -120,6 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="JSON of scripts/choose_style.py: how the default style was chosen")
     f.add_argument("--articulation", default=None,
                    help="JSON of scripts/fit_articulation.py: the mouth's articulation gains")
+    f.add_argument("--credit-data", nargs="+", default=None, metavar="DATASET",
+                   help="credit the training voices of these datasets in the card (a model trained before "
+                        "cards carried its voices' credits; training writes them itself)")
     f.add_argument("--name", default=None)
 
     for name, (_, _, text) in EXTERNAL.items():
@@ -230,6 +233,16 @@ def cmd_finalize_model(args: argparse.Namespace) -> int:
         fit = json.loads(Path(args.articulation).read_text())
         card[ARTICULATION_KEY] = {k: fit.get(k) for k in ("gains", "mean_seconds", "rule", "data", "utterances",
                                                           "speakers", "settings")}
+    if args.credit_data:
+        from .data.format import Dataset, DatasetError
+        from .training.card import voice_credits
+
+        try:
+            sources = [Dataset(d) for d in args.credit_data]
+        except (DatasetError, OSError) as exc:
+            return _fail(f"--credit-data: {exc}")
+        training = card.setdefault("training", {})
+        training["voice_credits"] = voice_credits(sources, training.get("voice_credits"))
     if args.name:
         card["name"] = args.name
     if card.get("training"):
@@ -240,6 +253,12 @@ def cmd_finalize_model(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     save_checkpoint(args.out, model, card, {k: v.numpy() for k, v in extra.items()})
     print(args.out)
+    from .runtime.onnx_backend import manifest_path
+
+    if manifest_path(args.out).is_file():  # its graphs read the weights by byte offset, and the card moved them
+        from .model.onnx_export import export_onnx
+
+        print(export_onnx(args.out))
     return 0
 
 

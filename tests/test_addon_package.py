@@ -5,6 +5,7 @@ extracted zip runs in a clean Python with only numpy and its onnxruntime wheel; 
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import shutil
 import subprocess
@@ -164,6 +165,10 @@ def test_zip_contents(built_zip):
     head = zf.getinfo("demo_head/ict_face.npz")  # the demo head travels with its licence notice
     assert 500_000 < head.file_size < 3_000_000
     assert "MIT License" in zf.read("demo_head/LICENSE-ICT-FaceKit.txt").decode()
+    # the recorded voices the bundled model learned from are credited in a plain file (CC-BY-SA, GPL)
+    voices = json.loads(zf.read("inference_core/models/streamingtalker_arkit.json"))["training"]["voice_credits"]
+    credits = zf.read("TRAINING_DATA_CREDITS.txt").decode()
+    assert voices and all(f"- {c['voice']} ({c['licence']}): {c['attribution']}" in credits for c in voices)
     assert set(manifest["permissions"]) == {"files", "microphone"}
     assert all(len(v) <= 64 and not v.endswith(".") for v in manifest["permissions"].values())
     assert len(manifest["tagline"]) <= 64

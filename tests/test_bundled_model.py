@@ -18,6 +18,14 @@ def test_card_states_what_it_was_trained_on_and_how_well_it_does():
     assert training["trained"] and "synthetic" in training["data"]
     assert training["val_speakers"] and card["quality"]["model_scores"]["mouth_mae"] > 0
     assert DEFAULT_MODEL.stat().st_size < 25 * 2**20
+    # every recorded voice it learned from is credited: at least as many as its last real-speech
+    # round trained on, none of them a held-out speaker, each with its licence
+    credits = training["voice_credits"]
+    real = [d for d in training["datasets"] if d["dataset"] != "corpus_v1"]
+    assert real and len(credits) >= max(d["train_speakers"] for d in real)
+    held = {s for d in real for s in d["held_out_speakers"]}
+    assert not [c for c in credits if c["voice"].rsplit("-", 1)[0] in held]
+    assert all(c["licence"] and "Debian package" in c["attribution"] for c in credits)
 
 
 def test_mouth_follows_speech_on_the_bundled_clip():

@@ -398,3 +398,27 @@ def test_torch_runtime_keeps_every_tensor_on_the_model_device(random_model):
         a = model.audio(torch.zeros(2, long * cfg.step_mels + cfg.receptive_field_mel - 1, cfg.n_mels, device="meta"))
         x = model.normalise(torch.zeros(2, long * cfg.chunk_frames, cfg.num_channels, device="meta"))
     assert rollout(model, a, x, style, 10, 4, LossOptions()).device.type == "meta"
+
+
+def test_graphs_whose_weights_moved_are_refused_and_finalize_model_exports_them_again(exported, tmp_path):
+    """The graphs read the weights by byte offset: a card that changes size (the same weights,
+    the same checksums) must not leave them reading the wrong bytes. finalize-model re-exports."""
+    from inference_core.model.checkpoint import load_checkpoint, save_checkpoint
+
+    d = tmp_path / "m"
+    d.mkdir()
+    for f in exported.parent.glob(exported.stem + ".*"):
+        shutil.copy(f, d / f.name)
+    model_path = d / exported.name
+    model, card, extra = load_checkpoint(model_path)
+    save_checkpoint(model_path, model, dict(card, name="a longer name " * 8), {k: v.numpy() for k, v in extra.items()})
+    with pytest.raises(BackendUnavailable, match="moved .*export them again"):
+        load_bundle(model_path, backend="onnx")
+    assert load_bundle(model_path).backend.name == "torch"
+    r = subprocess.run([sys.executable, "-m", "inference_core", "finalize-model", str(model_path), "--out",
+                        str(model_path), "--name", "shipped"], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert str(manifest_path(model_path)) in r.stdout
+    onnx, ref = load_bundle(model_path, backend="onnx-fp32"), load_bundle(model_path, backend="torch")
+    audio = np.random.default_rng(0).standard_normal(16000).astype(np.float32) * 0.1
+    np.testing.assert_allclose(_stream(onnx, audio, [16000], seed=1), _stream(ref, audio, [16000], seed=1), atol=1e-4)

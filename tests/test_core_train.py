@@ -307,3 +307,45 @@ def test_upper_distill_holds_the_upper_face_to_the_parent(model):
     assert "upper_distill" not in plain
     torch.testing.assert_close(loss.detach(), torch.tensor(plain["loss"] + 10.0 * drifted["upper_distill"]),
                                rtol=1e-5, atol=1e-5)
+
+
+def _credit_voices(root: Path, voices: dict[str, str]) -> Path:
+    """Mark a toy dataset's training speakers as recorded voices, the way real-speech sets do."""
+    manifest = json.loads((root / "manifest.json").read_text())
+    for u in manifest["utterances"]:
+        if u["speaker"] in voices:
+            u.update(voice=f"{u['speaker']}-xx", licence="CC-BY-SA-3.0", attribution=voices[u["speaker"]])
+    (root / "manifest.json").write_text(json.dumps(manifest))
+    return root
+
+
+def test_the_card_credits_every_recorded_voice_its_weights_learned_from(tmp_path):
+    """This run's credited training voices plus its parent's (a fine-tune keeps what the parent
+    learned); never a held-out one; finalize-model adds a dataset's for a model trained before."""
+    arch = json.dumps({"layers": 1, "head_blocks": 2, "head_dim": 128})
+    real = _credit_voices(make_toy_dataset(tmp_path / "real", n_train=3, n_val=1, seconds=3.0),
+                          {"spk0": "Read by A.", "spk1": "Read by B.", "spk9": "Held out (val)."})
+    base = tmp_path / "base.safetensors"
+    r = cli("train", "--data", real, "--out", base, "--iters", 2, "--batch", 4, "--quiet", "--arch", arch)
+    assert r.returncode == 0, r.stderr
+    credits = json.loads(cli("info", base).stdout)["training"]["voice_credits"]
+    assert credits == [{"voice": "spk0-xx", "licence": "CC-BY-SA-3.0", "attribution": "Read by A."},
+                       {"voice": "spk1-xx", "licence": "CC-BY-SA-3.0", "attribution": "Read by B."}]
+    other = _credit_voices(make_toy_dataset(tmp_path / "other", n_train=3, n_val=1, seconds=3.0),
+                           {"spk2": "Read by C."})
+    tuned = tmp_path / "tuned.safetensors"
+    r = cli("train", "--data", other, "--out", tuned, "--iters", 2, "--batch", 4, "--quiet", "--arch", arch,
+            "--init", base)
+    assert r.returncode == 0, r.stderr
+    card = json.loads(cli("info", tuned).stdout)["training"]
+    assert [c["voice"] for c in card["voice_credits"]] == ["spk0-xx", "spk1-xx", "spk2-xx"]
+    assert "voice_credits" not in card["earlier_stages"][0]  # stated once, for the whole lineage
+    plain = tmp_path / "plain.safetensors"
+    r = cli("train", "--data", make_toy_dataset(tmp_path / "tts", n_train=3, n_val=1, seconds=3.0),
+            "--out", plain, "--iters", 1, "--batch", 4, "--quiet", "--arch", arch)
+    assert r.returncode == 0 and json.loads(cli("info", plain).stdout)["training"]["voice_credits"] == []
+    r = cli("finalize-model", plain, "--out", plain, "--credit-data", real, other)
+    assert r.returncode == 0, r.stderr
+    assert len(json.loads(cli("info", plain).stdout)["training"]["voice_credits"]) == 3
+    r = cli("finalize-model", plain, "--out", plain, "--credit-data", tmp_path)
+    assert r.returncode != 0 and "--credit-data" in r.stderr and "manifest.json" in r.stderr

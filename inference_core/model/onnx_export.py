@@ -212,6 +212,7 @@ def export_onnx(model_path: str | Path, out_dir: str | Path | None = None) -> Pa
                 f"per output channel, activations uint8 per call (onnxruntime {onnxruntime.__version__})"}
     manifest = {
         "format": FORMAT, "version": FORMAT_VERSION, "model": target.name, "weights_sha256": card.get("weights_sha256"),
+        "checkpoint_data_start": read_header(target)[1],  # the offsets the graphs read the weights at
         "core_version": __version__, "torch": torch.__version__, "opset": OPSET, "files": files,
         "export_seconds": round(time.time() - t0, 1),
         "max_abs_diff_vs_torch": compare_with_torch(model, target),

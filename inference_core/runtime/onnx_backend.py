@@ -9,9 +9,9 @@ Files beside a checkpoint ``M.safetensors`` (written by ``export-onnx``)::
 
 The graphs hold no copy of the weights: their initializers are ONNX *external
 data* pointing at byte ranges of ``M.safetensors`` itself (both store raw
-little-endian float32), so a model ships once and the graphs cannot drift from
-its weights. What is read here: the checkpoint (card, motion normalisation,
-style table, with numpy by :mod:`.weights`; the weights' checksum is verified
+little-endian float32), so a model ships once; the manifest records where the
+tensor data starts, since a card of another size moves it (:func:`check_export`).
+What is read here: the checkpoint (card, motion normalisation, style table, with numpy by :mod:`.weights`; the weights' checksum is verified
 as the torch loader does) and the manifest, whose ``weights_sha256`` must be
 the checkpoint's and whose file hashes must match. Anything missing, damaged or
 not importable raises :class:`BackendUnavailable` with the reason, so ``auto``
@@ -43,7 +43,7 @@ import numpy as np
 
 from ..model.config import ModelConfig, config_from_card
 from ..shared.hashing import file_sha256
-from ..shared.model_card import ModelFileError
+from ..shared.model_card import ModelFileError, read_header
 from ..shared.paths import open_regular
 from .bundle import BackendUnavailable
 from .threads import default_threads
@@ -54,8 +54,9 @@ Denoise = Callable[[np.ndarray, float], np.ndarray]
 
 FORMAT = "streamingtalker-onnx"
 #: Version of the graph set (2: the audio encoder streamed, the head split into head_mod + head;
-#: 3: a dynamic batch axis on head_mod and head, for guided steps); older exports are refused.
-FORMAT_VERSION = 3
+#: 3: a dynamic batch axis on head_mod and head, for guided steps; 4: the manifest records where
+#: the checkpoint's tensor data starts, see :func:`check_export`); older exports are refused.
+FORMAT_VERSION = 4
 MAX_MANIFEST_BYTES = 1 << 20
 #: graph name -> (file suffix, input names, output names)
 GRAPHS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
@@ -110,9 +111,14 @@ def manifest_path(model_path: str | Path) -> Path:
     return p.with_name(p.stem + ".onnx.json")
 
 
-def check_export(model_path: Path, weights_sha256: str | None) -> dict[str, Any]:
-    """The manifest of the model's ONNX export if it belongs to these weights and no graph
-    was altered; BackendUnavailable saying what is wrong otherwise."""
+def check_export(model_path: Path, weights_sha256: str | None, data_start: int | None = None) -> dict[str, Any]:
+    """The manifest of the model's ONNX export if it belongs to these weights, still finds them
+    where they were, and no graph was altered; BackendUnavailable saying what is wrong otherwise.
+
+    ``data_start`` is where the checkpoint's tensor data begins now. The graphs read the weights
+    by byte offset, so a card that grew or shrank (``finalize-model`` rewrites it) moves every
+    tensor under them: the same weights, the same checksums, and graphs that would compute
+    garbage. The manifest records the offset the graphs were written for."""
     mpath = manifest_path(model_path)
     try:
         with open_regular(mpath) as fh:
@@ -128,6 +134,10 @@ def check_export(model_path: Path, weights_sha256: str | None) -> dict[str, Any]
     if weights_sha256 and manifest.get("weights_sha256") != weights_sha256:
         raise BackendUnavailable(f"the ONNX graphs of {model_path.name} were exported from other weights; "
                                  "export them again (python -m inference_core export-onnx MODEL)")
+    if data_start is not None and manifest.get("checkpoint_data_start") != data_start:
+        raise BackendUnavailable(f"the ONNX graphs of {model_path.name} read its weights at byte offsets that have "
+                                 "moved (its model card changed size since they were exported); export them again "
+                                 "(python -m inference_core export-onnx MODEL)")
     for key in [*GRAPHS, *(k for k in OPTIONAL_GRAPHS if k in manifest["files"])]:
         entry = manifest["files"].get(key)
         entry = entry if isinstance(entry, dict) else {}
@@ -302,7 +312,7 @@ def load_onnx(path: Path, device: str = "cpu", threads: int | None = None, int8_
     for name, t in tensors.items():
         if not np.isfinite(t).all():
             raise ModelFileError(f"{path.name}: tensor {name} contains NaN or infinite values")
-    manifest = check_export(path, card.get("weights_sha256"))
+    manifest = check_export(path, card.get("weights_sha256"), read_header(path)[1])
     backend = OnnxBackend(cfg, tensors, path, device, threads,
                           int8_head=int8_head and "head_int8" in manifest["files"])
     extra = {k: np.asarray(v, np.float32) for k, v in tensors.items() if k.startswith("motion.")}

@@ -239,7 +239,7 @@ def read_card_header(path: str | Path) -> dict[str, Any]:
 # other field of a training section says what that one run (a stage) did, so a field added to
 # the training card later is kept in the stages without being listed here.
 NOT_STAGE_FIELDS = ("trained", "data", "train_hours", "train_utterances", "train_speakers", "val_speakers",
-                    "init", "earlier_stages")
+                    "init", "earlier_stages", "voice_credits")
 
 
 def training_stages(training: dict[str, Any] | None) -> list[dict[str, Any]]:

@@ -25,6 +25,22 @@ def _held_out(d: Dataset) -> dict[str, list[str]]:
     return out
 
 
+def voice_credits(sources: list[Dataset], earlier: list[dict[str, str]] | None = None) -> list[dict[str, str]]:
+    """The credit owed to every recorded voice the weights learned from: this run's training
+    utterances that carry an ``attribution`` (the real-speech sets write one per utterance),
+    plus ``earlier`` (the parent's, since a fine-tune keeps what its parent learned). CC-BY-SA
+    and GPL recordings ask to be credited wherever work derived from them goes, and the model
+    file travels on its own (the extension zip, a render farm), so the card carries them."""
+    out = {c["voice"]: c for c in earlier or []}
+    for d in sources:
+        for u in d.entries("train"):
+            if u.get("attribution"):
+                voice = str(u.get("voice") or u["speaker"])
+                out.setdefault(voice, {"voice": voice, "licence": str(u.get("licence") or ""),
+                                       "attribution": str(u["attribution"])})
+    return [out[v] for v in sorted(out)]
+
+
 def save_trained(args: argparse.Namespace, sources: list[Dataset], cfg: ModelConfig, ema: StreamingTalker,
                  speakers: list[str], log: list[dict[str, float]], iters: int, seconds: float) -> None:
     """Write ``args.out``: ``ema``'s weights with the card of this run (and its parent's, when fine-tuned)."""
@@ -61,8 +77,9 @@ def save_trained(args: argparse.Namespace, sources: list[Dataset], cfg: ModelCon
                     "self_generated_temperature": args.rollout_temperature,
                     "self_generated_temperature_upper": args.rollout_temperature_upper},
     }
+    prev = read_card(args.init) if args.init else {}
+    card["training"]["voice_credits"] = voice_credits(sources, (prev.get("training") or {}).get("voice_credits"))
     if args.init:
-        prev = read_card(args.init)
         card["training"]["init"] = {"from": Path(args.init).name, "weights_sha256": prev.get("weights_sha256")}
         card["training"]["earlier_stages"] = training_stages(prev.get("training"))
         if prev.get("objective") == args.objective and prev.get("defaults"):
