@@ -11,8 +11,9 @@ The graphs hold no copy of the weights: their initializers are ONNX *external
 data* pointing at byte ranges of ``M.safetensors`` itself (both store raw
 little-endian float32), so a model ships once; the manifest records where the
 tensor data starts, since a card of another size moves it (:func:`check_export`).
-What is read here: the checkpoint (card, motion normalisation, style table, with numpy by :mod:`.weights`; the weights' checksum is verified
-as the torch loader does) and the manifest, whose ``weights_sha256`` must be
+What is read here: the checkpoint (card, motion normalisation, style table, with
+numpy by :mod:`.weights`; the weights' checksum is verified as the torch loader
+does) and the manifest, whose ``weights_sha256`` must be
 the checkpoint's and whose file hashes must match. Anything missing, damaged or
 not importable raises :class:`BackendUnavailable` with the reason, so ``auto``
 can fall back to torch.
