@@ -34,6 +34,11 @@ class ModelConfig:
     audio_dim: int = 128
     audio_kernels: tuple[int, ...] = (5, 5, 5, 3)
     audio_dilations: tuple[int, ...] = (1, 2, 4, 8)
+    #: width of a second conv stack beside the first (same kernels and dilations, so the same
+    #: receptive field and look-ahead), added to the encoder's output through a projection that
+    #: starts at zero: a fine-tune can widen a trained encoder without changing what it computes.
+    #: 0 = none.
+    audio_branch_dim: int = 0
     # AR condition predictor (transformer over the past-motion window)
     context_frames: int = 30       # W: past motion frames seen (1 s)
     model_dim: int = 128
@@ -67,6 +72,11 @@ class ModelConfig:
             raise ValueError(f"feature_norm_prior needs {self.n_mels} values (got {len(self.feature_norm_prior)})")
         if self.model_dim % self.heads:
             raise ValueError(f"model_dim {self.model_dim} is not divisible by heads {self.heads}")
+
+    @property
+    def audio_state_channels(self) -> int:
+        """Channels of the streamed encoder's state: the main stack's, then the branch's."""
+        return self.audio_dim + self.audio_branch_dim
 
     @property
     def step_samples(self) -> int:

@@ -70,6 +70,13 @@ def tensor_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
         out[f"audio.convs.{i}.bias"] = (a,)
         in_ch = a
     out.update(_linear("audio.norm", a, None) | _linear("audio.out", d, a))
+    if cfg.audio_branch_dim:
+        b, in_ch = cfg.audio_branch_dim, cfg.n_mels
+        for i, kernel in enumerate(cfg.audio_kernels):
+            out[f"audio.branch.{i}.weight"] = (b, in_ch, kernel)
+            out[f"audio.branch.{i}.bias"] = (b,)
+            in_ch = b
+        out.update(_linear("audio.branch_norm", b, None) | _linear("audio.branch_out", d, b))
     out.update({"predictor.future_token": (d,), "predictor.null_audio": (d,),
                 "predictor.pos": (cfg.context_frames + c, d),
                 "predictor.style.weight": (max(cfg.num_styles, 1), cfg.style_dim)})

@@ -25,20 +25,50 @@ from torch import nn
 from .config import ModelConfig
 
 
+def conv_stack(in_ch: int, width: int, cfg: ModelConfig) -> nn.ModuleList:
+    """The encoder's dilated causal-window convs (``cfg``'s kernels and dilations), ``width`` wide."""
+    convs = []
+    for k, d in zip(cfg.audio_kernels, cfg.audio_dilations):
+        convs.append(nn.Conv1d(in_ch, width, k, dilation=d))
+        in_ch = width
+    return nn.ModuleList(convs)
+
+
+def residual_crop(conv: nn.Conv1d) -> int:
+    """Input frames before the ones a conv's output lines up with (its centre): an unpadded conv
+    shortens its input by (k-1)*d, and the residual drops (k-1)*d - (k-1)*d // 2 frames at the
+    start and as many at the end."""
+    k, d = conv.kernel_size[0], conv.dilation[0]
+    return (k - 1) * d - (k - 1) * d // 2
+
+
+def run_conv_stack(convs: nn.ModuleList, x: torch.Tensor) -> torch.Tensor:
+    """(B, in, T) -> (B, width, T - RF + 1): each conv, a residual where the channel counts match
+    (not the first conv, mel -> width), then GELU."""
+    for i, conv in enumerate(cast(list[nn.Conv1d], list(convs))):
+        y = conv(x)
+        if i > 0:
+            crop = residual_crop(conv)
+            y = y + x[:, :, crop: crop + y.shape[-1]]
+        x = torch.nn.functional.gelu(y)
+    return x
+
+
 class AudioEncoder(nn.Module):
     pool: torch.Tensor  # registered buffer (typed: Module.__getattr__ says Tensor | Module)
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg
-        convs = []
-        in_ch = cfg.n_mels
-        for k, d in zip(cfg.audio_kernels, cfg.audio_dilations):
-            convs.append(nn.Conv1d(in_ch, cfg.audio_dim, k, dilation=d))
-            in_ch = cfg.audio_dim
-        self.convs = nn.ModuleList(convs)
+        self.convs = conv_stack(cfg.n_mels, cfg.audio_dim, cfg)
         self.norm = nn.LayerNorm(cfg.audio_dim)
         self.out = nn.Linear(cfg.audio_dim, cfg.model_dim)
+        if cfg.audio_branch_dim:
+            self.branch = conv_stack(cfg.n_mels, cfg.audio_branch_dim, cfg)
+            self.branch_norm = nn.LayerNorm(cfg.audio_branch_dim)
+            self.branch_out = nn.Linear(cfg.audio_branch_dim, cfg.model_dim)
+            nn.init.zeros_(self.branch_out.weight)  # the branch adds nothing until trained
+            nn.init.zeros_(self.branch_out.bias)
         self.register_buffer("pool", self._pool_matrix(cfg.step_mels, cfg.chunk_frames), persistent=False)
 
     @staticmethod
@@ -51,31 +81,29 @@ class AudioEncoder(nn.Module):
                 m[j, i] = max(0.0, min(hi, i + 1) - max(lo, i))
         return m / m.sum(dim=1, keepdim=True)
 
+    def pooled(self, x: torch.Tensor) -> torch.Tensor:
+        """A conv stack's output (B, C, S*step_mels) -> (B, S*chunk_frames, C) at the motion rate."""
+        x = x.transpose(1, 2)
+        b, n, c = x.shape
+        steps = n // self.cfg.step_mels
+        x = x.reshape(b, steps, self.cfg.step_mels, c)
+        return torch.einsum("fm,bsmc->bsfc", self.pool, x).reshape(b, steps * self.cfg.chunk_frames, c)
+
+    def branch_features(self, mel: torch.Tensor) -> torch.Tensor:
+        """The branch's normalised features (B, S*chunk_frames, audio_branch_dim), before its
+        projection: what a phone read-out teaches (``scripts/pretrain_audio_branch.py``)."""
+        return self.branch_norm(self.pooled(run_conv_stack(self.branch, mel.transpose(1, 2))))
+
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
         """(B, S*step_mels + receptive_field - 1, n_mels) → (B, S*chunk_frames, model_dim).
 
         Output mel position ``i`` sees input positions ``[i, i+RF)``, i.e.
         ``left_context_mel`` frames of past and ``lookahead_mel`` of future.
         """
-        x = mel.transpose(1, 2)
-        for i, conv in enumerate(self.convs):
-            y = conv(x)
-            # Residual where the channel counts match (not the first conv, mel -> audio_dim).
-            # An undilated-padding conv shortens its input by (k-1)*d; the residual takes the
-            # input frames the output frames line up with, i.e. drops the first
-            # (k-1)*d - (k-1)*d // 2 frames and as many at the end (the output's centre).
-            if i > 0:
-                conv1d = cast(nn.Conv1d, conv)  # self.convs holds only Conv1d
-                k, d = conv1d.kernel_size[0], conv1d.dilation[0]
-                crop_l = (k - 1) * d - (k - 1) * d // 2
-                y = y + x[:, :, crop_l: crop_l + y.shape[-1]]
-            x = torch.nn.functional.gelu(y)
-        x = x.transpose(1, 2)  # (B, S*step_mels, C)
-        b, n, c = x.shape
-        steps = n // self.cfg.step_mels
-        x = x.reshape(b, steps, self.cfg.step_mels, c)
-        x = torch.einsum("fm,bsmc->bsfc", self.pool, x).reshape(b, steps * self.cfg.chunk_frames, c)
-        return self.out(self.norm(x))
+        out = self.out(self.norm(self.pooled(run_conv_stack(self.convs, mel.transpose(1, 2)))))
+        if self.cfg.audio_branch_dim:
+            out = out + self.branch_out(self.branch_features(mel))
+        return out
 
 
 class ConditionPredictor(nn.Module):

@@ -9,7 +9,7 @@ layer pruned to the tokens it returns, the head split so that its conditioning r
 step):
 
 * ``M.audio_encoder.onnx``    mel (1, step_mels + the first conv's context, n_mels),
-                              state (1, audio_dim, P) -> features (1, C, d), state
+                              state (1, audio_dim + audio_branch_dim, P) -> features (1, C, d), state
 * ``M.condition.onnx``        audio (1, W + C, d), past (1, W, K), style_vec (1, s), keep (1,) -> (1, C, d)
 * ``M.head_modulation.onnx``  cond (B, C, d), t (S,) -> mod (B * S, M)   (S: a step's DDIM times)
 * ``M.head.onnx``             x_t (B, C*K), mod (B, M) -> x0 (B, C*K)

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..runtime.onnx_backend import audio_input_mels, audio_state_frames, audio_warmup_steps, graph_input_shapes
-from .network import AdaLNBlock, DiffusionHead, StreamingTalker, timestep_embedding
+from .network import AdaLNBlock, DiffusionHead, StreamingTalker, residual_crop, timestep_embedding
 
 
 def _attention(attn: nn.MultiheadAttention, q_in: torch.Tensor, kv_in: torch.Tensor, heads: int) -> torch.Tensor:
@@ -116,10 +116,30 @@ class HeadDenoise(nn.Module):
         return hd.out(hd.out_norm(x) * (1 + mod[:, o + h:o + 2 * h]) + mod[:, o:o + h])
 
 
+def _stream_stack(convs: nn.ModuleList, x: torch.Tensor, state: torch.Tensor,
+                  keep: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """One conv stack streamed: (B, in, frames of the step) and the stack's state -> its new
+    outputs and its next state (:func:`~.network.run_conv_stack`'s maths on the new positions)."""
+    kept, o = [], 0
+    for i, conv in enumerate(cast(list[nn.Conv1d], list(convs))):
+        if i > 0:  # this layer's past input, then the new outputs of the layer below
+            n = keep[i - 1]
+            x = torch.cat([state[:, :, o:o + n], x], dim=2)
+            kept.append(x[:, :, -n:])
+            o += n
+        y = conv(x)
+        if i > 0:  # the residual, cropped as the whole-window encoder crops it
+            crop = residual_crop(conv)
+            y = y + x[:, :, crop:crop + y.shape[-1]]
+        x = F.gelu(y)
+    return x, torch.cat(kept, dim=2)
+
+
 class AudioStreamStep(nn.Module):
     """``model.audio`` for one step, streamed: mel (1, :func:`audio_input_mels`, n_mels) and the
-    state (1, audio_dim, sum of :func:`audio_state_frames`: each layer's last outputs that the
-    next layer needs) -> the step's features (1, C, d) and the state updated.
+    state (1, ``audio_state_channels``, sum of :func:`audio_state_frames`: each layer's last
+    outputs that the next layer needs; the main stack's channels, then a branch's) -> the step's
+    features (1, C, d) and the state updated.
 
     The whole-window encoder recomputes every conv output of its window each step (50, 42, 26
     and 10 positions for the shipped kernels); here each conv computes only the step's new ones.
@@ -129,27 +149,24 @@ class AudioStreamStep(nn.Module):
         super().__init__()
         self.enc = model.audio
         self.keep = audio_state_frames(model.cfg)
+        self.width = model.cfg.audio_dim
+        self.branch = model.cfg.audio_branch_dim
         if not self.keep:
             raise ValueError("a streamed audio encoder needs at least two conv layers")
 
+    def _pool(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.einsum("fm,bmc->bfc", self.enc.pool, x.transpose(1, 2))  # step_mels -> chunk_frames
+
     def forward(self, mel: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        enc = self.enc
+        enc, a = self.enc, self.width
         x = mel.transpose(1, 2)
-        kept, o = [], 0
-        for i, conv in enumerate(cast(list[nn.Conv1d], list(enc.convs))):
-            if i > 0:  # this layer's past input, then the new outputs of the layer below
-                n = self.keep[i - 1]
-                x = torch.cat([state[:, :, o:o + n], x], dim=2)
-                kept.append(x[:, :, -n:])
-                o += n
-            y = conv(x)
-            if i > 0:  # the residual, cropped as AudioEncoder.forward crops it
-                k, d = conv.kernel_size[0], conv.dilation[0]
-                crop = (k - 1) * d - (k - 1) * d // 2
-                y = y + x[:, :, crop:crop + y.shape[-1]]
-            x = F.gelu(y)
-        x = torch.einsum("fm,bmc->bfc", enc.pool, x.transpose(1, 2))  # step_mels -> chunk_frames
-        return enc.out(enc.norm(x)), torch.cat(kept, dim=2)
+        y, kept = _stream_stack(enc.convs, x, state[:, :a] if self.branch else state, self.keep)
+        feat = enc.out(enc.norm(self._pool(y)))
+        if not self.branch:
+            return feat, kept
+        yb, kept_b = _stream_stack(enc.branch, x, state[:, a:], self.keep)
+        feat = feat + enc.branch_out(enc.branch_norm(self._pool(yb)))
+        return feat, torch.cat([kept, kept_b], dim=1)
 
 
 #: graph key -> the module exported for it
@@ -193,7 +210,7 @@ def streamed_audio_error(model: StreamingTalker, step: Any, steps: int = 3, seed
     with torch.no_grad():
         ref = model.audio(mel)  # every step's window at once: (1, (warm + steps) * C, d)
     n_in, c = audio_input_mels(cfg), cfg.chunk_frames
-    state = torch.zeros(1, cfg.audio_dim, sum(audio_state_frames(cfg)))
+    state = torch.zeros(1, cfg.audio_state_channels, sum(audio_state_frames(cfg)))
     err = 0.0
     for s in range(warm + steps):
         end = s * cfg.step_mels + window

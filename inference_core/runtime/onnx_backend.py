@@ -95,7 +95,7 @@ def graph_input_shapes(cfg: ModelConfig) -> dict[str, list[tuple[int | None, ...
     does not describe its graphs is refused."""
     W, C, K, d = cfg.context_frames, cfg.chunk_frames, cfg.num_channels, cfg.model_dim
     n_mod = (3 * cfg.head_blocks + 2) * cfg.head_dim
-    return {"audio": [(1, audio_input_mels(cfg), cfg.n_mels), (1, cfg.audio_dim, sum(audio_state_frames(cfg)))],
+    return {"audio": [(1, audio_input_mels(cfg), cfg.n_mels), (1, cfg.audio_state_channels, sum(audio_state_frames(cfg)))],
             "condition": [(1, W + C, d), (1, W, K), (1, cfg.style_dim), (1,)],
             "head_mod": [(None, C, d), (None,)],
             "head": [(None, C * K), (None, n_mod)]}
@@ -225,7 +225,7 @@ class OnnxBackend:
         cfg = self.cfg
         floor = np.asarray(floor, np.float32)
         mel = np.repeat(floor[None], self._mel_in, 0)
-        state = np.zeros((1, cfg.audio_dim, sum(audio_state_frames(cfg))), np.float32)
+        state = np.zeros((1, cfg.audio_state_channels, sum(audio_state_frames(cfg))), np.float32)
         for _ in range(audio_warmup_steps(cfg)):
             feat, state = self._outputs("audio", mel[None], state)
         return (mel[self._mel_in - self._mel_tail:], state, floor, 0), feat[0, :1]

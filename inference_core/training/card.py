@@ -67,6 +67,7 @@ def save_trained(args: argparse.Namespace, sources: list[Dataset], cfg: ModelCon
                           "temperature": args.sampler_loss_temperature}
                          if args.sampler_loss_weight > 0 else None),
         "upper_distill": args.upper_distill or None,
+        "lr_mult": {prefix: f for prefix, f in args.lr_mult} or None,
         "phone_weight": args.phone_weight, "feature_aug": args.feature_aug,
         "vtlp_range": list(args.vtlp_range),
         "articulation_weight": args.articulation_weight,

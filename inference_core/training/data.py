@@ -11,7 +11,9 @@
 * :func:`augment_features`: augmentation on the log-mel itself, cheap enough for
   every batch: vocal-tract-length perturbation (a warp of the frequency axis, so
   formants and pitch move as in a shorter or longer vocal tract), telephone or
-  codec band limits, a random spectral tilt and a level change.
+  codec band limits, a random spectral tilt and a level change;
+  :func:`mask_spectrum` hides random bands and spans (SpecAugment's masks), so a
+  phone read-out cannot lean on one formant region or one moment.
 """
 
 from __future__ import annotations
@@ -194,3 +196,38 @@ def augment_features(mel: torch.Tensor, rng: np.random.Generator, prob: float, s
             x[:, cut:] = floor
         out[i] = torch.clamp(x, min=floor)
     return out
+
+
+def mask_spectrum(mel: torch.Tensor, rng: np.random.Generator, prob: float, bands: int = 8, frames: int = 10,
+                  masks: int = 2) -> torch.Tensor:
+    """A copy of ``mel`` (B, M, n_mels) where each element, with probability ``prob``, has ``masks``
+    bands of up to ``bands`` mel bins and ``masks`` spans of up to ``frames`` mel frames set to its
+    own mean (SpecAugment's frequency and time masks)."""
+    out = mel.clone()
+    b, m, n = mel.shape
+    for i in range(b):
+        if rng.random() >= prob:
+            continue
+        fill = float(out[i].mean())
+        for _ in range(masks):
+            w = int(rng.integers(0, bands + 1))
+            f0 = int(rng.integers(0, max(1, n - w)))
+            out[i, :, f0:f0 + w] = fill
+            w = int(rng.integers(0, frames + 1))
+            t0 = int(rng.integers(0, max(1, m - w)))
+            out[i, t0:t0 + w, :] = fill
+    return out
+
+
+def prepared_mel(mel: torch.Tensor, rng: np.random.Generator, cfg: ModelConfig, aug_prob: float,
+                 vtlp: tuple[float, float] = VTLP_RANGE) -> torch.Tensor:
+    """A batch's log-mel as the model trains on it: perturbed (:func:`augment_features`) with
+    probability ``aug_prob``, then normalised per speaker if ``cfg`` asks for it, after the
+    augmentation, so that the normaliser sees the perturbed voice."""
+    if aug_prob > 0:
+        mel = augment_features(mel, rng, aug_prob, cfg.sample_rate, vtlp)
+    if cfg.feature_norm_frames:
+        from ..audio.normalise import normalise_torch
+
+        mel = normalise_torch(mel, cfg.feature_norm_prior, cfg.feature_norm_frames)
+    return mel

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import dataclasses
 import functools
 import json
 import math
@@ -49,7 +48,6 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from ..audio.normalise import normalise_torch
 from ..data.format import Dataset
 from ..data.phonemes import CLASSES
 from ..model.config import ModelConfig
@@ -57,7 +55,8 @@ from ..model.diffusion import next_chunk, objective_loss, scalar
 from ..model.network import StreamingTalker
 from . import distributed
 from .card import save_trained
-from .data import PHONE_INDEX, VTLP_RANGE, TrainingData, augment_features
+from .data import PHONE_INDEX, VTLP_RANGE, TrainingData, prepared_mel
+from .finetune import init_from, param_groups, parse_lr_mult, with_feature_norm
 from ..shared.channels import MOUTH_CHANNELS
 
 #: phone classes whose frames ``--articulation-weight`` weighs more by default
@@ -366,7 +365,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--sampler-steps", default="", metavar="N,M",
                    help="also train half the noise levels at the times an N- (or M-) step DDIM visits")
     p.add_argument("--init", default=None, metavar="CHECKPOINT",
-                   help="start from this checkpoint's weights (fine-tuning; same architecture)")
+                   help="start from this checkpoint's weights (fine-tuning; same architecture, or the "
+                        "same with an audio branch added by --arch '{\"audio_branch_dim\": N}')")
+    p.add_argument("--lr-mult", type=parse_lr_mult, action="append", default=[], metavar="PREFIX=FACTOR",
+                   help="learning rate x FACTOR for parameters whose name starts with PREFIX (the first "
+                        "matching one counts; repeatable), e.g. audio.branch=10")
     p.add_argument("--first-step-weight", type=float, default=0.0,
                    help="extra loss on the head's prediction at x_T = 0, t = T (the DDIM sampler's first "
                         "step at temperature 0), relative to the diffusion loss")
@@ -395,52 +398,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     steps = [int(n) for n in args.sampler_steps.split(",") if n.strip()]
     args.sampler_times = sorted({round(t, 6) for n in steps for t in ddim_times(n)[:-1]})
     return args
-
-
-def _init_from(model: StreamingTalker, path: str, speakers: list[str]) -> str | None:
-    """Load a checkpoint's weights into ``model``; None, or why it does not fit.
-
-    The look-ahead may change (the conv stack has the same shapes; its output is read
-    later), and the style table may grow: speakers the checkpoint knew keep their rows (matched by
-    name), new ones start from its generic style, so a model can be fine-tuned on data
-    with further speakers."""
-    from ..model.checkpoint import load_checkpoint
-
-    init, card, _ = load_checkpoint(path)
-    cfg = model.cfg
-    # the objective, the style table, the look-ahead (which output frame the same conv
-    # stack is read at) and the feature normalisation may change in a fine-tune; nothing else may
-    if dataclasses.replace(init.cfg, objective=cfg.objective, num_styles=cfg.num_styles,
-                           lookahead_mel=cfg.lookahead_mel, feature_norm_frames=cfg.feature_norm_frames,
-                           feature_norm_prior=cfg.feature_norm_prior) != cfg:
-        return f"{path} has another architecture than this dataset needs ({init.cfg} vs {cfg})"
-    state = init.state_dict()
-    key = "predictor.style.weight"
-    old_rows, old_names = state[key], list(card.get("styles") or [])
-    table = old_rows[0:1].repeat(cfg.num_styles, 1).clone()
-    for i, name in enumerate(["generic"] + speakers):
-        if name in old_names and old_names.index(name) < len(old_rows):
-            table[i] = old_rows[old_names.index(name)]
-    state[key] = table
-    model.load_state_dict(state)  # its normalisation stats too: same data space
-    return None
-
-
-def _with_feature_norm(cfg: ModelConfig, args: argparse.Namespace, data: TrainingData) -> ModelConfig:
-    """``cfg`` with the feature normalisation asked for: a fine-tune keeps its parent's (window and
-    prior) unless ``--feature-norm`` says otherwise; a new window takes this data's speech mean."""
-    frames, prior = args.feature_norm, None
-    if args.init:
-        from ..model.checkpoint import read_card
-        from ..model.config import config_from_card
-
-        parent = config_from_card(read_card(args.init))
-        if parent.feature_norm_frames and frames in (None, parent.feature_norm_frames):
-            frames, prior = parent.feature_norm_frames, parent.feature_norm_prior
-    if not frames:
-        return dataclasses.replace(cfg, feature_norm_frames=0, feature_norm_prior=())
-    prior = prior or tuple(float(v) for v in data.speech_mean(frames))
-    return dataclasses.replace(cfg, feature_norm_frames=int(frames), feature_norm_prior=prior)
 
 
 def _frozen_copy(model: StreamingTalker) -> StreamingTalker:
@@ -475,11 +432,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     speakers = sorted({s for d in sources for s in d.speakers("train")})
     overrides = json.loads(args.arch) if args.arch else {}
+    if args.init and "audio_branch_dim" not in overrides:  # a fine-tune keeps its parent's branch
+        from ..model.checkpoint import read_card
+        from ..model.config import config_from_card
+
+        overrides["audio_branch_dim"] = config_from_card(read_card(args.init)).audio_branch_dim
     cfg = ModelConfig(fps=int(round(ds.fps)), sample_rate=ds.sample_rate, num_channels=len(ds.channels),
                       objective=args.objective,
                       num_styles=len(speakers) + 1, **overrides)
     data = TrainingData(sources, cfg, "train", speakers, args.max_utts, weights)
-    cfg = data.cfg = _with_feature_norm(cfg, args, data)
+    cfg = data.cfg = with_feature_norm(cfg, args, data)
     model = StreamingTalker(cfg)
     mean, std = data.motion_stats()
     if ds.channel_space != "arkit":
@@ -487,7 +449,7 @@ def main(argv: list[str] | None = None) -> int:
     model.motion_mean.copy_(mean)
     model.motion_std.copy_(std)
     if args.init:
-        problem = _init_from(model, args.init, speakers)
+        problem = init_from(model, args.init, speakers)
         if problem:
             print(f"error: {problem}", file=sys.stderr)
             return 2
@@ -497,7 +459,8 @@ def main(argv: list[str] | None = None) -> int:
     probe = PhoneProbe(cfg.model_dim, len(PHONE_INDEX)).to(args.device) if args.phone_weight > 0 else None
     ema = _frozen_copy(model)
     params = list(model.parameters()) + (list(probe.parameters()) if probe is not None else [])
-    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
+    opt = torch.optim.AdamW(param_groups(model, list(probe.parameters()) if probe is not None else [],
+                                         args.lr_mult), lr=args.lr, weight_decay=0.01)
     mouth_mask = torch.tensor([1.0 if c in MOUTH_CHANNELS else 0.0 for c in ds.channels])
     if ds.channel_space != "arkit":
         mouth_mask = torch.ones(len(ds.channels))
@@ -526,12 +489,9 @@ def main(argv: list[str] | None = None) -> int:
     for it in bar:
         lr = args.lr * min(1.0, (it + 1) / args.warmup) * 0.5 * (1 + math.cos(math.pi * it / args.iters))
         for g in opt.param_groups:
-            g["lr"] = lr
+            g["lr"] = lr * g["lr_mult"]
         mel, motion, style, phones = data.batch(rng, args.batch, ctx_steps + roll_steps, args.tgt_steps)
-        if args.feature_aug > 0:
-            mel = augment_features(mel, rng, args.feature_aug, cfg.sample_rate, args.vtlp_range)
-        if cfg.feature_norm_frames:  # after augmentation: the normaliser sees the perturbed voice
-            mel = normalise_torch(mel, cfg.feature_norm_prior, cfg.feature_norm_frames)
+        mel = prepared_mel(mel, rng, cfg, args.feature_aug, args.vtlp_range)
         mel, motion, style, phones = distributed.shard(world, mel, motion, style, phones)  # this rank's rows
         model.train()
         loss, parts = loss_of(mel.to(args.device), motion.to(args.device), style.to(args.device),
