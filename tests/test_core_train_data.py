@@ -138,3 +138,20 @@ def test_fine_tune_onto_new_speakers_keeps_the_known_styles(tmp_path):
     tr = c1["training"]
     assert [d["weight"] for d in tr["datasets"]] == [1.0, 2.0] and tr["phone_weight"] == 0.3
     assert tr["datasets"][0]["held_out_speakers"] == ["spk9"]
+
+
+def test_spectrum_masks_hide_bands_and_spans_with_the_elements_own_mean():
+    from inference_core.training.data import mask_spectrum
+
+    mel = torch.randn(64, 60, 80)
+    out = mask_spectrum(mel, np.random.default_rng(0), 1.0, bands=8, frames=10, masks=2)
+    assert torch.equal(mask_spectrum(mel, np.random.default_rng(0), 0.0), mel)   # prob 0: untouched
+    changed = out != mel
+    assert changed.any(dim=(1, 2)).float().mean() > 0.9                         # nearly every element masked
+    for i in range(64):
+        hidden = changed[i]
+        if hidden.any():
+            assert torch.allclose(out[i][hidden], mel[i].mean().expand(int(hidden.sum())))
+        cols, rows = hidden.all(dim=0).sum(), hidden.all(dim=1).sum()           # whole bands, whole spans
+        assert cols <= 16 and rows <= 20
+        assert hidden.sum() <= cols * 60 + rows * 80                             # nothing else is touched
