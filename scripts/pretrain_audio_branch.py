@@ -33,11 +33,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from inference_core.data.format import Dataset  # noqa: E402
-from inference_core.model.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
+from inference_core.model.checkpoint import read_card, save_checkpoint  # noqa: E402
+from inference_core.model.config import config_from_card  # noqa: E402
 from inference_core.model.network import StreamingTalker  # noqa: E402
 from inference_core.training.data import (IGNORE, PHONE_INDEX, VTLP_RANGE, TrainingData,  # noqa: E402
-                                          mask_spectrum, prepared_mel)
-from inference_core.training.finetune import BRANCH_PREFIX  # noqa: E402
+                                          mask_spectrum, prepared_mel, warp_range)
+from inference_core.training.finetune import BRANCH_PREFIX, init_from  # noqa: E402
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -54,7 +55,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--weight-decay", type=float, default=0.01)
     p.add_argument("--warmup", type=int, default=100)
     p.add_argument("--feature-aug", type=float, default=0.5, help="share of segments perturbed (train's option)")
-    p.add_argument("--vtlp-range", type=lambda s: tuple(float(v) for v in s.split(",")), default=VTLP_RANGE)
+    p.add_argument("--vtlp-range", type=warp_range, default=VTLP_RANGE, metavar="LO,HI")
     p.add_argument("--dropout", type=float, default=0.0, help="dropout on the branch's features before the read-out")
     p.add_argument("--spec-mask", type=float, default=0.0,
                    help="share of segments given SpecAugment band and span masks (after --feature-aug)")
@@ -106,14 +107,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    parent, card, _ = load_checkpoint(args.init)
-    if parent.cfg.audio_branch_dim:
+    card = read_card(args.init)
+    parent_cfg = config_from_card(card)
+    if parent_cfg.audio_branch_dim:
         print(f"error: {args.init} already has an audio branch", file=sys.stderr)
         return 2
-    cfg = dataclasses.replace(parent.cfg, audio_branch_dim=0 if args.probe_parent else args.branch_dim)
+    cfg = dataclasses.replace(parent_cfg, audio_branch_dim=0 if args.probe_parent else args.branch_dim)
     model = StreamingTalker(cfg)
-    grown = {k: v for k, v in model.state_dict().items() if k.startswith(BRANCH_PREFIX)}
-    model.load_state_dict({**parent.state_dict(), **grown})
+    speakers = list(card.get("styles") or ["generic"])[1:]
+    problem = init_from(model, args.init, speakers)  # the parent's weights, the branch fresh beside them
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     for name, p in model.named_parameters():
         p.requires_grad_(name.startswith(BRANCH_PREFIX) and not name.startswith("audio.branch_out"))
     read_out = torch.nn.Linear(cfg.audio_branch_dim or cfg.model_dim, len(PHONE_INDEX))
@@ -121,7 +126,6 @@ def main(argv: list[str] | None = None) -> int:
     opt = torch.optim.AdamW(trained, lr=args.lr, weight_decay=args.weight_decay)
 
     sources = [Dataset(d) for d in args.data]
-    speakers = list(card.get("styles") or ["generic"])[1:]
     weights = [float(w) for w in args.data_weight.split(",")] if args.data_weight else None
     data = TrainingData(sources, cfg, "train", speakers, weights=weights)
     eval_rng = np.random.default_rng(1234)

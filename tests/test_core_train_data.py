@@ -82,11 +82,12 @@ def test_vtlp_range_moves_formants_the_way_it_says():
 def test_vtlp_range_is_checked_on_the_command_line():
     import argparse
 
-    from inference_core.training.train import _warp_range
-    assert _warp_range("0.8,1.25") == (0.8, 1.25)
+    from inference_core.training.data import warp_range
+
+    assert warp_range("0.8,1.25") == (0.8, 1.25)
     for bad in ("1.1,1.2", "0.8", "0.3,1.2", "a,b"):
         with pytest.raises(argparse.ArgumentTypeError):
-            _warp_range(bad)
+            warp_range(bad)
 
 
 def test_phone_probe_trains_the_encoder(tmp_path):

@@ -64,19 +64,11 @@ def tensor_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
     """Name -> shape of every tensor of the network (its ``state_dict``)."""
     d, k, c, h, a = cfg.model_dim, cfg.num_channels, cfg.chunk_frames, cfg.head_dim, cfg.audio_dim
     out: dict[str, tuple[int, ...]] = {"motion_mean": (k,), "motion_std": (k,)}
-    in_ch = cfg.n_mels
-    for i, kernel in enumerate(cfg.audio_kernels):
-        out[f"audio.convs.{i}.weight"] = (a, in_ch, kernel)
-        out[f"audio.convs.{i}.bias"] = (a,)
-        in_ch = a
-    out.update(_linear("audio.norm", a, None) | _linear("audio.out", d, a))
+    out.update(_conv_stack("audio.convs", a, cfg) | _linear("audio.norm", a, None) | _linear("audio.out", d, a))
     if cfg.audio_branch_dim:
-        b, in_ch = cfg.audio_branch_dim, cfg.n_mels
-        for i, kernel in enumerate(cfg.audio_kernels):
-            out[f"audio.branch.{i}.weight"] = (b, in_ch, kernel)
-            out[f"audio.branch.{i}.bias"] = (b,)
-            in_ch = b
-        out.update(_linear("audio.branch_norm", b, None) | _linear("audio.branch_out", d, b))
+        b = cfg.audio_branch_dim
+        out.update(_conv_stack("audio.branch", b, cfg) | _linear("audio.branch_norm", b, None)
+                   | _linear("audio.branch_out", d, b))
     out.update({"predictor.future_token": (d,), "predictor.null_audio": (d,),
                 "predictor.pos": (cfg.context_frames + c, d),
                 "predictor.style.weight": (max(cfg.num_styles, 1), cfg.style_dim)})
@@ -93,6 +85,17 @@ def tensor_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
         p = f"head.blocks.{i}"
         out.update(_linear(f"{p}.mod", 3 * h, h) | _linear(f"{p}.mlp.0", 4 * h, h) | _linear(f"{p}.mlp.2", h, 4 * h))
     out.update(_linear("head.out_mod", 2 * h, h) | _linear("head.out", c * k, h))
+    return out
+
+
+def _conv_stack(prefix: str, width: int, cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
+    """weights + biases of :func:`~.network.conv_stack`: the log-mel in, ``width`` channels out."""
+    out: dict[str, tuple[int, ...]] = {}
+    in_ch = cfg.n_mels
+    for i, kernel in enumerate(cfg.audio_kernels):
+        out[f"{prefix}.{i}.weight"] = (width, in_ch, kernel)
+        out[f"{prefix}.{i}.bias"] = (width,)
+        in_ch = width
     return out
 
 

@@ -154,18 +154,15 @@ class AudioStreamStep(nn.Module):
         if not self.keep:
             raise ValueError("a streamed audio encoder needs at least two conv layers")
 
-    def _pool(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.einsum("fm,bmc->bfc", self.enc.pool, x.transpose(1, 2))  # step_mels -> chunk_frames
-
     def forward(self, mel: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         enc, a = self.enc, self.width
         x = mel.transpose(1, 2)
         y, kept = _stream_stack(enc.convs, x, state[:, :a] if self.branch else state, self.keep)
-        feat = enc.out(enc.norm(self._pool(y)))
+        feat = enc.out(enc.norm(enc.pooled(y)))  # step_mels -> chunk_frames
         if not self.branch:
             return feat, kept
         yb, kept_b = _stream_stack(enc.branch, x, state[:, a:], self.keep)
-        feat = feat + enc.branch_out(enc.branch_norm(self._pool(yb)))
+        feat = feat + enc.branch_out(enc.branch_norm(enc.pooled(yb)))
         return feat, torch.cat([kept, kept_b], dim=1)
 
 

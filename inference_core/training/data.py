@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import argparse
 import math
 from dataclasses import dataclass
 
@@ -161,6 +162,18 @@ def _mel_centres(n_mels: int, sample_rate: int, fmin: float = 40.0) -> np.ndarra
 
 #: the vocal-tract-length warp range of :func:`augment_features` (about the spread of adult voices)
 VTLP_RANGE = (0.88, 1.12)
+
+
+def warp_range(text: str) -> tuple[float, float]:
+    """``LO,HI`` VTLP warp factors around 1 (argparse type; a factor outside 0.5-2 would move
+    formants past any voice)."""
+    try:
+        lo, hi = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LO,HI (two numbers), got {text!r}") from None
+    if not 0.5 <= lo <= 1.0 <= hi <= 2.0:
+        raise argparse.ArgumentTypeError(f"need 0.5 <= LO <= 1 <= HI <= 2, got {text!r}")
+    return lo, hi
 
 
 def augment_features(mel: torch.Tensor, rng: np.random.Generator, prob: float, sample_rate: int = 16000,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 from typing import Any
 
 import torch
@@ -21,6 +22,18 @@ from .data import TrainingData
 
 #: Parameter-name prefix of the audio branch (``AudioEncoder.branch``, ``branch_norm``, ``branch_out``).
 BRANCH_PREFIX = "audio.branch"
+
+
+def arch_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """``--arch``'s ModelConfig overrides; a fine-tune keeps its parent's audio branch unless
+    ``--arch`` names one (the rest of the architecture must match the parent's anyway)."""
+    overrides: dict[str, Any] = json.loads(args.arch) if args.arch else {}
+    if args.init and "audio_branch_dim" not in overrides:
+        from ..model.checkpoint import read_card
+        from ..model.config import config_from_card
+
+        overrides["audio_branch_dim"] = config_from_card(read_card(args.init)).audio_branch_dim
+    return overrides
 
 
 def init_from(model: StreamingTalker, path: str, speakers: list[str]) -> str | None:

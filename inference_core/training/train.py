@@ -36,7 +36,6 @@ from __future__ import annotations
 import argparse
 import copy
 import functools
-import json
 import math
 import random
 import sys
@@ -55,8 +54,8 @@ from ..model.diffusion import next_chunk, objective_loss, scalar
 from ..model.network import StreamingTalker
 from . import distributed
 from .card import save_trained
-from .data import PHONE_INDEX, VTLP_RANGE, TrainingData, prepared_mel
-from .finetune import init_from, param_groups, parse_lr_mult, with_feature_norm
+from .data import PHONE_INDEX, VTLP_RANGE, TrainingData, prepared_mel, warp_range
+from .finetune import arch_overrides, init_from, param_groups, parse_lr_mult, with_feature_norm
 from ..shared.channels import MOUTH_CHANNELS
 
 #: phone classes whose frames ``--articulation-weight`` weighs more by default
@@ -302,17 +301,6 @@ def _phone_classes(text: str) -> tuple[str, ...]:
     return names
 
 
-def _warp_range(text: str) -> tuple[float, float]:
-    """``LO,HI`` warp factors around 1 (a factor outside 0.5-2 would move formants past any voice)."""
-    try:
-        lo, hi = (float(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected LO,HI (two numbers), got {text!r}") from None
-    if not 0.5 <= lo <= 1.0 <= hi <= 2.0:
-        raise argparse.ArgumentTypeError(f"need 0.5 <= LO <= 1 <= HI <= 2, got {text!r}")
-    return lo, hi
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m inference_core train", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -332,7 +320,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="loss weight on the mouth at lip closures (/p b m/) and open vowels, relative (1 = none)")
     p.add_argument("--feature-aug", type=float, default=0.0,
                    help="share of segments whose log-mel is perturbed (VTLP, band limit, tilt, level)")
-    p.add_argument("--vtlp-range", type=_warp_range, default=VTLP_RANGE, metavar="LO,HI",
+    p.add_argument("--vtlp-range", type=warp_range, default=VTLP_RANGE, metavar="LO,HI",
                    help="--feature-aug's vocal-tract-length warp factors (default %(default)s)")
     p.add_argument("--feature-norm", type=int, default=None, metavar="FRAMES",
                    help="causal per-speaker log-mel normalisation over this many mel frames (150 = 1.5 s; "
@@ -431,12 +419,7 @@ def main(argv: list[str] | None = None) -> int:
         print("error: --upper-distill holds the upper face to the starting model: it needs --init", file=sys.stderr)
         return 2
     speakers = sorted({s for d in sources for s in d.speakers("train")})
-    overrides = json.loads(args.arch) if args.arch else {}
-    if args.init and "audio_branch_dim" not in overrides:  # a fine-tune keeps its parent's branch
-        from ..model.checkpoint import read_card
-        from ..model.config import config_from_card
-
-        overrides["audio_branch_dim"] = config_from_card(read_card(args.init)).audio_branch_dim
+    overrides = arch_overrides(args)
     cfg = ModelConfig(fps=int(round(ds.fps)), sample_rate=ds.sample_rate, num_channels=len(ds.channels),
                       objective=args.objective,
                       num_styles=len(speakers) + 1, **overrides)
@@ -458,9 +441,9 @@ def main(argv: list[str] | None = None) -> int:
     parent = _frozen_copy(model) if args.upper_distill > 0 else None
     probe = PhoneProbe(cfg.model_dim, len(PHONE_INDEX)).to(args.device) if args.phone_weight > 0 else None
     ema = _frozen_copy(model)
-    params = list(model.parameters()) + (list(probe.parameters()) if probe is not None else [])
-    opt = torch.optim.AdamW(param_groups(model, list(probe.parameters()) if probe is not None else [],
-                                         args.lr_mult), lr=args.lr, weight_decay=0.01)
+    probe_params = list(probe.parameters()) if probe is not None else []
+    params = list(model.parameters()) + probe_params
+    opt = torch.optim.AdamW(param_groups(model, probe_params, args.lr_mult), lr=args.lr, weight_decay=0.01)
     mouth_mask = torch.tensor([1.0 if c in MOUTH_CHANNELS else 0.0 for c in ds.channels])
     if ds.channel_space != "arkit":
         mouth_mask = torch.ones(len(ds.channels))
