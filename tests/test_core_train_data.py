@@ -4,6 +4,7 @@ the phone probe, and fine-tuning onto data with new speakers."""
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -126,7 +127,7 @@ def test_fine_tune_onto_new_speakers_keeps_the_known_styles(tmp_path):
 
     train("--data", toy, "--out", base)
     train("--data", toy, real, "--data-weight", "1,2", "--init", base, "--out", tuned, "--phone-weight", "0.3",
-          "--feature-aug", "0.5", "--lr", "0")
+          "--feature-aug", "0.5", "--level-aug", "0.5", "--level-aug-db", "8", "--lr", "0")
     from inference_core.model.checkpoint import load_checkpoint
 
     m0, c0, _ = load_checkpoint(base)
@@ -138,6 +139,7 @@ def test_fine_tune_onto_new_speakers_keeps_the_known_styles(tmp_path):
     assert torch.equal(w1[1], w0[0])                                                   # new: the generic style
     tr = c1["training"]
     assert [d["weight"] for d in tr["datasets"]] == [1.0, 2.0] and tr["phone_weight"] == 0.3
+    assert (tr["level_aug"], tr["level_aug_db"]) == (0.5, 8.0)
     assert tr["datasets"][0]["held_out_speakers"] == ["spk9"]
 
 
@@ -156,3 +158,22 @@ def test_spectrum_masks_hide_bands_and_spans_with_the_elements_own_mean():
         cols, rows = hidden.all(dim=0).sum(), hidden.all(dim=1).sum()           # whole bands, whole spans
         assert cols <= 16 and rows <= 20
         assert hidden.sum() <= cols * 60 + rows * 80                             # nothing else is touched
+
+
+def test_level_riding_moves_every_band_together_slowly_and_leaves_silence_alone():
+    from inference_core.audio.features import LOG_FLOOR, _LOG_SCALE, _LOG_SHIFT
+    from inference_core.training.data import modulate_level
+
+    floor = (math.log(LOG_FLOOR) + _LOG_SHIFT) / _LOG_SCALE
+    db = math.log(10) / 10 / _LOG_SCALE
+    mel = torch.rand(16, 120, 80) * 2 + (floor + 1.0)                           # well above the floor
+    mel[:, :10] = floor                                                          # a digital-silence lead-in
+    assert torch.equal(modulate_level(mel, np.random.default_rng(0), 0.0), mel)  # prob 0: untouched
+    out = modulate_level(mel, np.random.default_rng(0), 1.0, depth_db=6.0, spacing=(10, 40))
+    assert torch.equal(out[:, :10], mel[:, :10])                                 # silence stays silence
+    gain = (out - mel)[:, 10:]
+    assert torch.allclose(gain, gain[:, :, :1].expand_as(gain), atol=1e-5)      # one gain for all bands
+    curve = gain[:, :, 0] / db
+    assert curve.abs().max() <= 6.0 + 1e-3 and curve.abs().max() > 3.0          # within the depth, and used
+    assert (curve[:, 1:] - curve[:, :-1]).abs().max() <= 12.0 / 10 + 1e-3        # slow: knots >= 10 frames apart
+    assert curve.std(dim=1).min() > 0.1                                          # it rides, not a fixed offset

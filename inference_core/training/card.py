@@ -70,6 +70,7 @@ def save_trained(args: argparse.Namespace, sources: list[Dataset], cfg: ModelCon
         "lr_mult": {prefix: f for prefix, f in args.lr_mult} or None,
         "phone_weight": args.phone_weight, "feature_aug": args.feature_aug,
         "vtlp_range": list(args.vtlp_range),
+        "level_aug": args.level_aug, "level_aug_db": args.level_aug_db,
         "articulation_weight": args.articulation_weight,
         "articulation_classes": list(args.articulation_classes),
         "context": {"noise": args.context_noise, "drop": args.context_drop, "gain": args.context_gain,

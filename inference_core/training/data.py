@@ -13,7 +13,10 @@
   formants and pitch move as in a shorter or longer vocal tract), telephone or
   codec band limits, a random spectral tilt and a level change;
   :func:`mask_spectrum` hides random bands and spans (SpecAugment's masks), so a
-  phone read-out cannot lean on one formant region or one moment.
+  phone read-out cannot lean on one formant region or one moment;
+  :func:`modulate_level` rides the level up and down within a segment (a slow random
+  gain curve), so the mouth cannot learn to follow loudness that the phones do not
+  call for (real talkers' stress and phrasing; a partial correlation of 0.23 in final11).
 """
 
 from __future__ import annotations
@@ -232,13 +235,39 @@ def mask_spectrum(mel: torch.Tensor, rng: np.random.Generator, prob: float, band
     return out
 
 
+def modulate_level(mel: torch.Tensor, rng: np.random.Generator, prob: float, depth_db: float = 6.0,
+                   spacing: tuple[int, int] = (10, 40)) -> torch.Tensor:
+    """A copy of ``mel`` (B, M, n_mels, normalised log-mel) where each element, with probability
+    ``prob``, has a slow random gain added to every band: knots every ``spacing`` mel frames
+    (100-400 ms by default, a syllable to a phrase), each up to ``depth_db`` dB up or down, joined
+    linearly. Frames at the silence floor stay there (digital silence has no level to ride)."""
+    out = mel.clone()
+    b, m, _ = mel.shape
+    floor = (math.log(LOG_FLOOR) + _LOG_SHIFT) / _LOG_SCALE
+    db = math.log(10) / 10 / _LOG_SCALE  # one dB of power in normalised log-mel units
+    for i in range(b):
+        if rng.random() >= prob:
+            continue
+        step = int(rng.integers(spacing[0], spacing[1] + 1))
+        knots = np.arange(0, m + step, step)
+        curve = np.interp(np.arange(m), knots, rng.uniform(-depth_db, depth_db, len(knots)))
+        gain = torch.from_numpy((curve * db).astype(np.float32)).to(mel.device)[:, None]
+        x = out[i]
+        out[i] = torch.where(x > floor + 1e-6, torch.clamp(x + gain, min=floor), x)
+    return out
+
+
 def prepared_mel(mel: torch.Tensor, rng: np.random.Generator, cfg: ModelConfig, aug_prob: float,
-                 vtlp: tuple[float, float] = VTLP_RANGE) -> torch.Tensor:
+                 vtlp: tuple[float, float] = VTLP_RANGE, level_prob: float = 0.0,
+                 level_db: float = 6.0) -> torch.Tensor:
     """A batch's log-mel as the model trains on it: perturbed (:func:`augment_features`) with
-    probability ``aug_prob``, then normalised per speaker if ``cfg`` asks for it, after the
+    probability ``aug_prob`` and its level ridden (:func:`modulate_level`) with probability
+    ``level_prob``, then normalised per speaker if ``cfg`` asks for it, after the
     augmentation, so that the normaliser sees the perturbed voice."""
     if aug_prob > 0:
         mel = augment_features(mel, rng, aug_prob, cfg.sample_rate, vtlp)
+    if level_prob > 0:
+        mel = modulate_level(mel, rng, level_prob, level_db)
     if cfg.feature_norm_frames:
         from ..audio.normalise import normalise_torch
 

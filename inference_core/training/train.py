@@ -322,6 +322,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="share of segments whose log-mel is perturbed (VTLP, band limit, tilt, level)")
     p.add_argument("--vtlp-range", type=warp_range, default=VTLP_RANGE, metavar="LO,HI",
                    help="--feature-aug's vocal-tract-length warp factors (default %(default)s)")
+    p.add_argument("--level-aug", type=float, default=0.0, metavar="P",
+                   help="share of segments whose level is ridden by a slow random gain curve, so that the "
+                        "mouth does not follow loudness the phones do not call for (default 0: off)")
+    p.add_argument("--level-aug-db", type=float, default=6.0, metavar="DB",
+                   help="--level-aug's depth: each knot up to this many dB up or down (default %(default)s)")
     p.add_argument("--feature-norm", type=int, default=None, metavar="FRAMES",
                    help="causal per-speaker log-mel normalisation over this many mel frames (150 = 1.5 s; "
                         "0 = off); its prior is the training data's speech mean. Default: the --init "
@@ -474,7 +479,7 @@ def main(argv: list[str] | None = None) -> int:
         for g in opt.param_groups:
             g["lr"] = lr * g["lr_mult"]
         mel, motion, style, phones = data.batch(rng, args.batch, ctx_steps + roll_steps, args.tgt_steps)
-        mel = prepared_mel(mel, rng, cfg, args.feature_aug, args.vtlp_range)
+        mel = prepared_mel(mel, rng, cfg, args.feature_aug, args.vtlp_range, args.level_aug, args.level_aug_db)
         mel, motion, style, phones = distributed.shard(world, mel, motion, style, phones)  # this rank's rows
         model.train()
         loss, parts = loss_of(mel.to(args.device), motion.to(args.device), style.to(args.device),
