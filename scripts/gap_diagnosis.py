@@ -180,11 +180,12 @@ def main(argv: list[str] | None = None) -> None:
     items = load_items(args.lipsync)
     if not items:
         raise SystemExit(f"no NAME.wav + NAME.json pairs in {args.lipsync}")
-    caches = {}
-    for name in ("model", "teacher"):
-        caches[name] = args.cache / (Path(args.model).stem if name == "model" else "teacher") if args.cache else None
-        if caches[name] is not None:
-            caches[name].mkdir(parents=True, exist_ok=True)
+    caches: dict[str, Path | None] = {"model": None, "teacher": None}
+    if args.cache:
+        for name in caches:
+            folder = args.cache / (Path(args.model).stem if name == "model" else "teacher")
+            folder.mkdir(parents=True, exist_ok=True)
+            caches[name] = folder
     model = utterance_gaps(lm, items, model_weights(args.model, threads=args.threads), caches["model"], lm.DEFAULT_ICT)
     teacher = utterance_gaps(lm, items, teacher_weights(), caches["teacher"], lm.DEFAULT_ICT)
     report = {"model": args.model, "lipsync": args.lipsync, "utterances": len(items), **diagnose(lm, model, teacher)}
