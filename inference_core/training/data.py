@@ -15,8 +15,9 @@
   :func:`mask_spectrum` hides random bands and spans (SpecAugment's masks), so a
   phone read-out cannot lean on one formant region or one moment;
   :func:`modulate_level` rides the level up and down within a segment (a slow random
-  gain curve), so the mouth cannot learn to follow loudness that the phones do not
-  call for (real talkers' stress and phrasing; a partial correlation of 0.23 in final11).
+  gain curve), meant to stop the mouth following loudness the phones do not call for
+  (final11's gap does: partial correlation 0.23); tried, it did not lower that
+  correlation (docs/model.md, "Where r is lost, phone by phone"), so it is off by default.
 """
 
 from __future__ import annotations

@@ -323,8 +323,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--vtlp-range", type=warp_range, default=VTLP_RANGE, metavar="LO,HI",
                    help="--feature-aug's vocal-tract-length warp factors (default %(default)s)")
     p.add_argument("--level-aug", type=float, default=0.0, metavar="P",
-                   help="share of segments whose level is ridden by a slow random gain curve, so that the "
-                        "mouth does not follow loudness the phones do not call for (default 0: off)")
+                   help="share of segments whose level is ridden by a slow random gain curve (meant to stop "
+                        "the mouth following loudness; it did not, see docs/model.md; default 0: off)")
     p.add_argument("--level-aug-db", type=float, default=6.0, metavar="DB",
                    help="--level-aug's depth: each knot up to this many dB up or down (default %(default)s)")
     p.add_argument("--feature-norm", type=int, default=None, metavar="FRAMES",
