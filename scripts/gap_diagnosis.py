@@ -62,8 +62,8 @@ def load_lip_metrics(path: str | Path) -> ModuleType:
 
 def utterance_gaps(lm: ModuleType, items: list[dict[str, Any]], fn: WeightsFn, cache: Path | None,
                    ict: str) -> list[dict[str, Any]]:
-    """Per utterance: the gap on lip_metrics' 100 Hz grid, the openness target, each grid
-    point's phone, the speech span and the log loudness."""
+    """Per utterance: the gap on lip_metrics' 100 Hz grid (and in standard units over the speech
+    span), the openness target, each grid point's phone, the speech span and the log loudness."""
     from inference_core.audio.io import load_file
 
     face = lm.Face(ict)
@@ -92,8 +92,8 @@ def utterance_gaps(lm: ModuleType, items: list[dict[str, Any]], fn: WeightsFn, c
         lo = np.clip(((t - 0.01) * sr).astype(int), 0, len(x))
         hi = np.clip(((t + 0.01) * sr).astype(int), 0, len(x))
         loud = np.log(np.sqrt((energy[hi] - energy[lo]) / np.maximum(hi - lo, 1)) + 1e-4)
-        out.append({"id": it["id"], "dur": dur, "gap": gap, "target": lm.openness_target(phones, t),
-                    "labels": labels, "span": span, "loud": loud})
+        out.append({"id": it["id"], "dur": dur, "gap": gap, "z": _standard(gap, span),
+                    "target": lm.openness_target(phones, t), "labels": labels, "span": span, "loud": loud})
     return out
 
 
@@ -107,7 +107,7 @@ def phone_profile(model: list[dict[str, Any]], teacher: list[dict[str, Any]], op
     """Each phone's frames in the speech span and the gap there in per-utterance standard units."""
     sums: dict[str, np.ndarray] = {}
     for m, te in zip(model, teacher):
-        zm, zt = _standard(m["gap"], m["span"]), _standard(te["gap"], te["span"])
+        zm, zt = m["z"], te["z"]
         for lab in set(m["labels"][m["span"]]):
             sel = (m["labels"] == lab) & m["span"]
             s = sums.setdefault(str(lab), np.zeros(5))
@@ -127,15 +127,14 @@ def r_if_teacher(lm: ModuleType, model: list[dict[str, Any]], teacher: list[dict
     frames of ``phones`` (empty: the model's own r)."""
     total = weight = 0.0
     for m, te in zip(model, teacher):
-        z = _standard(m["gap"], m["span"])
         sel = np.isin(m["labels"], list(phones))
-        z[sel] = _standard(te["gap"], te["span"])[sel]
+        z = np.where(sel, te["z"], m["z"])
         total += lm.pearson(z[m["span"]], m["target"][m["span"]]) * m["dur"]
         weight += m["dur"]
     return total / weight
 
 
-def loudness_terms(model: list[dict[str, Any]]) -> dict[str, float]:
+def loudness_terms(lm: ModuleType, model: list[dict[str, Any]]) -> dict[str, float]:
     """Duration-weighted partial r(gap, loudness | openness) and R^2 of the gap on the openness
     alone and with the loudness (least squares within each utterance's speech span)."""
     acc, weight = np.zeros(3), 0.0
@@ -148,8 +147,7 @@ def loudness_terms(model: list[dict[str, Any]]) -> dict[str, float]:
         rq = q - one @ np.linalg.lstsq(one, q, rcond=None)[0]
         two = np.stack([o, q, np.ones_like(o)], 1)
         fit = two @ np.linalg.lstsq(two, g, rcond=None)[0]
-        den = float(np.sqrt((rg ** 2).sum() * (rq ** 2).sum()))
-        partial = float((rg * rq).sum() / den) if den > 1e-12 else 0.0
+        partial = lm.pearson(rg, rq)
         acc += u["dur"] * np.array([partial, 1 - rg.var() / g.var(), 1 - ((g - fit) ** 2).mean() / g.var()])
         weight += u["dur"]
     a = acc / max(weight, 1e-12)
@@ -162,7 +160,7 @@ def diagnose(lm: ModuleType, model: list[dict[str, Any]], teacher: list[dict[str
         "r": {"model": round(r_if_teacher(lm, model, teacher, frozenset()), 3),
               "teacher": round(r_if_teacher(lm, teacher, teacher, frozenset()), 3)},
         "r_if_teacher": {k: round(r_if_teacher(lm, model, teacher, v), 3) for k, v in GROUPS.items()},
-        "loudness": {"model": loudness_terms(model), "teacher": loudness_terms(teacher)},
+        "loudness": {"model": loudness_terms(lm, model), "teacher": loudness_terms(lm, teacher)},
         "phones": phone_profile(model, teacher, lm.OPENNESS, lm.CONSONANT_OPENNESS),
     }
 

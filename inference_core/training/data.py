@@ -164,6 +164,10 @@ def _mel_centres(n_mels: int, sample_rate: int, fmin: float = 40.0) -> np.ndarra
     return _mel_to_hz(mels)[1:-1]
 
 
+#: the silence floor and one dB of power, in normalised log-mel units (what the augmentations add to)
+SILENCE_FLOOR = (math.log(LOG_FLOOR) + _LOG_SHIFT) / _LOG_SCALE
+ONE_DB = math.log(10) / 10 / _LOG_SCALE
+
 #: the vocal-tract-length warp range of :func:`augment_features` (about the spread of adult voices)
 VTLP_RANGE = (0.88, 1.12)
 
@@ -194,8 +198,6 @@ def augment_features(mel: torch.Tensor, rng: np.random.Generator, prob: float, s
     b, _, n = mel.shape
     out = mel.clone()
     centres = _mel_centres(n, sample_rate)
-    floor = (math.log(LOG_FLOOR) + _LOG_SHIFT) / _LOG_SCALE
-    db = math.log(10) / 10 / _LOG_SCALE  # one dB of power in normalised log-mel units
     for i in range(b):
         if rng.random() >= prob:
             continue
@@ -206,12 +208,12 @@ def augment_features(mel: torch.Tensor, rng: np.random.Generator, prob: float, s
         frac = torch.from_numpy((pos - lo).astype(np.float32)).to(mel.device)
         x = out[i]
         x = x[:, lo] * (1 - frac) + x[:, hi] * frac
-        tilt = rng.uniform(-4, 4) * db * torch.linspace(-1, 1, n, device=mel.device)
-        x = x + tilt + rng.uniform(-8, 8) * db
+        tilt = rng.uniform(-4, 4) * ONE_DB * torch.linspace(-1, 1, n, device=mel.device)
+        x = x + tilt + rng.uniform(-8, 8) * ONE_DB
         if rng.random() < 1 / 3:
             cut = int(np.searchsorted(centres, rng.uniform(3400, 7000)))
-            x[:, cut:] = floor
-        out[i] = torch.clamp(x, min=floor)
+            x[:, cut:] = SILENCE_FLOOR
+        out[i] = torch.clamp(x, min=SILENCE_FLOOR)
     return out
 
 
@@ -244,17 +246,15 @@ def modulate_level(mel: torch.Tensor, rng: np.random.Generator, prob: float, dep
     linearly. Frames at the silence floor stay there (digital silence has no level to ride)."""
     out = mel.clone()
     b, m, _ = mel.shape
-    floor = (math.log(LOG_FLOOR) + _LOG_SHIFT) / _LOG_SCALE
-    db = math.log(10) / 10 / _LOG_SCALE  # one dB of power in normalised log-mel units
     for i in range(b):
         if rng.random() >= prob:
             continue
         step = int(rng.integers(spacing[0], spacing[1] + 1))
         knots = np.arange(0, m + step, step)
         curve = np.interp(np.arange(m), knots, rng.uniform(-depth_db, depth_db, len(knots)))
-        gain = torch.from_numpy((curve * db).astype(np.float32)).to(mel.device)[:, None]
+        gain = torch.from_numpy((curve * ONE_DB).astype(np.float32)).to(mel.device)[:, None]
         x = out[i]
-        out[i] = torch.where(x > floor + 1e-6, torch.clamp(x + gain, min=floor), x)
+        out[i] = torch.where(x > SILENCE_FLOOR + 1e-6, torch.clamp(x + gain, min=SILENCE_FLOOR), x)
     return out
 
 
