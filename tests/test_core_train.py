@@ -215,7 +215,7 @@ def test_fine_tune_with_self_generated_context_records_the_recipe(tmp_path):
     r = cli("train", "--data", data, "--out", tuned, "--iters", 3, "--batch", 4, "--quiet", "--arch", arch,
             "--init", base, "--rollout-prob", 1.0, "--rollout-steps", 3, "--context-gain", 0.3,
             "--context-swap", 0.25, "--first-step-weight", 0.5, "--sampler-loss-weight", 0.5,
-            "--upper-distill", 2.0)
+            "--upper-distill", 2.0, "--upper-distill-steps", 2)
     assert r.returncode == 0, r.stderr
     full = json.loads(cli("info", tuned).stdout)
     assert full["defaults"]["temperature_upper"] == 1.25  # the parent's tuned sampler settings carry over
@@ -225,6 +225,7 @@ def test_fine_tune_with_self_generated_context_records_the_recipe(tmp_path):
     assert card["first_step_weight"] == 0.5
     assert card["sampler_loss"] == {"weight": 0.5, "steps": 2, "temperature": 0.1}
     assert card["upper_distill"] == 2.0
+    assert card["upper_distill_path"] == {"steps": 2, "temperature": 0.75}
     assert card["init"]["from"] == "base.safetensors" and card["iterations"] == 3
     # the parent's run is one flat stage, not a nested copy of its whole section
     assert [st["iterations"] for st in card["earlier_stages"]] == [3] and "init" not in card["earlier_stages"][0]
@@ -249,10 +250,49 @@ def test_fine_tune_with_self_generated_context_records_the_recipe(tmp_path):
     r = cli("train", "--data", data, "--out", tmp_path / "y.safetensors", "--iters", 2, "--quiet",
             "--upper-distill", 1.0)
     assert r.returncode == 2 and "needs --init" in r.stderr
+    r = cli("train", "--data", data, "--out", tmp_path / "y.safetensors", "--iters", 2, "--quiet",
+            "--init", base, "--upper-distill-steps", 4)
+    assert r.returncode == 2 and "needs --upper-distill" in r.stderr
     # a checkpoint of another architecture cannot be the starting point
     r = cli("train", "--data", data, "--out", tmp_path / "x.safetensors", "--iters", 2, "--batch", 4,
             "--quiet", "--init", base)
     assert r.returncode == 2 and "another architecture" in r.stderr
+
+
+def test_path_hold_follows_the_sampler_and_only_the_upper_face_pays(model):
+    """``--upper-distill-steps``: the hold along the sampler's own path is nothing while the model is
+    its parent, grows once the head drifts, is nothing when every channel is mouth, and visits one
+    point per DDIM step (the head called that many times with gradient)."""
+    import copy
+
+    from inference_core.training.train import path_hold
+
+    K, C = model.cfg.num_channels, model.cfg.chunk_frames
+    child = copy.deepcopy(model)
+    parent = copy.deepcopy(model).eval()
+    opt = _args(upper_distill=1.0, upper_distill_steps=4, upper_distill_temperature=0.75)
+    cond = torch.randn(6, C, model.cfg.model_dim)
+    upper = torch.zeros(K)
+    torch.manual_seed(1)
+    assert float(path_hold(child, parent, cond, cond, upper, opt).detach()) == 0.0
+    with torch.no_grad():
+        for q in child.head.parameters():
+            q.add_(0.05 * torch.randn_like(q))
+    calls = []
+    child.head.register_forward_hook(lambda *a: calls.append(1))
+    torch.manual_seed(1)
+    held = path_hold(child, parent, cond, cond, upper, opt)
+    assert float(held.detach()) > 0 and held.requires_grad and len(calls) == 4
+    torch.manual_seed(1)
+    assert float(path_hold(child, parent, cond, cond, torch.ones(K), opt).detach()) == 0.0
+    # in the training loss it is its own term at the hold's weight
+    mel, motion, style = _segment(model, 13, batch=2)
+    torch.manual_seed(5)
+    _, parts = training_loss(child, mel, motion, style, 10, "diffusion", upper, opt, parent=parent)
+    assert parts["upper_path"] > 0 and "upper_distill" in parts
+    torch.manual_seed(5)
+    _, off = training_loss(child, mel, motion, style, 10, "diffusion", upper, _args(upper_distill=1.0), parent=parent)
+    assert "upper_path" not in off
 
 
 def test_nested_training_sections_of_older_cards_read_as_flat_stages():

@@ -67,6 +67,8 @@ def save_trained(args: argparse.Namespace, sources: list[Dataset], cfg: ModelCon
                           "temperature": args.sampler_loss_temperature}
                          if args.sampler_loss_weight > 0 else None),
         "upper_distill": args.upper_distill or None,
+        "upper_distill_path": ({"steps": args.upper_distill_steps, "temperature": args.upper_distill_temperature}
+                               if args.upper_distill and args.upper_distill_steps else None),
         "lr_mult": {prefix: f for prefix, f in args.lr_mult} or None,
         "phone_weight": args.phone_weight, "feature_aug": args.feature_aug,
         "vtlp_range": list(args.vtlp_range),
