@@ -239,6 +239,10 @@ def test_fine_tune_with_self_generated_context_records_the_recipe(tmp_path):
     first_resumed = json.loads(cli("info", held).stdout)["training"]["loss_log_tail"][0]
     # held to itself it would be float noise (~1e-17); two small steps from the parent give ~1e-8
     assert first_resumed["iter"] == 2 and first_resumed["upper_distill"] > 1e-12
+    # resuming into another architecture's state is a clear error, not a traceback
+    other = json.dumps({"layers": 2, "head_blocks": 2, "head_dim": 128})
+    r = cli("train", "--data", data, "--out", held, "--batch", 4, "--quiet", "--arch", other, "--iters", 4, "--resume")
+    assert r.returncode == 2 and "another run's state" in r.stderr and "Traceback" not in r.stderr
     twice = tmp_path / "twice.safetensors"
     r = cli("train", "--data", data, "--out", twice, "--iters", 2, "--batch", 4, "--quiet", "--arch", arch,
             "--init", tuned)

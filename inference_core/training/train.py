@@ -500,9 +500,15 @@ def main(argv: list[str] | None = None) -> int:
     start_it = 0
     if args.resume and state_path.exists():
         st = torch.load(state_path, weights_only=True, map_location=args.device)
-        model.load_state_dict(st["model"])
-        ema.load_state_dict(st["ema"])
-        opt.load_state_dict(st["opt"])
+        try:
+            model.load_state_dict(st["model"])
+            ema.load_state_dict(st["ema"])
+            opt.load_state_dict(st["opt"])
+        except (RuntimeError, ValueError) as e:
+            first = str(e).strip().splitlines()[0]
+            print(f"error: --resume: {state_path} is another run's state (another architecture or data: "
+                  f"{first}); give another --out or delete it", file=sys.stderr)
+            return 2
         if probe is not None and "probe" in st:
             probe.load_state_dict(st["probe"])
         start_it = int(st["iter"])
