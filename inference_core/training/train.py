@@ -268,6 +268,12 @@ def _motion_loss(pred: torch.Tensor, tgt: torch.Tensor, prev: torch.Tensor, w: t
     return ((pred - tgt) ** 2 * w).mean(), ((vel_p - vel_t) ** 2 * w).mean()
 
 
+def region_noise_scale(mouth_mask: torch.Tensor, mouth: float, upper: float, C: int) -> torch.Tensor:
+    """Per-element noise scale (C*K,) of a chunk, as the session's ``noise_scale`` draws it: ``mouth``
+    on the mouth channels, ``upper`` on the rest (the rollout's and the path hold's noise)."""
+    return (mouth * mouth_mask + upper * (1.0 - mouth_mask)).repeat(C)
+
+
 def path_hold(model: StreamingTalker, parent: StreamingTalker, cond: torch.Tensor, p_cond: torch.Tensor,
               mouth_mask: torch.Tensor, opt: LossOptions) -> torch.Tensor:
     """The upper face held to the parent along the sampler's own path: ``opt.upper_distill_steps``
@@ -280,7 +286,7 @@ def path_hold(model: StreamingTalker, parent: StreamingTalker, cond: torch.Tenso
     C, K = model.cfg.chunk_frames, model.cfg.num_channels
     n = cond.shape[0]
     upper = (1.0 - mouth_mask).repeat(C)  # (C*K,)
-    scale = opt.rollout_temperature * (1.0 - upper) + opt.upper_distill_temperature * upper
+    scale = region_noise_scale(mouth_mask, opt.rollout_temperature, opt.upper_distill_temperature, C)
     terms: list[torch.Tensor] = []
 
     def denoise(x_t: torch.Tensor, t: float) -> torch.Tensor:
@@ -290,9 +296,7 @@ def path_hold(model: StreamingTalker, parent: StreamingTalker, cond: torch.Tenso
         terms.append(((model.head(x_t, times, cond) - ref) ** 2 * upper).mean())
         return ref
 
-    with torch.no_grad():
-        start = torch.randn(n, C * K, device=cond.device) * scale
-    ddim(denoise, start, opt.upper_distill_steps)
+    ddim(denoise, torch.randn(n, C * K, device=cond.device) * scale, opt.upper_distill_steps)
     return torch.stack(terms).mean()
 
 
@@ -315,7 +319,7 @@ def rollout(model: StreamingTalker, audio: torch.Tensor, x: torch.Tensor, style:
     style_vec = model.style_vector(style)
     upper = opt.rollout_temperature if opt.rollout_temperature_upper is None else opt.rollout_temperature_upper
     mouth = torch.ones(K, device=x.device) if mouth_mask is None else mouth_mask.to(x.device)
-    scale = (opt.rollout_temperature * mouth + upper * (1.0 - mouth)).repeat(C)  # (C*K,)
+    scale = region_noise_scale(mouth, opt.rollout_temperature, upper, C)
 
     def head(x_t: torch.Tensor, t: float, cond: torch.Tensor) -> torch.Tensor:
         return model.head(x_t, torch.full((b,), t, device=x.device), cond)
