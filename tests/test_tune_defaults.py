@@ -55,6 +55,21 @@ def test_tune_defaults_scores_every_setting_and_picks_the_lowest_error(tmp_path)
         closure = {row["guidance"]: row["real"]["bilabial_closure_rate"] for row in res["rows"]}
         assert all(0 <= c <= 1 for c in closure.values()) and res["rows"][0]["real"]["n_utterances"] == 1
         assert closure[res["best"]["guidance"]] == max(closure.values()) and "real-speech" in res["selection"]
+        # the upper face's temperature chosen on the real recordings' blinks, against the teacher's rate there
+        r = subprocess.run([sys.executable, "scripts/tune_defaults.py", "--model", str(model), "--data", str(data),
+                            "--split", "val", "--steps", "1", "--guidance", "1.0", "--temperature", "0.3",
+                            "--temperature-upper", "0.5,1.0", "--threads", "1", "--lipsync", str(real),
+                            "--upper-on", "real", "--out", str(out)], capture_output=True, text=True, cwd=ROOT,
+                           timeout=300)
+        assert r.returncode == 0, r.stderr
+        res = json.loads(out.read_text())
+        assert res["teacher_blinks_per_minute_real"] >= 0 and str(real) in res["upper_selection"]
+        assert [u["temperature_upper"] for u in res["upper_rows"]] == [0.5, 1.0]
+        assert all("blinks_per_minute" in u["real"] for u in res["upper_rows"])
+    # choosing on real voices without real recordings is a usage error
+    r = subprocess.run([sys.executable, "scripts/tune_defaults.py", "--model", str(model), "--data", str(data),
+                        "--upper-on", "real"], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert r.returncode == 2 and "--upper-on real needs --lipsync" in r.stderr
     # a split without utterances is an error, not an empty table
     r = subprocess.run([sys.executable, "scripts/tune_defaults.py", "--model", str(model), "--data", str(data),
                         "--split", "tune"], capture_output=True, text=True, cwd=ROOT, timeout=300)
@@ -80,6 +95,25 @@ def test_upper_temperature_rule_wants_complete_blinks_at_the_reference_rate():
     # complete blinks count only at a natural rate (8-30 a minute): the 8-step tuning run's rows
     at8 = [row(0.75, 7.7, 0.806), row(1.0, 19.8, 0.756), row(1.25, 36.1, 0.794), row(1.5, 49.2, 0.788)]
     assert choose_upper([dict(r, blinks_per_minute_reference=24.0) for r in at8])["temperature_upper"] == 1.0
+
+
+def test_upper_rule_on_real_voices_reads_the_real_blinks_against_the_teachers_rate():
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from tune_defaults import choose_upper, upper_rows_on_real
+
+    def row(tu, tts_rate, tts_complete, real_rate, real_complete, fdd=0.1):
+        return {"temperature_upper": tu, "blinks_per_minute": tts_rate, "blink_completeness": tts_complete,
+                "blinks_per_minute_reference": 24.0, "upper_fdd": fdd,
+                "real": {"blinks_per_minute": real_rate, "blink_completeness": real_complete}}
+
+    # TTS blinks twice as often as the real voices at the same temperature (stop 32's H2a)
+    rows = [row(0.75, 12.8, 0.84, 6.4, 0.86), row(1.0, 28.5, 0.76, 14.0, 0.82), row(1.25, 42.5, 0.78, 21.0, 0.70)]
+    assert choose_upper(rows)["temperature_upper"] == 0.75               # on TTS: 1.0's blinks are too partial
+    real = upper_rows_on_real(rows, teacher_rate=22.6)
+    assert choose_upper(real)["temperature_upper"] == 1.0                # real: 6.4 is too few, 21 too partial
+    assert real[0]["blinks_per_minute"] == 6.4 and real[0]["blinks_per_minute_reference"] == 22.6
+    assert rows[0]["blinks_per_minute"] == 12.8                          # the TTS rows are left as they were
+    assert real[1]["upper_fdd"] == 0.1                                   # ties still go to the TTS dynamics
 
 
 def test_real_speech_rule_takes_the_most_closure_within_the_lip_error_slack():
