@@ -179,10 +179,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.upper_on == "real":
             out["teacher_blinks_per_minute_real"] = teacher_blink_rate(args.lipsync)
             chosen = choose_upper(upper_rows_on_real(upper_rows, out["teacher_blinks_per_minute_real"]))
+            whose = f"on {args.lipsync} (reference: the teacher's rate there)"
         else:
             chosen = choose_upper(upper_rows)
-        whose = f"on {args.lipsync} (reference: the teacher's rate there)" if args.upper_on == "real" else \
-            f"on the {args.split} split"
+            whose = f"on the {args.split} split"
         out["upper_selection"] = (f"blink completeness >= 0.8 at 8-30 blinks a minute {whose}, then the blink "
                                   "rate nearest the reference's "
                                   "(ratio), then the lowest upper_fdd; grid {" + args.temperature_upper + "}")
