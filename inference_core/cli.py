@@ -43,6 +43,9 @@ def _session_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--articulation", type=float, default=None,
                    help="how much of the mouth's range lost to averaging is given back with the model "
                         "card's fitted gains: 0 = none, 1 = the fitted gains (default), up to 2")
+    g.add_argument("--phonetic", type=float, default=None,
+                   help="how far the mouth opens as the phones heard ask, with the model card's phonetic "
+                        "gain: 0 = off (default), 1 = as fitted, up to 2")
     g.add_argument("--smoothing", type=float, default=None)
     g.add_argument("--temperature", type=float, default=None, help="initial noise scale on the mouth (0..2)")
     g.add_argument("--temperature-upper", type=float, default=None,
@@ -95,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--temperature-upper", type=float, default=None,
                    help="upper-face temperature (default: the card's; equal to the mouth's: one chain)")
     b.add_argument("--steps-upper", type=int, default=None, help="upper-face DDIM steps (default: the card's)")
+    b.add_argument("--phonetic", type=float, default=None, help="the card's phonetic gain's strength (default: off)")
     b.add_argument("--backend", default="both", choices=["both", "onnx", "onnx-fp32", "torch"],
                    help="which runtime(s) to measure (default: both, in one run)")
 
@@ -120,6 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="JSON of scripts/choose_style.py: how the default style was chosen")
     f.add_argument("--articulation", default=None,
                    help="JSON of scripts/fit_articulation.py: the mouth's articulation gains")
+    f.add_argument("--phonetic-gain", default=None,
+                   help="JSON of scripts/fit_phonetic_gain.py: the phonetic gain it chose (its read-out goes into the file)")
     f.add_argument("--credit-data", nargs="+", default=None, metavar="DATASET",
                    help="credit the training voices of these datasets in the card (a model trained before "
                         "cards carried its voices' credits; training writes them itself)")
@@ -233,6 +239,27 @@ def cmd_finalize_model(args: argparse.Namespace) -> int:
         fit = json.loads(Path(args.articulation).read_text())
         card[ARTICULATION_KEY] = {k: fit.get(k) for k in ("gains", "mean_seconds", "rule", "data", "utterances",
                                                           "speakers", "settings")}
+    if args.phonetic_gain:
+        from .shared.model_card import PHONETIC_KEY
+        from .training.phonetic import phonetic_tensors, read_out_tensors
+
+        fit = json.loads(Path(args.phonetic_gain).read_text())
+        if not fit.get("chosen"):
+            return _fail(f"{args.phonetic_gain}: its rule chose no phonetic gain")
+        try:
+            weight, bias = read_out_tensors(fit["read_out"])
+        except (OSError, ValueError, KeyError, RuntimeError) as exc:
+            return _fail(f"--phonetic-gain: cannot read the phone read-out {fit.get('read_out')}: {exc}")
+        if weight.shape != (len(fit["chosen"]["classes"]), model.cfg.model_dim):
+            return _fail(f"--phonetic-gain: the read-out's shape {tuple(weight.shape)} does not fit "
+                         f"{len(fit['chosen']['classes'])} classes of {model.cfg.model_dim} features")
+        card[PHONETIC_KEY] = {**{k: v for k, v in fit["chosen"].items() if k != "figures"},
+                              "tune_figures": fit["chosen"].get("figures"), "tune_base": fit.get("base"),
+                              "rule": fit.get("rule"), "data": fit.get("data"),
+                              "read_out": Path(str(fit["read_out"])).name}
+        import torch
+
+        extra = {**extra, **{k: torch.from_numpy(v) for k, v in phonetic_tensors(weight, bias).items()}}
     if args.credit_data:
         from .data.format import Dataset, DatasetError
         from .training.card import voice_credits

@@ -445,6 +445,11 @@ def test_sampling_settings_come_from_the_model_card_unless_overridden(scene, spe
     st.articulation = 0.0
     assert _options(st)["articulation"] == 0.0
     st.articulation = 1.0
+    # phonetic: sent as set, off by default (the card's phonetic gain only when asked for)
+    assert _options(st)["phonetic"] == 0.0
+    st.phonetic = 1.0
+    assert _options(st)["phonetic"] == 1.0
+    st.phonetic = 0.0
     # the style: the card's unless the user picks one
     assert st.use_model_style and "style" not in _options(st)
     st.use_model_style, st.style = False, 0  # the test model has the generic style only

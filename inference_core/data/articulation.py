@@ -230,6 +230,12 @@ def _targets_at(label: str, frac: np.ndarray) -> np.ndarray:
     return np.broadcast_to(tgt, (len(frac), N_PARAMS))
 
 
+def jaw_target(label: str) -> float:
+    """The rules' jaw opening for a phone (a diphthong's averaged over its glide): what the
+    runtime's phonetic gain weighs by the phone posteriors it reads from the audio."""
+    return float(_targets_at(label, np.linspace(0.0, 1.0, 21))[:, P_JAW].mean())
+
+
 def soft_articulators(phones: Sequence[tuple[str, float, float]], gain: np.ndarray, t: np.ndarray,
                       style: Style, rate_factor: float) -> np.ndarray:
     """Dominance-blended targets (before dynamics) at times ``t`` → (len(t), N_PARAMS)."""

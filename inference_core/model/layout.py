@@ -6,7 +6,7 @@ torch model of a lying card (``head_dim 2**20``) would allocate terabytes. The l
 the one of :class:`~inference_core.model.network.StreamingTalker`'s ``state_dict``
 (a test compares them over several architectures). Loading is strict: every tensor
 the architecture needs is there with its exact shape, and nothing else is, except a
-vertex-space model's basis and template.
+vertex-space model's basis and template, and the phonetic gain's read-out when the card declares one.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from .config import ModelConfig, config_from_card
 
 #: Tensors a checkpoint may carry beside the network's (a vertex-space model's linear basis).
 BASIS, TEMPLATE = "motion.basis", "motion.template"
+#: ... and a phonetic gain's phone read-out and per-phone jaw targets (when the card has one)
+PHONETIC_WEIGHT, PHONETIC_BIAS, PHONETIC_JAW = "phonetic.read_out.weight", "phonetic.read_out.bias", "phonetic.jaw"
 MAX_VERTICES = 1 << 20
 
 
@@ -56,8 +58,16 @@ def checked_config(name: str, card: dict[str, Any], header: dict[str, Any], data
         cfg = config_from_card(card)
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelFileError(f"{name}: the model card's architecture is invalid: {exc}") from None
-    check_tensors(header, cfg, data_bytes, name)
+    check_tensors(header, cfg, data_bytes, name, phonetic_classes(card))
     return cfg
+
+
+def phonetic_classes(card: dict[str, Any]) -> int:
+    """How many phone classes the card's phonetic gain reads (0: the card has none)."""
+    from ..shared.model_card import PHONETIC_KEY
+
+    spec = card.get(PHONETIC_KEY)
+    return len(spec["classes"]) if isinstance(spec, dict) and isinstance(spec.get("classes"), list) else 0
 
 
 def tensor_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
@@ -104,12 +114,17 @@ def _linear(prefix: str, n_out: int, n_in: int | None) -> dict[str, tuple[int, .
     return {f"{prefix}.weight": (n_out,) if n_in is None else (n_out, n_in), f"{prefix}.bias": (n_out,)}
 
 
-def check_tensors(header: dict[str, Any], cfg: ModelConfig, data_bytes: int, name: str) -> list[str]:
-    """Check a safetensors header against the architecture; returns the names of the extra
-    (basis) tensors. ModelFileError names what is missing, unexpected, misshapen or out of
-    the file, before a byte of tensor data is read."""
+def check_tensors(header: dict[str, Any], cfg: ModelConfig, data_bytes: int, name: str,
+                  phonetic: int = 0) -> list[str]:
+    """Check a safetensors header against the architecture (and ``phonetic`` phone classes of a
+    phonetic gain's read-out); returns the names of the extra (basis) tensors. ModelFileError
+    names what is missing, unexpected, misshapen or out of the file, before a byte of tensor data
+    is read."""
     entries = {k: v for k, v in header.items() if k != "__metadata__"}
     expected = tensor_shapes(cfg)
+    if phonetic:
+        expected = {**expected, PHONETIC_WEIGHT: (phonetic, cfg.model_dim), PHONETIC_BIAS: (phonetic,),
+                    PHONETIC_JAW: (phonetic,)}
     extra = [n for n in (BASIS, TEMPLATE) if n in entries]
     if extra:
         if len(extra) != 2:

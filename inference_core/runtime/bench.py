@@ -249,6 +249,7 @@ def run(model: str | None = None, short_seconds: float = 10.0, long_seconds: flo
         "temperature": options.temperature, "temperature_upper": options.upper_temperature,
         "steps_upper": options.upper_steps, "style": options.style,
         "articulation": options.articulation,
+        "phonetic": options.phonetic,
         "chains": chains,
         "chunk_frames": cfg.get("chunk_frames"), "fps": card.get("fps"), "threads": threads,
         "cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),

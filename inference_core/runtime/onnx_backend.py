@@ -316,5 +316,5 @@ def load_onnx(path: Path, device: str = "cpu", threads: int | None = None, int8_
     manifest = check_export(path, card.get("weights_sha256"), read_header(path)[1])
     backend = OnnxBackend(cfg, tensors, path, device, threads,
                           int8_head=int8_head and "head_int8" in manifest["files"])
-    extra = {k: np.asarray(v, np.float32) for k, v in tensors.items() if k.startswith("motion.")}
+    extra = {k: np.asarray(v, np.float32) for k, v in tensors.items() if k.startswith(("motion.", "phonetic."))}
     return backend, card, cfg, extra

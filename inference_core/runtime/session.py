@@ -50,7 +50,7 @@ from ..model.diffusion import head_times, next_chunk, row_head_times
 from ..shared.channels import MOUTH_CHANNELS
 from ..shared.options import SessionError, SessionOptions
 from .bundle import ModelBundle
-from .postfilter import ArticulationFilter, running_mean
+from .postfilter import ArticulationFilter, PhoneticGain, running_mean
 
 __all__ = ["StreamingSession", "SessionError", "SessionOptions", "NonFiniteOutput", "noise_scale", "region_chains"]
 
@@ -128,6 +128,8 @@ class StreamingSession:
         self._smooth_state: np.ndarray | None = None
         #: the mouth's lost range given back (None: the card has no gains, or articulation 0)
         self._articulation = ArticulationFilter.from_card(bundle.card, cfg.fps, self.options.articulation)
+        #: the mouth opened as far as the phones it hears ask (None: the card has none, or phonetic 0)
+        self._phonetic = PhoneticGain.from_card(bundle.card, bundle.extra, cfg.fps, self.options.phonetic)
         self._finished = False
         lo_hi = bundle.value_range
         self._lo = None if lo_hi is None else float(lo_hi[0])
@@ -231,7 +233,7 @@ class StreamingSession:
         self._motion_hist = np.concatenate([self._motion_hist, self.bundle.normalise(motion)], 1)[:, -cfg.context_frames:]
         self._step += 1
         frames = motion[0] if self._chains is None else np.where(self._chains[0], motion[0], motion[1])
-        return self._post(frames.astype(np.float32))
+        return self._post(frames.astype(np.float32), feat)
 
     @property
     def chains(self) -> int:
@@ -254,10 +256,14 @@ class StreamingSession:
                                           np.repeat(np.asarray(keep, np.float32), rows))
         return self.backend.condition(audio, past, np.repeat(self._style_vec, rows, 0), keep)
 
-    def _post(self, motion: np.ndarray) -> np.ndarray:
+    def _post(self, motion: np.ndarray, features: np.ndarray) -> np.ndarray:
         opt = self.options
         if self._articulation is not None:
             motion = self._articulation(motion)
+            if self._lo is not None:
+                motion = np.clip(motion, self._lo, self._hi)
+        if self._phonetic is not None:
+            motion = self._phonetic(motion, features)
             if self._lo is not None:
                 motion = np.clip(motion, self._lo, self._hi)
         if opt.intensity != 1.0:

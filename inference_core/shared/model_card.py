@@ -50,6 +50,11 @@ ARTICULATION_KEY = "articulation"
 ARTICULATION_GAIN_LIMITS = (0.0, 10.0)
 ARTICULATION_SECONDS = 1.0
 ARTICULATION_SECONDS_LIMITS = (0.05, 60.0)
+#: the card's phonetic gain (:class:`inference_core.runtime.postfilter.PhoneticGain`): its key, the
+#: exponent's range and how many phone classes its read-out may have
+PHONETIC_KEY = "phonetic_gain"
+PHONETIC_BETA_LIMITS = (0.0, 4.0)
+PHONETIC_MAX_CLASSES = 512
 
 
 class ModelFileError(ValueError):
@@ -146,6 +151,10 @@ def check_card(card: Any, name: str) -> dict[str, Any]:
         problem = _articulation_problem(card[ARTICULATION_KEY], channels)
         if problem:
             raise ModelFileError(f"{name}: the card's articulation gains {problem}")
+    if card.get(PHONETIC_KEY) is not None:
+        problem = _phonetic_problem(card[PHONETIC_KEY], channels)
+        if problem:
+            raise ModelFileError(f"{name}: the card's phonetic gain {problem}")
     if card.get("defaults"):
         from .options import SessionError, SessionOptions
 
@@ -170,6 +179,38 @@ def _articulation_problem(spec: Any, channels: list[str]) -> str | None:
     lo, hi = ARTICULATION_SECONDS_LIMITS
     if not _is_number(seconds) or not lo <= seconds <= hi:
         return f"need mean_seconds in {lo:g}..{hi:g} (got {_short(seconds)})"
+    return None
+
+
+def _phonetic_problem(spec: Any, channels: list[str]) -> str | None:
+    """What is wrong with a card's phonetic gain entry (None: nothing); its tensors' shapes are
+    checked against ``classes`` by :func:`inference_core.model.layout.check_tensors`."""
+    if not isinstance(spec, dict):
+        return "must be an object"
+    classes, chans = spec.get("classes"), spec.get("channels")
+    if not (isinstance(classes, list) and 0 < len(classes) <= PHONETIC_MAX_CLASSES
+            and all(isinstance(c, str) and len(c) <= MAX_NAME_CHARS for c in classes)):
+        return f"needs classes, a list of 1..{PHONETIC_MAX_CLASSES} phone names"
+    if not (isinstance(chans, list) and chans and all(isinstance(c, str) for c in chans)):
+        return "needs channels, a list of channel names"
+    for c in chans:
+        if c not in channels:
+            return f"names a channel the model does not have ({_short(c)})"
+    lo, hi = PHONETIC_BETA_LIMITS
+    beta: Any = spec.get("beta")
+    if not _is_number(beta) or not lo <= beta <= hi:
+        return f"needs beta in {lo:g}..{hi:g} (got {_short(beta)})"
+    if spec.get("mode", "absolute") not in ("absolute", "relative"):
+        return f"needs mode absolute or relative (got {_short(spec.get('mode'))})"
+    if spec.get("mode") == "relative" and "jawOpen" not in channels:
+        return "in relative mode needs the model's jawOpen channel"
+    floor, ceiling = spec.get("floor", 0.5), spec.get("ceiling", 2.0)
+    if not (_is_number(floor) and _is_number(ceiling) and 0 < floor <= 1 <= ceiling <= 10):
+        return f"needs 0 < floor <= 1 <= ceiling <= 10 (got {_short(floor)}, {_short(ceiling)})"
+    seconds = spec.get("mean_seconds", ARTICULATION_SECONDS)
+    lo, hi = ARTICULATION_SECONDS_LIMITS
+    if not _is_number(seconds) or not lo <= seconds <= hi:
+        return f"needs mean_seconds in {lo:g}..{hi:g} (got {_short(seconds)})"
     return None
 
 

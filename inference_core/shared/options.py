@@ -27,6 +27,7 @@ LIMITS: dict[str, tuple[float, float]] = {
     "guidance": (0.0, 10.0),
     "intensity": (0.0, 3.0),
     "articulation": (0.0, 2.0),
+    "phonetic": (0.0, 2.0),
     "smoothing": (0.0, 0.95),
     "temperature": (0.0, 2.0),
     "temperature_upper": (0.0, 2.0),
@@ -35,7 +36,8 @@ LIMITS: dict[str, tuple[float, float]] = {
 SEED_RANGE = (0, 2**64 - 1)
 #: Longest style name accepted (names come from the model card; this only bounds what is echoed).
 MAX_STYLE_CHARS = 200
-_FLOAT_OPTIONS = ("guidance", "intensity", "articulation", "smoothing", "temperature", "temperature_upper")
+_FLOAT_OPTIONS = ("guidance", "intensity", "articulation", "phonetic", "smoothing", "temperature",
+                  "temperature_upper")
 
 
 def style_index(style: int | str, styles: list[str], num_styles: int) -> int:
@@ -81,6 +83,11 @@ class SessionOptions:
     #: the model card holds (runtime/postfilter.py): 0 = the model's output as it is, 1 = the
     #: fitted gains, 2 = twice their distance from 1. No effect for a card without gains.
     articulation: float = 1.0
+    #: how far the mouth opens as the phones heard in the audio ask, with the phonetic gain the model
+    #: card holds (runtime/postfilter.py ``PhoneticGain``; it scales the gain's exponent): 0 = off
+    #: (the default: on the TTS voices it costs lip vertex error), 1 = as fitted. No effect for a card
+    #: without one.
+    phonetic: float = 0.0
     smoothing: float = 0.0            # causal one-pole smoothing of the output, 0..0.95
     temperature: float = 0.1          # scale of the initial diffusion noise on the mouth (0 = most likely)
     #: the same for the upper face (eyes, brows, cheeks, nose); None = ``temperature``.

@@ -15,7 +15,8 @@ and both are bounded so a corrupt stream is reported, not allocated.
 
 Messages (client → server):
     start    {session, + any SessionOptions field: seed, steps, guidance, temperature,
-              temperature_upper, steps_upper, style, intensity, articulation, smoothing}
+              temperature_upper, steps_upper, style, intensity, articulation, phonetic,
+              smoothing}
                                           open a session (the model card's tuned defaults
                                           fill what is not given)
     audio    {session} + float32 mono PCM at the model's sample rate

@@ -53,10 +53,16 @@ def load_items(folder: str | Path) -> list[dict[str, Any]]:
 def model_weights(model_path: str, backend: str = "auto", threads: int | None = None,
                   **overrides: Any) -> WeightsFn:
     from ..runtime.bundle import load_bundle
+
+    return bundle_weights(load_bundle(model_path, backend=backend, threads=threads), **overrides)
+
+
+def bundle_weights(bundle: Any, **overrides: Any) -> WeightsFn:
+    """A loaded model (:class:`~inference_core.runtime.bundle.ModelBundle`) streamed as users run it,
+    at its card's defaults with ``overrides``."""
     from ..runtime.session import StreamingSession
     from ..shared.options import SessionOptions
 
-    bundle = load_bundle(model_path, backend=backend, threads=threads)
     t0 = 0.5 / bundle.cfg.fps  # frame f shows time (f + 0.5) / fps, as the training targets do
 
     def run(audio: np.ndarray, meta: dict[str, Any]) -> tuple[np.ndarray, float]:

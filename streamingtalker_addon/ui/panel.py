@@ -71,6 +71,9 @@ class STK_PT_main(_Sidebar):
         art = sub.row(align=True)
         art.active = not st.card or bool(st.card.get("articulation"))  # greyed: this model has no gains
         art.prop(props, "articulation")
+        pho = sub.row(align=True)
+        pho.active = not st.card or bool(st.card.get("phonetic_gain"))  # greyed: this model has no phonetic gain
+        pho.prop(props, "phonetic")
         sub.prop(props, "smoothing")
         sub.prop(props, "seed")
         sub.prop(props, "use_model_defaults")

@@ -74,6 +74,11 @@ class STK_SceneSettings(bpy.types.PropertyGroup):
         description="How much of the mouth's range of motion, lost where the model averages over what an "
                     "unfamiliar voice might be saying, is given back (gains fitted per model, in its card): "
                     "0 = the model's own output, 1 = the fitted gains")  # type: ignore[valid-type]
+    phonetic: FloatProperty(
+        name="Phonetic", default=_D.phonetic, **_range("phonetic"),
+        description="How far the mouth opens as the phones heard in the audio ask (the phonetic gain in the "
+                    "model's card): 0 = off, 1 = as fitted. Sharper on real voices, less exact on "
+                    "synthetic ones")  # type: ignore[valid-type]
     smoothing: FloatProperty(name="Smoothing", default=_D.smoothing, **_range("smoothing"))  # type: ignore[valid-type]
     seed: IntProperty(name="Seed", default=_D.seed, min=0)  # type: ignore[valid-type]
     use_model_defaults: BoolProperty(
@@ -141,7 +146,7 @@ def session_options(props: Any) -> dict[str, Any]:
     """Options for a session; the style and the sampling settings only when the user overrides the
     model card's."""
     opts = {"seed": props.seed, "intensity": props.intensity, "articulation": props.articulation,
-            "smoothing": props.smoothing}
+            "phonetic": props.phonetic, "smoothing": props.smoothing}
     if not props.use_model_style:
         opts["style"] = props.style
     if not props.use_model_defaults:

@@ -1,0 +1,170 @@
+"""Does the audio encoder already hear how open the mouth should be? A phone read-out's answer.
+
+    python scripts/readout_openness.py --model runs/k2.safetensors --read-out runs/k2.safetensors.state \
+        --lipsync data/real_v1/metrics/dev_tiny --threads 1 --out runs/readout_k2.json
+
+lip_metrics' r correlates the lip gap on the ICT head with each phone's openness over every
+utterance's speech span. Before blaming the encoder for a low r, ask its features: a linear phone
+read-out of them (the one ``train --phone-weight`` trains beside the model and keeps in
+``OUT.state`` as ``probe``, or ``scripts/pretrain_audio_branch.py --probe-parent``'s ``read_out``)
+gives each frame a phone posterior, and the posterior-weighted openness (lip_metrics' own table) is
+scored exactly as lip_metrics scores a lip gap: its own target, 100 Hz grid and speech span, r per
+utterance pooled by duration. Also reported: the most likely phone's openness, and the share of
+frames whose most likely phone is the aligned one. An expected openness that follows the target far
+better than the model's lip gap says that r is lost between the features and the motion (the head),
+not in what the encoder hears.
+
+The features are the encoder's whole-utterance output with training's silence padding: the same
+causal convolutions and 40 ms look-ahead the stream uses, read without the streaming session.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Callable
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from gap_diagnosis import load_lip_metrics  # noqa: E402
+
+from inference_core.data.phonemes import INVENTORY, frame_labels  # noqa: E402
+from inference_core.training.lipsync import LIP_METRICS_DEFAULT, load_items  # noqa: E402
+
+#: posteriors(audio 16 kHz, n_frames) -> (n_frames, len(INVENTORY)), frame f at (f + 0.5) / fps
+Posteriors = Callable[[np.ndarray, int], np.ndarray]
+
+
+def openness_table(lm: ModuleType) -> np.ndarray:
+    """lip_metrics' openness for every phone of the read-out's inventory (silence closed)."""
+    return np.array([lm.OPENNESS.get(p, 0.0 if p == "sil" else lm.CONSONANT_OPENNESS) for p in INVENTORY])
+
+
+def score(lm: ModuleType, items: list[dict[str, Any]], posteriors: Posteriors, fps: float = 30.0) -> dict[str, Any]:
+    """Expected and most-likely-phone openness against lip_metrics' target (r over the speech span,
+    duration-weighted), and the read-out's frames right."""
+    from inference_core.audio.io import load_file
+
+    table = openness_table(lm)
+    index = {p: i for i, p in enumerate(INVENTORY)}
+    sums = {"expected": 0.0, "most_likely": 0.0}
+    seconds = right = labelled = 0.0
+    for it in items:
+        audio = np.asarray(load_file(str(it["wav"]), 16000), np.float32)
+        dur = audio.size / 16000
+        phones = [(str(lab), float(s), float(e)) for lab, s, e in it["meta"]["phones"]]
+        speech = [(s, e) for lab, s, e in phones if lab != "sil"]
+        if not speech:
+            continue
+        n = int(math.ceil(dur * fps))
+        post = posteriors(audio, n)
+        t = np.arange(int(math.floor(dur * lm.GRID_HZ)) + 1) / lm.GRID_HZ
+        span = (t >= speech[0][0]) & (t < speech[-1][1])
+        target = lm.openness_target(phones, t)
+        centres = (np.arange(n) + 0.5) / fps
+        for name, per_frame in (("expected", post @ table), ("most_likely", table[post.argmax(1)])):
+            sums[name] += lm.pearson(np.interp(t, centres, per_frame)[span], target[span]) * dur
+        labels = frame_labels([p[0] for p in phones], [p[1] for p in phones], [p[2] for p in phones], n, fps)
+        known = np.array([index.get(lab, -1) for lab in labels])
+        right += float((post.argmax(1) == known)[known >= 0].sum())
+        labelled += float((known >= 0).sum())
+        seconds += dur
+    return {"utterances": len(items), "seconds": round(seconds, 2),
+            "expected_openness_r_speech": round(sums["expected"] / seconds, 4) if seconds else None,
+            "most_likely_openness_r_speech": round(sums["most_likely"] / seconds, 4) if seconds else None,
+            "frames_right": round(right / labelled, 4) if labelled else None}
+
+
+def model_features(model_path: str) -> Callable[[np.ndarray, int], np.ndarray]:
+    """features(audio 16 kHz, n_frames) -> the audio encoder's (n_frames, model_dim) output (torch),
+    frame f at (f + 0.5) / fps, as the motion frames the model writes."""
+    import torch
+
+    from inference_core.audio.torch_features import TorchLogMel
+    from inference_core.model.checkpoint import load_checkpoint
+    from inference_core.training.data import prepared_mel
+
+    model, _, _ = load_checkpoint(model_path)
+    model.eval()
+    cfg = model.cfg
+    mel_of = TorchLogMel(cfg.sample_rate, cfg.hop, cfg.win_length, cfg.n_fft, cfg.n_mels)
+    # training's layout (inference_core.training.data): silence before (context + encoder lead) and after
+    lead_steps = math.ceil(cfg.left_context_mel / cfg.step_mels)
+    pad_steps = math.ceil(cfg.context_frames / cfg.chunk_frames) + lead_steps
+    tail_steps = math.ceil(cfg.lookahead_mel / cfg.step_mels) + 1
+    history = cfg.left_context_mel + max(0, cfg.feature_norm_frames - 1)
+    rng = np.random.default_rng(0)  # prepared_mel with no augmentation draws nothing
+
+    def run(audio: np.ndarray, n: int) -> np.ndarray:
+        silence = np.zeros(pad_steps * cfg.step_samples, np.float32)
+        padded = torch.from_numpy(np.concatenate([silence, audio, np.zeros(tail_steps * cfg.step_samples, np.float32)]))
+        with torch.no_grad():
+            mel = mel_of(padded, padded.numel() // cfg.hop)
+            steps = pad_steps + math.ceil(n / cfg.chunk_frames)
+            m0, m1 = lead_steps * cfg.step_mels - history, steps * cfg.step_mels + cfg.lookahead_mel
+            window = mel[max(m0, 0):m1]
+            if m0 < 0:
+                window = torch.cat([mel[:1].expand(-m0, -1), window])
+            if window.shape[0] < m1 - m0:
+                window = torch.cat([window, window.new_full((m1 - m0 - window.shape[0], window.shape[1]),
+                                                            float(mel[0, 0]))])
+            feats = model.audio(prepared_mel(window[None], rng, cfg, 0.0))[0].numpy()
+        first = (pad_steps - lead_steps) * cfg.chunk_frames  # frame 0 of the utterance
+        return feats[first:first + n]
+
+    return run
+
+
+def model_posteriors(model_path: str, read_out_path: str) -> Posteriors:
+    """The read-out's phone posteriors on the model's audio features (torch)."""
+    import torch
+
+    from inference_core.model.checkpoint import read_card
+    from inference_core.model.config import config_from_card
+
+    from inference_core.training.phonetic import read_out_tensors
+
+    weight, bias = read_out_tensors(read_out_path)
+    read_out = torch.nn.Linear(config_from_card(read_card(model_path)).model_dim, len(INVENTORY))
+    read_out.load_state_dict({"weight": torch.from_numpy(weight), "bias": torch.from_numpy(bias)})
+    features = model_features(model_path)
+
+    def run(audio: np.ndarray, n: int) -> np.ndarray:
+        with torch.no_grad():
+            return torch.softmax(read_out(torch.from_numpy(features(audio, n))), -1).numpy()
+
+    return run
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--read-out", required=True,
+                    help="a training state with the phone probe (train's OUT.state) or pretrain_audio_branch's state")
+    ap.add_argument("--lipsync", required=True, help="a lip_metrics folder (NAME.wav + NAME.json)")
+    ap.add_argument("--lip-metrics", default=str(LIP_METRICS_DEFAULT))
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args(argv)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    lm = load_lip_metrics(args.lip_metrics)
+    report = {"model": args.model, "read_out": args.read_out, "data": args.lipsync,
+              **score(lm, load_items(args.lipsync), model_posteriors(args.model, args.read_out))}
+    text = json.dumps(report, indent=1)
+    if args.out:
+        Path(args.out).write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
