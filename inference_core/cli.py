@@ -255,6 +255,7 @@ def cmd_finalize_model(args: argparse.Namespace) -> int:
                          f"{len(fit['chosen']['classes'])} classes of {model.cfg.model_dim} features")
         card[PHONETIC_KEY] = {**{k: v for k, v in fit["chosen"].items() if k != "figures"},
                               "tune_figures": fit["chosen"].get("figures"), "tune_base": fit.get("base"),
+                              "held_out": fit.get("held_out"),
                               "rule": fit.get("rule"), "data": fit.get("data"),
                               "read_out": Path(str(fit["read_out"])).name}
         import torch

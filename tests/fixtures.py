@@ -49,3 +49,25 @@ def write_wav(path: Path, audio: np.ndarray, sr: int = SR, subtype: str | None =
 
     sf.write(str(path), audio, sr, subtype=subtype)
     return path
+
+
+#: two short English lines full of /p b m/ and rounded and open vowels, in two espeak-ng voices
+LIPSYNC_LINES = (("a", "Bob made a map of the bay at noon.", "en-us+m3"),
+                 ("b", "Pam bought more apples today.", "en-us+f2"))
+
+
+def write_lipsync_folder(folder: Path, lines=LIPSYNC_LINES) -> Path:
+    """A lip_metrics folder (NAME.wav + NAME.json with espeak-ng's own phone timings) of ``lines``
+    ((name, text, voice), ...): real-format recordings for the scoring scripts' tests."""
+    import json
+
+    import soundfile as sf
+
+    from inference_core.data.corpus.tts import speak_espeak
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text, voice in lines:
+        sp = speak_espeak(voice, text, 160, 50, 50)
+        sf.write(folder / f"{name}.wav", sp.audio, 16000, subtype="PCM_16")
+        (folder / f"{name}.json").write_text(json.dumps({"phones": [list(p) for p in sp.phones], "speaker": voice}))
+    return folder

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from fixtures import write_lipsync_folder
 from inference_core.runtime.postfilter import GAIN_RANGE, ArticulationFilter, fit_gains
 from inference_core.runtime.session import SessionError, SessionOptions, StreamingSession
 from inference_core.shared.channels import ARKIT_52, MOUTH_CHANNELS
@@ -118,17 +119,10 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_fit_script_to_finalize_to_a_session_that_uses_the_gains(tmp_path, random_model):
     """scripts/fit_articulation.py on phone-aligned speech -> finalize-model --articulation -> the
     gains in the card, and a session of the finalized model that applies them (articulation 1) or not (0)."""
-    import soundfile as sf
-
-    from inference_core.data.corpus.tts import speak_espeak
     from inference_core.runtime.bundle import load_bundle
 
-    folder = tmp_path / "tune"
-    folder.mkdir()
-    for name, text, voice in [("a", "Bob made a map of the bay.", "en-us+m3"), ("b", "Who knew you would move?", "en-us+f2")]:
-        sp = speak_espeak(voice, text, 160, 50, 50)
-        sf.write(folder / f"{name}.wav", sp.audio, 16000, subtype="PCM_16")
-        (folder / f"{name}.json").write_text(json.dumps({"phones": [list(p) for p in sp.phones], "speaker": voice}))
+    folder = write_lipsync_folder(tmp_path / "tune", [("a", "Bob made a map of the bay.", "en-us+m3"),
+                                                      ("b", "Who knew you would move?", "en-us+f2")])
     fit = tmp_path / "fit.json"
     r = subprocess.run([sys.executable, str(ROOT / "scripts" / "fit_articulation.py"), "--model", str(random_model),
                         "--lipsync", str(folder), "--backend", "torch", "--out", str(fit)],

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fixtures import make_toy_dataset
+from fixtures import make_toy_dataset, write_lipsync_folder
 from inference_core.runtime.postfilter import PhoneticGain
 from inference_core.runtime.session import StreamingSession
 from inference_core.shared.channels import ARKIT_52
@@ -146,23 +146,17 @@ def test_choose_takes_the_best_r_that_costs_nothing_else():
 def test_fit_script_to_finalize_to_a_file_both_runtimes_read(tmp_path, random_model):
     """scripts/fit_phonetic_gain.py -> finalize-model --phonetic-gain -> a file whose card and tensors the
     torch and ONNX runtimes load and apply alike; a file whose card and tensors disagree is refused."""
-    import soundfile as sf
     import torch
     from safetensors import safe_open
     from safetensors.torch import load_file, save_file
 
-    from inference_core.data.corpus.tts import speak_espeak
     from inference_core.model.checkpoint import read_card
     from inference_core.model.config import config_from_card
     from inference_core.model.onnx_export import export_onnx
     from inference_core.runtime.bundle import load_bundle
 
-    folder = tmp_path / "tune"
-    folder.mkdir()
-    for name, text, voice in [("a", "Bob made a map of the bay.", "en-us+m3"), ("b", "Who knew you would move?", "en-us+f2")]:
-        sp = speak_espeak(voice, text, 160, 50, 50)
-        sf.write(folder / f"{name}.wav", sp.audio, 16000, subtype="PCM_16")
-        (folder / f"{name}.json").write_text(json.dumps({"phones": [list(p) for p in sp.phones], "speaker": voice}))
+    folder = write_lipsync_folder(tmp_path / "tune", [("a", "Bob made a map of the bay.", "en-us+m3"),
+                                                      ("b", "Who knew you would move?", "en-us+f2")])
     d = config_from_card(read_card(random_model)).model_dim
     torch.save({"probe": {"out.weight": torch.randn(43, d, generator=torch.Generator().manual_seed(1)),
                           "out.bias": torch.zeros(43)}}, tmp_path / "run.state")

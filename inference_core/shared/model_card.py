@@ -175,11 +175,7 @@ def _articulation_problem(spec: Any, channels: list[str]) -> str | None:
             return f"name a channel the model does not have ({_short(channel)})"
         if not _is_number(gain) or not lo <= gain <= hi:
             return f"must be numbers in {lo:g}..{hi:g} (got {_short(gain)} for {channel})"
-    seconds = spec.get("mean_seconds", ARTICULATION_SECONDS)
-    lo, hi = ARTICULATION_SECONDS_LIMITS
-    if not _is_number(seconds) or not lo <= seconds <= hi:
-        return f"need mean_seconds in {lo:g}..{hi:g} (got {_short(seconds)})"
-    return None
+    return _mean_seconds_problem(spec, "need")
 
 
 def _phonetic_problem(spec: Any, channels: list[str]) -> str | None:
@@ -207,10 +203,15 @@ def _phonetic_problem(spec: Any, channels: list[str]) -> str | None:
     floor, ceiling = spec.get("floor", 0.5), spec.get("ceiling", 2.0)
     if not (_is_number(floor) and _is_number(ceiling) and 0 < floor <= 1 <= ceiling <= 10):
         return f"needs 0 < floor <= 1 <= ceiling <= 10 (got {_short(floor)}, {_short(ceiling)})"
+    return _mean_seconds_problem(spec, "needs")
+
+
+def _mean_seconds_problem(spec: dict[str, Any], verb: str) -> str | None:
+    """A post-filter's running-mean time constant out of range (None: fine or absent)."""
     seconds = spec.get("mean_seconds", ARTICULATION_SECONDS)
     lo, hi = ARTICULATION_SECONDS_LIMITS
     if not _is_number(seconds) or not lo <= seconds <= hi:
-        return f"needs mean_seconds in {lo:g}..{hi:g} (got {_short(seconds)})"
+        return f"{verb} mean_seconds in {lo:g}..{hi:g} (got {_short(seconds)})"
     return None
 
 

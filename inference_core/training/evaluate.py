@@ -384,6 +384,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--smoothing", type=float, default=None)
     ap.add_argument("--articulation", type=float, default=None,
                     help="0: the model's output as it is; 1: the card's articulation gains (default)")
+    ap.add_argument("--phonetic", type=float, default=None,
+                    help="the card's phonetic gain: 0 = off (default), 1 = as fitted")
     ap.add_argument("--style", default=None, help="style index or name (default: the card's)")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--backend", choices=["auto", "onnx", "onnx-fp32", "torch"], default="auto",
