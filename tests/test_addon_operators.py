@@ -478,7 +478,8 @@ def test_panel_defaults_and_ranges_come_from_session_options(scene):
 
 def test_panel_draws_and_greys_articulation_for_a_model_without_gains(scene):
     """The panel's draw code runs (a recording layout: headless Blender draws no UI), and the
-    Articulation slider is greyed when the last model card has no gains (it would do nothing)."""
+    Articulation and Phonetic sliders are greyed when the last model card has no gains or no
+    phonetic gain (they would do nothing)."""
     from types import SimpleNamespace
     from unittest import mock
 
@@ -486,14 +487,18 @@ def test_panel_draws_and_greys_articulation_for_a_model_without_gains(scene):
 
     st = addon_state.get()
     saved = st.card
+    gains, phonetic = {"gains": {"jawOpen": 1.5}}, {"beta": 0.5}
     try:
-        for card, active in (({}, True), ({"styles": ["generic"]}, False),
-                             ({"styles": ["generic"], "articulation": {"gains": {"jawOpen": 1.5}}}, True)):
+        for card, active in (({}, (True, True)), ({"styles": ["generic"]}, (False, False)),
+                             ({"styles": ["generic"], "articulation": gains}, (True, False)),
+                             ({"styles": ["generic"], "articulation": gains, "phonetic_gain": phonetic}, (True, True))):
             st.card = card
             layout = mock.MagicMock()
-            STK_PT_main.draw(SimpleNamespace(layout=layout), bpy.context)
             sub = layout.column.return_value.column.return_value
-            assert mock.call(scene.streamingtalker, "articulation") in sub.row.return_value.prop.call_args_list
-            assert sub.row.return_value.active is active, card
+            rows: list = []
+            sub.row.side_effect = lambda **kw: rows.append(mock.MagicMock()) or rows[-1]
+            STK_PT_main.draw(SimpleNamespace(layout=layout), bpy.context)
+            by_prop = {c.args[1]: row for row in rows for c in row.prop.call_args_list}
+            assert (by_prop["articulation"].active, by_prop["phonetic"].active) == active, card
     finally:
         st.card = saved
