@@ -7,8 +7,8 @@ more open the articulation rules' jaw is for the phones a linear read-out of tho
 now than over the last second, raised to ``beta``.
 
 Rule (docs/measurements/stop34/rule.txt, addenda 2 and 4): every beta x floor of the grid is streamed
-through the session as users run the model (card defaults, the option ``phonetic`` 1) on the real-speech ``tune`` split
-(speakers the model was trained on, prompts it was not); qualifying are the settings whose closure,
+through the session as users run the model (card defaults, the option ``phonetic`` 1) on the
+real-speech ``tune`` split (speakers the model was trained on, prompts it was not); qualifying are the settings whose closure,
 open/closed and rounding are not below the model's own there (no gain), whose open-vowel shut share
 is not above the model's own by more than ``--open-shut-slack`` and, with ``--tts DIR`` (the TTS
 tuning voices, the sampler rule's set), whose lip vertex error there is within ``--lve-slack`` of

@@ -37,7 +37,7 @@ def read_out_tensors(path: str) -> tuple[Any, Any]:
 def phonetic_spec(beta: float, floor: float, ceiling: float, mean_seconds: float,
                   mode: str = "absolute") -> dict[str, Any]:
     """The card entry for one setting (the classes are the read-out's: the training inventory)."""
-    from inference_core.data.phonemes import INVENTORY
+    from ..data.phonemes import INVENTORY
 
     return {"classes": list(INVENTORY), "channels": list(OPENING), "mode": mode, "beta": beta, "floor": floor,
             "ceiling": ceiling, "mean_seconds": mean_seconds}
@@ -47,9 +47,9 @@ def phonetic_tensors(weight: Any, bias: Any) -> dict[str, Any]:
     """The tensors a card's phonetic gain reads: the read-out and the rules' jaw per class."""
     import numpy as np
 
-    from inference_core.data.articulation import jaw_target
-    from inference_core.data.phonemes import INVENTORY
-    from inference_core.model.layout import PHONETIC_BIAS, PHONETIC_JAW, PHONETIC_WEIGHT
+    from ..data.articulation import jaw_target
+    from ..data.phonemes import INVENTORY
+    from ..model.layout import PHONETIC_BIAS, PHONETIC_JAW, PHONETIC_WEIGHT
 
     return {PHONETIC_WEIGHT: np.asarray(weight, np.float32), PHONETIC_BIAS: np.asarray(bias, np.float32),
             PHONETIC_JAW: np.array([jaw_target(p) for p in INVENTORY], np.float32)}
@@ -69,5 +69,3 @@ def choose(base: dict[str, float], grid: list[dict[str, Any]], open_shut_slack: 
     if not ok:
         return None
     return max(ok, key=lambda row: (row["figures"]["gap_openness_corr_speech"], -row["beta"], row["floor"]))
-
-
