@@ -210,9 +210,10 @@ def cmd_finalize_model(args: argparse.Namespace) -> int:
     from .shared.options import SessionError, SessionOptions, style_index
 
     try:
-        model, card, extra = load_checkpoint(args.model)
+        model, card, tensors = load_checkpoint(args.model)
     except ModelFileError as exc:
         return _fail(str(exc))
+    extra = {k: v.numpy() for k, v in tensors.items()}  # a basis, a phonetic gain's read-out: kept
     if args.defaults:
         card["defaults"] = dict(card.get("defaults") or {}, **json.loads(args.defaults))
         try:
@@ -258,9 +259,7 @@ def cmd_finalize_model(args: argparse.Namespace) -> int:
                               "held_out": fit.get("held_out"),
                               "rule": fit.get("rule"), "data": fit.get("data"),
                               "read_out": Path(str(fit["read_out"])).name}
-        import torch
-
-        extra = {**extra, **{k: torch.from_numpy(v) for k, v in phonetic_tensors(weight, bias).items()}}
+        extra.update(phonetic_tensors(weight, bias))
     if args.credit_data:
         from .data.format import Dataset, DatasetError
         from .training.card import voice_credits
@@ -279,7 +278,7 @@ def cmd_finalize_model(args: argparse.Namespace) -> int:
         check_card(card, Path(args.out).name)
     except ModelFileError as exc:
         return _fail(str(exc))
-    save_checkpoint(args.out, model, card, {k: v.numpy() for k, v in extra.items()})
+    save_checkpoint(args.out, model, card, extra)
     print(args.out)
     from .runtime.onnx_backend import manifest_path
 

@@ -8,12 +8,13 @@ now than over the last second, raised to ``beta``.
 
 Rule (docs/measurements/stop34/rule.txt, addenda 2 and 4): every beta x floor of the grid is streamed
 through the session as users run the model (card defaults, the option ``phonetic`` 1) on the
-real-speech ``tune`` split (speakers the model was trained on, prompts it was not); qualifying are the settings whose closure,
-open/closed and rounding are not below the model's own there (no gain), whose open-vowel shut share
-is not above the model's own by more than ``--open-shut-slack`` and, with ``--tts DIR`` (the TTS
-tuning voices, the sampler rule's set), whose lip vertex error there is within ``--lve-slack`` of
-the model's own; chosen is the highest r among them (ties: the smaller beta, then the higher
-floor). None qualifying, ``chosen`` is null and ``finalize-model`` refuses it.
+real-speech ``tune`` split (speakers the model was trained on, prompts it was not); qualifying are
+the settings whose closure, open/closed and rounding are not below the model's own there (no
+gain), whose open-vowel shut share is not above the model's own by more than ``--open-shut-slack``
+and, with ``--tts DIR`` (the TTS tuning voices, the sampler rule's set), whose lip vertex error
+there is within ``--lve-slack`` of the model's own; chosen is the highest r among them (ties: the
+smaller beta, then the higher floor). None qualifying, ``chosen`` is null and ``finalize-model``
+refuses it.
 
     .venv/bin/python scripts/fit_phonetic_gain.py --model inference_core/models/streamingtalker_arkit.safetensors \\
         --read-out runs/p0.safetensors.state --lipsync data/real_v1/metrics/tune --out runs/phonetic_fit.json
@@ -41,24 +42,14 @@ def _floats(text: str) -> list[float]:
 def tts_lve(bundles: dict[str, Any], data: str, max_utts: int, split: str = "tune") -> dict[str, float]:
     """Each bundle's lip vertex error (mm, ICT head) on a split of a TTS dataset, streamed at its
     card's defaults (what ``scripts/tune_defaults.py`` weighs the sampler by)."""
-    import numpy as np
-
     from inference_core.data.format import Dataset
-    from inference_core.runtime.session import StreamingSession
-    from inference_core.shared.options import SessionOptions
-    from inference_core.training.evaluate import ICT_DEFAULT, ArkitFace, Predictor, score
+    from inference_core.training.evaluate import ICT_DEFAULT, ArkitFace, bundle_predictor, score
 
     ds = Dataset(data)
     utts = [ds.load(e) for e in ds.entries(split)[:max_utts]]
     face = ArkitFace(ICT_DEFAULT)
-    out = {}
-    for name, bundle in bundles.items():
-        def run(utt: Any, seed: int, b: Any = bundle) -> Any:
-            s = StreamingSession(b, SessionOptions.resolve(b.card, {"seed": seed, "phonetic": 1.0}))
-            return np.concatenate([s.push(utt.audio), s.flush()])
-
-        out[name] = round(float(score(Predictor(name, run), utts, ds, face, seeds=1)["lve_mm"]), 4)
-    return out
+    return {name: round(float(score(bundle_predictor(b, name, phonetic=1.0), utts, ds, face, seeds=1)["lve_mm"]), 4)
+            for name, b in bundles.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,7 +86,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     tensors = phonetic_tensors(weight, bias)
     settings = [(b, f) for b in args.beta for f in args.floor]
-    predictors: dict[str, Any] = {"base": lipsync.bundle_weights(bundle)}
     bundles = {"base": bundle}
     for b, f in settings:
         card = {**bundle.card, PHONETIC_KEY: phonetic_spec(b, f, args.ceiling, args.mean_seconds, args.mode)}

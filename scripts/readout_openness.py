@@ -89,58 +89,36 @@ def model_features(model_path: str) -> Callable[[np.ndarray, int], np.ndarray]:
 
     from inference_core.audio.torch_features import TorchLogMel
     from inference_core.model.checkpoint import load_checkpoint
-    from inference_core.training.data import prepared_mel
+    from inference_core.training.data import encoder_lead_steps, mel_window, padded_log_mel, prepared_mel, silence_steps
 
     model, _, _ = load_checkpoint(model_path)
     model.eval()
     cfg = model.cfg
     mel_of = TorchLogMel(cfg.sample_rate, cfg.hop, cfg.win_length, cfg.n_fft, cfg.n_mels)
-    # training's layout (inference_core.training.data): silence before (context + encoder lead) and after
-    lead_steps = math.ceil(cfg.left_context_mel / cfg.step_mels)
-    pad_steps = math.ceil(cfg.context_frames / cfg.chunk_frames) + lead_steps
-    tail_steps = math.ceil(cfg.lookahead_mel / cfg.step_mels) + 1
-    history = cfg.left_context_mel + max(0, cfg.feature_norm_frames - 1)
+    before, _ = silence_steps(cfg)
+    lead = encoder_lead_steps(cfg)
     rng = np.random.default_rng(0)  # prepared_mel with no augmentation draws nothing
 
     def run(audio: np.ndarray, n: int) -> np.ndarray:
-        silence = np.zeros(pad_steps * cfg.step_samples, np.float32)
-        padded = torch.from_numpy(np.concatenate([silence, audio, np.zeros(tail_steps * cfg.step_samples, np.float32)]))
+        # as training reads an utterance (inference_core.training.data): silence around it, one window
+        window = mel_window(padded_log_mel(audio, cfg, mel_of), cfg, lead, before + math.ceil(n / cfg.chunk_frames))
         with torch.no_grad():
-            mel = mel_of(padded, padded.numel() // cfg.hop)
-            steps = pad_steps + math.ceil(n / cfg.chunk_frames)
-            m0, m1 = lead_steps * cfg.step_mels - history, steps * cfg.step_mels + cfg.lookahead_mel
-            window = mel[max(m0, 0):m1]
-            if m0 < 0:
-                window = torch.cat([mel[:1].expand(-m0, -1), window])
-            if window.shape[0] < m1 - m0:
-                window = torch.cat([window, window.new_full((m1 - m0 - window.shape[0], window.shape[1]),
-                                                            float(mel[0, 0]))])
             feats = model.audio(prepared_mel(window[None], rng, cfg, 0.0))[0].numpy()
-        first = (pad_steps - lead_steps) * cfg.chunk_frames  # frame 0 of the utterance
+        first = (before - lead) * cfg.chunk_frames  # frame 0 of the utterance
         return feats[first:first + n]
 
     return run
 
 
 def model_posteriors(model_path: str, read_out_path: str) -> Posteriors:
-    """The read-out's phone posteriors on the model's audio features (torch)."""
-    import torch
-
-    from inference_core.model.checkpoint import read_card
-    from inference_core.model.config import config_from_card
-
+    """The read-out's phone posteriors on the model's audio features, as the runtime's phonetic
+    gain computes them."""
+    from inference_core.runtime.postfilter import phone_posteriors
     from inference_core.training.phonetic import read_out_tensors
 
     weight, bias = read_out_tensors(read_out_path)
-    read_out = torch.nn.Linear(config_from_card(read_card(model_path)).model_dim, len(INVENTORY))
-    read_out.load_state_dict({"weight": torch.from_numpy(weight), "bias": torch.from_numpy(bias)})
     features = model_features(model_path)
-
-    def run(audio: np.ndarray, n: int) -> np.ndarray:
-        with torch.no_grad():
-            return torch.softmax(read_out(torch.from_numpy(features(audio, n))), -1).numpy()
-
-    return run
+    return lambda audio, n: phone_posteriors(features(audio, n), weight, bias)
 
 
 def main(argv: list[str] | None = None) -> None:

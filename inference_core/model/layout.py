@@ -15,7 +15,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from ..shared.model_card import CARD_KEY, ModelFileError, parse_card, read_header
+from ..shared.model_card import CARD_KEY, PHONETIC_KEY, ModelFileError, parse_card, read_header
 from ..shared.paths import path_kind
 from .config import ModelConfig, config_from_card
 
@@ -64,8 +64,6 @@ def checked_config(name: str, card: dict[str, Any], header: dict[str, Any], data
 
 def phonetic_classes(card: dict[str, Any]) -> int:
     """How many phone classes the card's phonetic gain reads (0: the card has none)."""
-    from ..shared.model_card import PHONETIC_KEY
-
     spec = card.get(PHONETIC_KEY)
     return len(spec["classes"]) if isinstance(spec, dict) and isinstance(spec.get("classes"), list) else 0
 

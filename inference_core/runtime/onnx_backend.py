@@ -292,7 +292,7 @@ def load_onnx(path: Path, device: str = "cpu", threads: int | None = None, int8_
     The cheap reasons not to use ONNX (no onnxruntime, no export) are checked before
     the weights are read, so ``auto`` falls back to torch without reading them twice.
     The card and the file's tensors are checked as strictly as the torch loader does."""
-    from ..model.layout import checked_config, read_layout
+    from ..model.layout import checked_config, read_layout, tensor_shapes
 
     card, header, data_bytes = read_layout(path)
     try:
@@ -316,5 +316,6 @@ def load_onnx(path: Path, device: str = "cpu", threads: int | None = None, int8_
     manifest = check_export(path, card.get("weights_sha256"), read_header(path)[1])
     backend = OnnxBackend(cfg, tensors, path, device, threads,
                           int8_head=int8_head and "head_int8" in manifest["files"])
-    extra = {k: np.asarray(v, np.float32) for k, v in tensors.items() if k.startswith(("motion.", "phonetic."))}
+    network = tensor_shapes(cfg)  # the rest (a basis, a phonetic gain's read-out) was checked against the card
+    extra = {k: np.asarray(v, np.float32) for k, v in tensors.items() if k not in network}
     return backend, card, cfg, extra

@@ -116,10 +116,7 @@ class PhoneticGain:
 
     def expected_jaw(self, features: np.ndarray) -> np.ndarray:
         """(n,) the read-out's posterior-weighted jaw target for features (n, d)."""
-        logits = np.asarray(features, np.float64) @ self.weight.T + self.bias
-        logits -= logits.max(1, keepdims=True)
-        p = np.exp(logits)
-        return (p / p.sum(1, keepdims=True)) @ self.jaw
+        return phone_posteriors(features, self.weight, self.bias) @ self.jaw
 
     def __call__(self, motion: np.ndarray, features: np.ndarray) -> np.ndarray:
         """The next frames (n, K) and their audio features (n, d), in order; the running mean
@@ -136,6 +133,15 @@ class PhoneticGain:
         out = motion.copy()
         out[:, self.channels] = motion[:, self.channels] * gain.astype(motion.dtype)
         return out
+
+
+def phone_posteriors(features: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """(n, classes) softmax of a linear phone read-out (``weight`` (classes, d), ``bias``) of
+    audio features (n, d), in float64."""
+    logits = np.asarray(features, np.float64) @ np.asarray(weight, np.float64).T + np.asarray(bias, np.float64)
+    logits -= logits.max(1, keepdims=True)
+    p = np.exp(logits)
+    return p / p.sum(1, keepdims=True)
 
 
 def running_mean(rows: np.ndarray, decay: float, start: np.ndarray) -> np.ndarray:

@@ -226,8 +226,7 @@ class StreamingSession:
         if not np.isfinite(motion).all():
             raise NonFiniteOutput(f"the model produced NaN or infinite motion at frame {self._step * cfg.chunk_frames}; "
                                   "the model file is damaged (nothing from this step was emitted)")
-        if self._lo is not None:
-            motion = np.clip(motion, self._lo, self._hi)
+        motion = self._in_range(motion)
         # Each chain reads back its own (range-clamped) raw output: articulation, intensity and
         # smoothing are display-only.
         self._motion_hist = np.concatenate([self._motion_hist, self.bundle.normalise(motion)], 1)[:, -cfg.context_frames:]
@@ -256,20 +255,18 @@ class StreamingSession:
                                           np.repeat(np.asarray(keep, np.float32), rows))
         return self.backend.condition(audio, past, np.repeat(self._style_vec, rows, 0), keep)
 
+    def _in_range(self, motion: np.ndarray) -> np.ndarray:
+        """``motion`` clipped to the model's value range (as it is, for a model without one)."""
+        return motion if self._lo is None else np.clip(motion, self._lo, self._hi)
+
     def _post(self, motion: np.ndarray, features: np.ndarray) -> np.ndarray:
         opt = self.options
         if self._articulation is not None:
-            motion = self._articulation(motion)
-            if self._lo is not None:
-                motion = np.clip(motion, self._lo, self._hi)
+            motion = self._in_range(self._articulation(motion))
         if self._phonetic is not None:
-            motion = self._phonetic(motion, features)
-            if self._lo is not None:
-                motion = np.clip(motion, self._lo, self._hi)
+            motion = self._in_range(self._phonetic(motion, features))
         if opt.intensity != 1.0:
-            motion = motion * opt.intensity
-            if self._lo is not None:
-                motion = np.clip(motion, self._lo, self._hi)
+            motion = self._in_range(motion * opt.intensity)
         if opt.smoothing > 0:
             motion = running_mean(motion, opt.smoothing,
                                   motion[0] if self._smooth_state is None else self._smooth_state)

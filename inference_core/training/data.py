@@ -42,6 +42,42 @@ PHONE_INDEX = {p: i for i, p in enumerate(INVENTORY)}
 SILENCE = PHONE_INDEX["sil"]
 
 
+def encoder_lead_steps(cfg: ModelConfig) -> int:
+    """Steps of silence the audio encoder's left context needs before a segment's first step."""
+    return math.ceil(cfg.left_context_mel / cfg.step_mels)
+
+
+def silence_steps(cfg: ModelConfig) -> tuple[int, int]:
+    """Steps of silence put before every utterance (a full motion context of rest pose, then the
+    encoder's left context) and after it (the encoder's look-ahead, and one more)."""
+    before = math.ceil(cfg.context_frames / cfg.chunk_frames) + encoder_lead_steps(cfg)
+    return before, math.ceil(cfg.lookahead_mel / cfg.step_mels) + 1
+
+
+def padded_log_mel(audio: np.ndarray, cfg: ModelConfig, mel: TorchLogMel) -> torch.Tensor:
+    """The log-mel (float32) of ``audio`` with :func:`silence_steps`' silence around it."""
+    before, after = silence_steps(cfg)
+    padded = torch.from_numpy(np.concatenate([np.zeros(before * cfg.step_samples, np.float32),
+                                              np.asarray(audio, np.float32),
+                                              np.zeros(after * cfg.step_samples, np.float32)]))
+    with torch.no_grad():
+        return mel(padded, padded.numel() // cfg.hop)
+
+
+def mel_window(mel: torch.Tensor, cfg: ModelConfig, s0: int, s1: int) -> torch.Tensor:
+    """The log-mel frames (float32) the encoder reads for steps ``s0``..``s1`` of a padded
+    utterance's log-mel: its left context (and the normaliser's history) before, its look-ahead
+    after; the silence floor the utterance starts with continues where the array ends."""
+    lead = cfg.left_context_mel + max(0, cfg.feature_norm_frames - 1)
+    m0, m1 = s0 * cfg.step_mels - lead, s1 * cfg.step_mels + cfg.lookahead_mel
+    window = mel[max(m0, 0):m1].float()
+    if m0 < 0:  # before the padded utterance: more of the silence floor it starts with
+        window = torch.cat([mel[:1].float().expand(-m0, -1), window])
+    if window.shape[0] < m1 - m0:
+        window = torch.cat([window, window.new_full((m1 - m0 - window.shape[0], window.shape[1]), float(mel[0, 0]))])
+    return window
+
+
 @dataclass
 class _Utt:
     source: int
@@ -59,10 +95,7 @@ class TrainingData:
                  max_utts: int | None = None, weights: list[float] | None = None):
         self.cfg = cfg
         mel = TorchLogMel(cfg.sample_rate, cfg.hop, cfg.win_length, cfg.n_fft, cfg.n_mels)
-        ctx_steps = math.ceil(cfg.context_frames / cfg.chunk_frames)
-        lead_steps = math.ceil(cfg.left_context_mel / cfg.step_mels)
-        self.pad_steps = ctx_steps + lead_steps       # silence prepended to every utterance
-        self.tail_steps = math.ceil(cfg.lookahead_mel / cfg.step_mels) + 1
+        self.pad_steps, self.tail_steps = silence_steps(cfg)  # silence around every utterance
         self.utts: list[_Utt] = []
         for k, ds in enumerate(sources):
             for entry in ds.entries(split)[: max_utts or None]:
@@ -81,11 +114,7 @@ class TrainingData:
 
     def _prepare(self, utt, source: int, mel: TorchLogMel, speakers: list[str], fps: float) -> _Utt:  # type: ignore[no-untyped-def]
         cfg = self.cfg
-        pad = np.zeros(self.pad_steps * cfg.step_samples, np.float32)
-        tail = np.zeros(self.tail_steps * cfg.step_samples, np.float32)
-        audio = torch.from_numpy(np.concatenate([pad, utt.audio, tail]))
-        with torch.no_grad():
-            feats = mel(audio, audio.numel() // cfg.hop).to(torch.float16)
+        feats = padded_log_mel(utt.audio, cfg, mel).to(torch.float16)
         t = utt.motion.shape[0]
         n_pad = self.pad_steps * cfg.chunk_frames
         motion = np.concatenate([np.zeros((n_pad, utt.motion.shape[1]), np.float32), utt.motion])
@@ -128,8 +157,7 @@ class TrainingData:
         earlier (the silence floor before the utterance), the history the normaliser reads;
         :func:`inference_core.audio.normalise.normalise_torch` removes it after augmentation."""
         cfg = self.cfg
-        lead = cfg.left_context_mel + max(0, cfg.feature_norm_frames - 1)
-        first_ok = math.ceil(cfg.left_context_mel / cfg.step_mels)  # encoder's left context in the array
+        first_ok = encoder_lead_steps(cfg)  # encoder's left context in the array
         mels, motions, styles, phones = [], [], [], []
         sources = rng.choice(len(self.source_p), size=batch, p=self.source_p)
         for k in sources:
@@ -138,12 +166,7 @@ class TrainingData:
             hi = max(first_ok, u.steps - ctx_steps - tgt_steps)
             s0 = int(rng.integers(first_ok, hi + 1))
             s1 = s0 + ctx_steps + tgt_steps
-            m0, m1 = s0 * cfg.step_mels - lead, s1 * cfg.step_mels + cfg.lookahead_mel
-            mel = u.mel[max(m0, 0):m1].float()
-            if m0 < 0:  # before the padded utterance: more of the silence floor it starts with
-                mel = torch.cat([u.mel[:1].float().expand(-m0, -1), mel])
-            if mel.shape[0] < m1 - m0:
-                mel = torch.cat([mel, mel.new_full((m1 - m0 - mel.shape[0], mel.shape[1]), float(u.mel[0, 0]))])
+            mel = mel_window(u.mel, cfg, s0, s1)
             f0, f1 = s0 * cfg.chunk_frames, s1 * cfg.chunk_frames
             mot, ph = u.motion[f0:f1], u.phones[f0:f1]
             if mot.shape[0] < f1 - f0:

@@ -126,16 +126,21 @@ def model_predictor(path: str, backend: str = "auto", threads: int | None = None
     """The model as users run it: a fresh streaming session per utterance, the card's tuned
     defaults under ``overrides`` (None: keep the card's), its default style among them."""
     from ..runtime.bundle import load_bundle
+
+    return bundle_predictor(load_bundle(path, backend=backend, threads=threads), Path(path).stem, **overrides)
+
+
+def bundle_predictor(bundle: Any, name: str = "model", **overrides: Any) -> Predictor:
+    """:func:`model_predictor` for a model already loaded (a :class:`~inference_core.runtime.bundle.ModelBundle`,
+    perhaps with an edited card); ``name`` when its card has none."""
     from ..runtime.session import StreamingSession
     from ..shared.options import SessionOptions
-
-    bundle = load_bundle(path, backend=backend, threads=threads)
 
     def run(utt: Utterance, seed: int) -> np.ndarray:
         s = StreamingSession(bundle, SessionOptions.resolve(bundle.card, {**overrides, "seed": seed}))
         return np.concatenate([s.push(utt.audio), s.flush()])
 
-    return Predictor(bundle.card.get("name", Path(path).stem), run)
+    return Predictor(bundle.card.get("name", name), run)
 
 
 def fit_amplitude_baseline(ds: Dataset, max_utts: int = 200) -> Predictor:
