@@ -93,7 +93,8 @@ def test_vtlp_range_is_checked_on_the_command_line():
 
 def test_phone_probe_trains_the_encoder(tmp_path):
     from inference_core.model.network import StreamingTalker
-    from inference_core.training.train import LossOptions, PhoneProbe, training_loss
+    from inference_core.training.probe import PhoneProbe
+    from inference_core.training.train import LossOptions, training_loss
 
     real = Dataset(_phoned_dataset(tmp_path / "real", "human"))
     cfg = ModelConfig(num_styles=2, layers=1, head_blocks=1, head_dim=64, model_dim=64, audio_dim=64)

@@ -135,7 +135,7 @@ def test_layout_is_the_networks_state_dict():
     for cfg in (ModelConfig(), ModelConfig(layers=1, head_blocks=2, num_styles=5, audio_kernels=(3, 3),
                                            audio_dilations=(1, 2), context_frames=10, num_channels=7,
                                            head_dim=64, model_dim=64, heads=2, n_mels=40, chunk_frames=6),
-                ModelConfig(audio_branch_dim=48)):
+                ModelConfig(audio_branch_dim=48, phone_bottleneck=43)):
         sd = {k: tuple(v.shape) for k, v in StreamingTalker(cfg).state_dict().items()}
         assert tensor_shapes(cfg) == sd
 

@@ -17,8 +17,8 @@ from inference_core.model.onnx_graphs import (AudioStreamStep, ConditionStep, He
 
 @pytest.fixture(scope="module", params=[{}, {"layers": 1, "heads": 2, "head_blocks": 2, "audio_kernels": (3, 5, 3),
                                               "audio_dilations": (2, 1, 4), "chunk_frames": 6},
-                                        {"audio_branch_dim": 24}],
-                ids=["shipped", "other", "audio-branch"])
+                                        {"audio_branch_dim": 24}, {"phone_bottleneck": 11}],
+                ids=["shipped", "other", "audio-branch", "phone-bottleneck"])
 def model(request) -> StreamingTalker:
     torch.manual_seed(0)
     m = StreamingTalker(ModelConfig(num_styles=2, **request.param)).eval()

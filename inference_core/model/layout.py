@@ -77,6 +77,9 @@ def tensor_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
         b = cfg.audio_branch_dim
         out.update(_conv_stack("audio.branch", b, cfg) | _linear("audio.branch_norm", b, None)
                    | _linear("audio.branch_out", d, b))
+    if cfg.phone_bottleneck:
+        out.update(_linear("audio.phone_read", cfg.phone_bottleneck, d)
+                   | _linear("audio.phone_embed", d, cfg.phone_bottleneck))
     out.update({"predictor.future_token": (d,), "predictor.null_audio": (d,),
                 "predictor.pos": (cfg.context_frames + c, d),
                 "predictor.style.weight": (max(cfg.num_styles, 1), cfg.style_dim)})

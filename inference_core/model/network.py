@@ -69,6 +69,11 @@ class AudioEncoder(nn.Module):
             self.branch_out = nn.Linear(cfg.audio_branch_dim, cfg.model_dim)
             nn.init.zeros_(self.branch_out.weight)  # the branch adds nothing until trained
             nn.init.zeros_(self.branch_out.bias)
+        if cfg.phone_bottleneck:
+            self.phone_read = nn.Linear(cfg.model_dim, cfg.phone_bottleneck)
+            self.phone_embed = nn.Linear(cfg.phone_bottleneck, cfg.model_dim)
+            nn.init.zeros_(self.phone_embed.weight)  # the bottleneck adds nothing until trained
+            nn.init.zeros_(self.phone_embed.bias)
         self.register_buffer("pool", self._pool_matrix(cfg.step_mels, cfg.chunk_frames), persistent=False)
 
     @staticmethod
@@ -94,16 +99,33 @@ class AudioEncoder(nn.Module):
         projection: what a phone read-out teaches (``scripts/pretrain_audio_branch.py``)."""
         return self.branch_norm(self.pooled(run_conv_stack(self.branch, mel.transpose(1, 2))))
 
+    def with_phones(self, feat: torch.Tensor, raw_keep: torch.Tensor | None = None
+                    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Features (B, F, d) with the phonetic bottleneck's embedding of their phone posteriors
+        added, and the read-out's logits (B, F, P); without a bottleneck, ``feat`` and None.
+        ``raw_keep`` (B,), training only: 0 hands a row the bottleneck alone (``train
+        --raw-audio-drop``), so the predictor learns to animate from what was heard as phones."""
+        if not self.cfg.phone_bottleneck:
+            return feat, None
+        logits = self.phone_read(feat)
+        raw = feat if raw_keep is None else feat * raw_keep.view(-1, 1, 1)
+        return raw + self.phone_embed(torch.softmax(logits, dim=-1)), logits
+
+    def encode(self, mel: torch.Tensor, raw_keep: torch.Tensor | None = None
+               ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """:meth:`forward`'s features and the bottleneck's phone logits (None without one)."""
+        out = self.out(self.norm(self.pooled(run_conv_stack(self.convs, mel.transpose(1, 2)))))
+        if self.cfg.audio_branch_dim:
+            out = out + self.branch_out(self.branch_features(mel))
+        return self.with_phones(out, raw_keep)
+
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
         """(B, S*step_mels + receptive_field - 1, n_mels) → (B, S*chunk_frames, model_dim).
 
         Output mel position ``i`` sees input positions ``[i, i+RF)``, i.e.
         ``left_context_mel`` frames of past and ``lookahead_mel`` of future.
         """
-        out = self.out(self.norm(self.pooled(run_conv_stack(self.convs, mel.transpose(1, 2)))))
-        if self.cfg.audio_branch_dim:
-            out = out + self.branch_out(self.branch_features(mel))
-        return out
+        return self.encode(mel)[0]
 
 
 class ConditionPredictor(nn.Module):

@@ -160,10 +160,10 @@ class AudioStreamStep(nn.Module):
         y, kept = _stream_stack(enc.convs, x, state[:, :a] if self.branch else state, self.keep)
         feat = enc.out(enc.norm(enc.pooled(y)))  # step_mels -> chunk_frames
         if not self.branch:
-            return feat, kept
+            return enc.with_phones(feat)[0], kept
         yb, kept_b = _stream_stack(enc.branch, x, state[:, a:], self.keep)
         feat = feat + enc.branch_out(enc.branch_norm(enc.pooled(yb)))
-        return feat, torch.cat([kept, kept_b], dim=1)
+        return enc.with_phones(feat)[0], torch.cat([kept, kept_b], dim=1)
 
 
 #: graph key -> the module exported for it

@@ -31,7 +31,7 @@ ARCH_FIELDS: dict[str, tuple[int, int]] = {
     "sample_rate": (4000, 192000), "fps": (1, 240), "hop": (1, 4096),
     "win_length": (1, 16384), "n_fft": (1, 16384), "n_mels": (1, 512),
     "chunk_frames": (1, 64), "lookahead_mel": (0, 256), "audio_dim": (1, 4096),
-    "audio_branch_dim": (0, 4096),
+    "audio_branch_dim": (0, 4096), "phone_bottleneck": (0, 1024),
     "context_frames": (1, 1024), "model_dim": (1, 4096), "heads": (1, 256),
     "layers": (1, 64), "style_dim": (1, 4096), "num_styles": (1, 65536),
     "head_dim": (1, 16384), "head_blocks": (1, 64), "num_channels": (1, 4096),

@@ -56,7 +56,8 @@ from ..model.network import StreamingTalker
 from . import distributed
 from .card import save_trained
 from .data import PHONE_INDEX, VTLP_RANGE, TrainingData, prepared_mel, warp_range
-from .finetune import arch_overrides, init_from, param_groups, parse_lr_mult, with_feature_norm
+from .probe import PhoneProbe, phone_loss
+from .finetune import arch_overrides, init_from, load_phone_read, param_groups, parse_lr_mult, with_feature_norm
 from ..shared.channels import MOUTH_CHANNELS
 
 #: phone classes whose frames ``--articulation-weight`` weighs more by default
@@ -93,6 +94,7 @@ class LossOptions:
     upper_distill: float = 0.0
     upper_distill_steps: int = 0
     upper_distill_temperature: float = 0.75
+    raw_audio_drop: float = 0.0
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> "LossOptions":
@@ -141,22 +143,6 @@ def corrupt_context(model: StreamingTalker, past: torch.Tensor, opt: LossOptions
     return past * (1 - drop) + rest * drop
 
 
-class PhoneProbe(torch.nn.Module):
-    """A linear read-out of the phone class from the audio features (training only).
-
-    Its loss makes the encoder's features say which phone is being spoken, in any
-    voice, beyond what the motion targets alone ask for (a /p/ and a /b/ look alike,
-    but both must be heard as lips closing). It is not part of the checkpoint."""
-
-    def __init__(self, dim: int, classes: int):
-        super().__init__()
-        self.out = torch.nn.Linear(dim, classes)
-
-    def loss(self, audio: torch.Tensor, phones: torch.Tensor) -> torch.Tensor:
-        logits = self.out(audio)
-        return torch.nn.functional.cross_entropy(logits.flatten(0, 1), phones.flatten(), ignore_index=-100)
-
-
 def training_loss(model: StreamingTalker, mel: torch.Tensor, motion: torch.Tensor, style: torch.Tensor,
                   ctx_steps: int, objective: str, mouth_mask: torch.Tensor, opt: LossOptions,
                   phones: torch.Tensor | None = None, probe: PhoneProbe | None = None,
@@ -170,7 +156,9 @@ def training_loss(model: StreamingTalker, mel: torch.Tensor, motion: torch.Tenso
     cfg = model.cfg
     C, W, K = cfg.chunk_frames, cfg.context_frames, cfg.num_channels
     dev = mel.device
-    audio = model.audio(mel)                         # (B, S*C, d)
+    raw_keep = (torch.rand(mel.shape[0], device=dev) >= opt.raw_audio_drop).float() \
+        if opt.raw_audio_drop > 0 and cfg.phone_bottleneck else None
+    audio, logits = model.audio.encode(mel, raw_keep)  # (B, S*C, d), the bottleneck's (B, S*C, P)
     x = model.normalise(motion)                      # (B, S*C, K)
     x_ctx = x
     if opt.rollout_prob > 0 and opt.rollout_steps > 0:
@@ -236,11 +224,12 @@ def training_loss(model: StreamingTalker, mel: torch.Tensor, motion: torch.Tenso
     if path is not None:
         loss = loss + opt.upper_distill * path
         obj_parts["upper_path"] = scalar(path)
-    if probe is not None and phones is not None and opt.phone_weight > 0:
-        phone_loss = probe.loss(audio, phones)
+    if (probe is not None or logits is not None) and phones is not None and opt.phone_weight > 0:
+        # the bottleneck's own read-out is the probe when the model has one
+        heard = phone_loss(logits, phones) if logits is not None else probe.loss(audio, phones)  # type: ignore[union-attr]
         if (phones != -100).any():  # a batch of utterances without phone timings adds nothing
-            loss = loss + opt.phone_weight * phone_loss
-            obj_parts["phone"] = scalar(phone_loss)
+            loss = loss + opt.phone_weight * heard
+            obj_parts["phone"] = scalar(heard)
     return loss, {"loss": scalar(loss), **parts, **obj_parts}
 
 
@@ -363,6 +352,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         f"default {','.join(ARTICULATION_CLASSES)})")
     p.add_argument("--articulation-weight", type=float, default=1.0,
                    help="loss weight on the mouth at lip closures (/p b m/) and open vowels, relative (1 = none)")
+    p.add_argument("--raw-audio-drop", type=float, default=0.0, metavar="P",
+                   help="with a phonetic bottleneck (--arch '{\"phone_bottleneck\": 43}'): the share of "
+                        "segments whose raw audio features are dropped, leaving the bottleneck alone")
+    p.add_argument("--phone-read-init", default=None, metavar="STATE",
+                   help="start a grown bottleneck's read-out from a trained phone probe (a train or "
+                        "pretrain_audio_branch.py state)")
     p.add_argument("--feature-aug", type=float, default=0.0,
                    help="share of segments whose log-mel is perturbed (VTLP, band limit, tilt, level)")
     p.add_argument("--vtlp-range", type=warp_range, default=VTLP_RANGE, metavar="LO,HI",
@@ -492,7 +487,17 @@ def main(argv: list[str] | None = None) -> int:
     model.to(args.device)
     # the starting weights (--upper-distill needs --init), taken before a resumed state replaces them
     parent = _frozen_copy(model) if args.upper_distill > 0 else None
-    probe = PhoneProbe(cfg.model_dim, len(PHONE_INDEX)).to(args.device) if args.phone_weight > 0 else None
+    if cfg.phone_bottleneck and cfg.phone_bottleneck != len(PHONE_INDEX):
+        print(f"error: the phonetic bottleneck must read the {len(PHONE_INDEX)} phone classes "
+              f"(got {cfg.phone_bottleneck})", file=sys.stderr)
+        return 2
+    if args.phone_read_init:
+        if not cfg.phone_bottleneck:
+            print("error: --phone-read-init needs a phonetic bottleneck", file=sys.stderr)
+            return 2
+        load_phone_read(model, args.phone_read_init)
+    probe = PhoneProbe(cfg.model_dim, len(PHONE_INDEX)).to(args.device) \
+        if args.phone_weight > 0 and not cfg.phone_bottleneck else None
     ema = _frozen_copy(model)
     probe_params = list(probe.parameters()) if probe is not None else []
     params = list(model.parameters()) + probe_params
