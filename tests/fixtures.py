@@ -71,3 +71,32 @@ def write_lipsync_folder(folder: Path, lines=LIPSYNC_LINES) -> Path:
         sf.write(folder / f"{name}.wav", sp.audio, 16000, subtype="PCM_16")
         (folder / f"{name}.json").write_text(json.dumps({"phones": [list(p) for p in sp.phones], "speaker": voice}))
     return folder
+
+
+def onnx_and_torch_streams(path: Path, seconds: float = 2.0) -> dict[str, np.ndarray]:
+    """A model file's frames for the same toy audio, pushed in odd-sized pieces, from its exported
+    ONNX graphs (fp32) and from torch: what a new part of the network must keep equal."""
+    from inference_core.model.onnx_export import export_onnx
+    from inference_core.runtime.bundle import load_bundle
+    from inference_core.runtime.session import SessionOptions, StreamingSession
+
+    export_onnx(path)
+    audio = syllable_audio(seconds, seed=4)[0].astype(np.float32)
+    out = {}
+    for backend in ("onnx-fp32", "torch"):
+        bundle = load_bundle(path, backend=backend)
+        session = StreamingSession(bundle, SessionOptions.resolve(bundle.card, {"seed": 1, "temperature": 0.5}))
+        frames = [session.push(audio[i:i + 2777]) for i in range(0, audio.size, 2777)] + [session.flush()]
+        out[backend] = np.concatenate(frames)
+    return out
+
+
+def without_tensors(path: Path, marker: str, out: Path) -> Path:
+    """A copy of a model file, card kept, without the tensors whose names contain ``marker``."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    with safe_open(str(path), "pt") as f:
+        meta = f.metadata()
+    save_file({k: v for k, v in load_file(str(path)).items() if marker not in k}, str(out), metadata=meta)
+    return out

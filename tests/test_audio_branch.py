@@ -1,6 +1,7 @@
 """A second audio conv stack beside the encoder (``audio_branch_dim``): a fine-tune can add it to a
-trained model without changing what the model computes, it streams in ONNX with its own state,
-and a file that declares one must hold it."""
+trained model without changing what the model computes, and train grows it (that it streams in
+ONNX with its own state, and that a file declaring one must hold it: test_phone_bottleneck.py, for
+both grown parts)."""
 
 from __future__ import annotations
 
@@ -13,11 +14,10 @@ import numpy as np
 import pytest
 import torch
 
-from fixtures import make_toy_dataset, syllable_audio
+from fixtures import make_toy_dataset
 from inference_core.model.checkpoint import base_card, save_checkpoint
 from inference_core.model.config import ModelConfig
 from inference_core.model.network import StreamingTalker
-from inference_core.runtime.session import SessionOptions, StreamingSession
 from inference_core.shared.channels import ARKIT_52
 from inference_core.training.finetune import BRANCH_PREFIX, init_from, param_groups
 
@@ -66,39 +66,6 @@ def test_a_grown_branch_starts_as_its_parent_and_only_it_gets_the_lr_factor(tmp_
     for dim in (0, 16):
         other = StreamingTalker(ModelConfig(num_styles=1, audio_branch_dim=dim, **SMALL))
         assert "another architecture" in (init_from(other, str(tmp_path / "branched.safetensors"), []) or "")
-
-
-def test_a_branched_model_streams_in_onnx_as_in_torch_and_must_hold_its_branch(tmp_path):
-    from safetensors.torch import load_file, save_file
-
-    from inference_core.model.onnx_export import export_onnx
-    from inference_core.runtime.bundle import load_bundle, random_bundle
-    from inference_core.shared.model_card import ModelFileError
-
-    b = random_bundle(seed=2, num_styles=1, audio_branch_dim=32)
-    _randomised(b.backend.model, seed=3)
-    path = tmp_path / "branched.safetensors"
-    save_checkpoint(path, b.backend.model, b.card)
-    export_onnx(path)
-    audio = syllable_audio(2.0, seed=4)[0].astype(np.float32)
-    out = {}
-    for backend in ("onnx-fp32", "torch"):
-        bundle = load_bundle(path, backend=backend)
-        session = StreamingSession(bundle, SessionOptions.resolve(bundle.card, {"seed": 1, "temperature": 0.5}))
-        frames = [session.push(audio[i:i + 2777]) for i in range(0, audio.size, 2777)] + [session.flush()]
-        out[backend] = np.concatenate(frames)
-    assert out["torch"].shape == (60, 52)
-    assert np.abs(out["onnx-fp32"] - out["torch"]).max() < 1e-3
-    # a card that declares a branch whose tensors are not in the file is refused before anything runs
-    tensors = {k: v for k, v in load_file(str(path)).items() if ".branch" not in k}
-    from safetensors import safe_open
-
-    with safe_open(str(path), "pt") as f:
-        meta = f.metadata()
-    stripped = tmp_path / "stripped.safetensors"
-    save_file(tensors, str(stripped), metadata=meta)
-    with pytest.raises(ModelFileError, match="missing tensors audio.branch"):
-        load_bundle(str(stripped), backend="torch")
 
 
 def test_train_grows_a_branch_from_an_init_model_and_records_the_lr_factors(tmp_path):

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from fixtures import make_toy_dataset, syllable_audio
+from fixtures import make_toy_dataset, onnx_and_torch_streams, without_tensors
 from inference_core.training.data import PHONE_INDEX
 from inference_core.model.checkpoint import base_card, save_checkpoint
 from inference_core.model.config import ModelConfig
@@ -96,34 +96,21 @@ def test_the_phone_loss_trains_the_bottlenecks_own_read_out_and_the_raw_drop_lea
     assert "phone" not in parts and dropped.audio.out.weight.grad.abs().sum() == 0
 
 
-def test_a_bottlenecked_model_streams_in_onnx_as_in_torch_and_must_hold_its_bottleneck(tmp_path):
-    from safetensors import safe_open
-    from safetensors.torch import load_file, save_file
-
-    from inference_core.model.onnx_export import export_onnx
+@pytest.mark.parametrize("grown, marker", [({"phone_bottleneck": P}, ".phone_"), ({"audio_branch_dim": 32}, ".branch")],
+                         ids=["phone-bottleneck", "audio-branch"])
+def test_a_grown_part_streams_in_onnx_as_in_torch_and_a_file_must_hold_it(tmp_path, grown, marker):
     from inference_core.runtime.bundle import load_bundle, random_bundle
-    from inference_core.runtime.session import SessionOptions, StreamingSession
     from inference_core.shared.model_card import ModelFileError
 
-    b = random_bundle(seed=2, num_styles=1, phone_bottleneck=P)
+    b = random_bundle(seed=2, num_styles=1, **grown)
     _randomised(b.backend.model, seed=3)
-    path = _saved(b.backend.model, tmp_path / "bottlenecked.safetensors")
-    export_onnx(path)
-    audio = syllable_audio(2.0, seed=4)[0].astype(np.float32)
-    out = {}
-    for backend in ("onnx-fp32", "torch"):
-        bundle = load_bundle(path, backend=backend)
-        session = StreamingSession(bundle, SessionOptions.resolve(bundle.card, {"seed": 1, "temperature": 0.5}))
-        frames = [session.push(audio[i:i + 2777]) for i in range(0, audio.size, 2777)] + [session.flush()]
-        out[backend] = np.concatenate(frames)
+    path = _saved(b.backend.model, tmp_path / "grown.safetensors")
+    out = onnx_and_torch_streams(path)
     assert out["torch"].shape == (60, 52)
     assert np.abs(out["onnx-fp32"] - out["torch"]).max() < 1e-3
-    tensors = {k: v for k, v in load_file(str(path)).items() if ".phone_" not in k}
-    with safe_open(str(path), "pt") as f:
-        meta = f.metadata()
-    save_file(tensors, str(tmp_path / "stripped.safetensors"), metadata=meta)
-    with pytest.raises(ModelFileError, match="missing tensors audio.phone_"):
-        load_bundle(str(tmp_path / "stripped.safetensors"), backend="torch")
+    # a card that declares the part whose tensors are not in the file is refused before anything runs
+    with pytest.raises(ModelFileError, match=f"missing tensors audio{marker}"):
+        load_bundle(str(without_tensors(path, marker, tmp_path / "stripped.safetensors")), backend="torch")
 
 
 def test_train_grows_a_bottleneck_from_a_probe_and_refuses_what_cannot_work(tmp_path):
