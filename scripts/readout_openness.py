@@ -82,9 +82,14 @@ def score(lm: ModuleType, items: list[dict[str, Any]], posteriors: Posteriors, f
             "frames_right": round(right / labelled, 4) if labelled else None}
 
 
-def model_features(model_path: str) -> Callable[[np.ndarray, int], np.ndarray]:
+#: ``--read-out`` value naming the model's own bottleneck read-out
+OWN_READ_OUT = "model"
+
+
+def model_features(model_path: str, logits: bool = False) -> Callable[[np.ndarray, int], np.ndarray]:
     """features(audio 16 kHz, n_frames) -> the audio encoder's (n_frames, model_dim) output (torch),
-    frame f at (f + 0.5) / fps, as the motion frames the model writes."""
+    frame f at (f + 0.5) / fps, as the motion frames the model writes; with ``logits``, its phonetic
+    bottleneck's phone logits (n_frames, classes) instead."""
     import torch
 
     from inference_core.audio.torch_features import TorchLogMel
@@ -103,7 +108,10 @@ def model_features(model_path: str) -> Callable[[np.ndarray, int], np.ndarray]:
         # as training reads an utterance (inference_core.training.data): silence around it, one window
         window = mel_window(padded_log_mel(audio, cfg, mel_of), cfg, lead, before + math.ceil(n / cfg.chunk_frames))
         with torch.no_grad():
-            feats = model.audio(prepared_mel(window[None], rng, cfg, 0.0))[0].numpy()
+            feats, heard = model.audio.encode(prepared_mel(window[None], rng, cfg, 0.0))
+        if logits and heard is None:
+            raise ValueError(f"{model_path} has no phonetic bottleneck to read")
+        feats = (heard if logits else feats)[0].numpy()
         first = (before - lead) * cfg.chunk_frames  # frame 0 of the utterance
         return feats[first:first + n]
 
@@ -112,10 +120,18 @@ def model_features(model_path: str) -> Callable[[np.ndarray, int], np.ndarray]:
 
 def model_posteriors(model_path: str, read_out_path: str) -> Posteriors:
     """The read-out's phone posteriors on the model's audio features, as the runtime's phonetic
-    gain computes them."""
+    gain computes them; ``read_out_path`` "model": the model's own phonetic bottleneck's."""
     from inference_core.runtime.postfilter import phone_posteriors
     from inference_core.training.phonetic import read_out_tensors
 
+    if read_out_path == OWN_READ_OUT:
+        logits = model_features(model_path, logits=True)
+
+        def own(audio: np.ndarray, n: int) -> np.ndarray:
+            z = logits(audio, n)
+            return phone_posteriors(z, np.eye(z.shape[1]), np.zeros(z.shape[1]))
+
+        return own
     weight, bias = read_out_tensors(read_out_path)
     features = model_features(model_path)
     return lambda audio, n: phone_posteriors(features(audio, n), weight, bias)
@@ -125,7 +141,8 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", required=True)
     ap.add_argument("--read-out", required=True,
-                    help="a training state with the phone probe (train's OUT.state) or pretrain_audio_branch's state")
+                    help="a training state with the phone probe (train's OUT.state) or pretrain_audio_branch's "
+                         f"state; '{OWN_READ_OUT}': the model's own phonetic bottleneck (phone_bottleneck)")
     ap.add_argument("--lipsync", required=True, help="a lip_metrics folder (NAME.wav + NAME.json)")
     ap.add_argument("--lip-metrics", default=str(LIP_METRICS_DEFAULT))
     ap.add_argument("--threads", type=int, default=None)

@@ -158,3 +158,28 @@ def test_posteriors_cover_every_frame_of_the_utterance(random_model, tmp_path):
         post = run(audio, n)
         assert post.shape == (n, len(INVENTORY))
         np.testing.assert_allclose(post.sum(1), 1.0, atol=1e-5)
+    with pytest.raises(ValueError, match="no phonetic bottleneck"):
+        ro.model_posteriors(str(random_model), ro.OWN_READ_OUT)(audio, n)
+
+
+def test_a_bottlenecked_model_is_read_by_its_own_read_out(tmp_path):
+    """``--read-out model``: the posteriors are the softmax of the bottleneck's own logits."""
+    import readout_openness as ro
+    import torch
+
+    from inference_core.data.phonemes import INVENTORY
+    from inference_core.model.checkpoint import base_card, save_checkpoint
+    from inference_core.model.config import ModelConfig
+    from inference_core.model.network import StreamingTalker
+    from inference_core.shared.channels import ARKIT_52
+
+    torch.manual_seed(0)
+    model = StreamingTalker(ModelConfig(layers=1, head_blocks=1, head_dim=32, model_dim=32, audio_dim=32,
+                                        phone_bottleneck=len(INVENTORY))).eval()
+    path = tmp_path / "pb.safetensors"
+    save_checkpoint(path, model, base_card(model.cfg, list(ARKIT_52), styles=["generic"]))
+    audio = np.random.default_rng(1).standard_normal(16000).astype(np.float32) * 0.1
+    post = ro.model_posteriors(str(path), ro.OWN_READ_OUT)(audio, 30)
+    logits = ro.model_features(str(path), logits=True)(audio, 30)
+    assert post.shape == (30, len(INVENTORY))
+    np.testing.assert_allclose(post, torch.softmax(torch.from_numpy(logits).double(), 1).numpy(), atol=1e-9)
