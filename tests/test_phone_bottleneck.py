@@ -134,6 +134,7 @@ def test_train_grows_a_bottleneck_from_a_probe_and_refuses_what_cannot_work(tmp_
 
     model, card, _ = load_checkpoint(grown)
     assert card["architecture"]["phone_bottleneck"] == P
+    assert card["training"]["phone_bottleneck"] == {"raw_audio_drop": 0.3, "read_out_from": "p0.state"}
     torch.testing.assert_close(model.audio.phone_read.weight.detach(), read_out["weight"], atol=0, rtol=0)
     r = train("--out", tmp_path / "x.safetensors", "--init", base, "--arch", json.dumps(arch),
               "--phone-read-init", tmp_path / "p0.state")

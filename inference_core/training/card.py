@@ -71,6 +71,9 @@ def save_trained(args: argparse.Namespace, sources: list[Dataset], cfg: ModelCon
                                if args.upper_distill and args.upper_distill_steps else None),
         "lr_mult": {prefix: f for prefix, f in args.lr_mult} or None,
         "phone_weight": args.phone_weight, "feature_aug": args.feature_aug,
+        "phone_bottleneck": ({"raw_audio_drop": args.raw_audio_drop,
+                              "read_out_from": Path(args.phone_read_init).name if args.phone_read_init else None}
+                             if cfg.phone_bottleneck else None),
         "vtlp_range": list(args.vtlp_range),
         "level_aug": args.level_aug, "level_aug_db": args.level_aug_db,
         "articulation_weight": args.articulation_weight,
