@@ -49,13 +49,15 @@ def openness_table(lm: ModuleType) -> np.ndarray:
 
 def score(lm: ModuleType, items: list[dict[str, Any]], posteriors: Posteriors, fps: float = 30.0) -> dict[str, Any]:
     """Expected and most-likely-phone openness against lip_metrics' target (r over the speech span,
-    duration-weighted), and the read-out's frames right."""
+    duration-weighted), and the read-out's frames right; the expected openness's r also per language
+    (lip_metrics' groups: where the lip gap's r is lowest, is it the hearing or the head?)."""
     from inference_core.audio.io import load_file
 
     table = openness_table(lm)
     index = {p: i for i, p in enumerate(INVENTORY)}
     sums = {"expected": 0.0, "most_likely": 0.0}
     seconds = right = labelled = 0.0
+    by_language: dict[str, list[float]] = {}  # language -> [r * seconds, seconds]
     for it in items:
         audio = np.asarray(load_file(str(it["wav"]), 16000), np.float32)
         dur = audio.size / 16000
@@ -70,7 +72,11 @@ def score(lm: ModuleType, items: list[dict[str, Any]], posteriors: Posteriors, f
         target = lm.openness_target(phones, t)
         centres = (np.arange(n) + 0.5) / fps
         for name, per_frame in (("expected", post @ table), ("most_likely", table[post.argmax(1)])):
-            sums[name] += lm.pearson(np.interp(t, centres, per_frame)[span], target[span]) * dur
+            r = lm.pearson(np.interp(t, centres, per_frame)[span], target[span])
+            sums[name] += r * dur
+            if name == "expected":
+                lang = by_language.setdefault(str(it["meta"].get("language", "?")), [0.0, 0.0])
+                lang[0], lang[1] = lang[0] + r * dur, lang[1] + dur
         labels = frame_labels([p[0] for p in phones], [p[1] for p in phones], [p[2] for p in phones], n, fps)
         known = np.array([index.get(lab, -1) for lab in labels])
         right += float((post.argmax(1) == known)[known >= 0].sum())
@@ -79,7 +85,8 @@ def score(lm: ModuleType, items: list[dict[str, Any]], posteriors: Posteriors, f
     return {"utterances": len(items), "seconds": round(seconds, 2),
             "expected_openness_r_speech": round(sums["expected"] / seconds, 4) if seconds else None,
             "most_likely_openness_r_speech": round(sums["most_likely"] / seconds, 4) if seconds else None,
-            "frames_right": round(right / labelled, 4) if labelled else None}
+            "frames_right": round(right / labelled, 4) if labelled else None,
+            "expected_openness_r_by_language": {k: round(v[0] / v[1], 4) for k, v in sorted(by_language.items())}}
 
 
 #: ``--read-out`` value naming the model's own bottleneck read-out

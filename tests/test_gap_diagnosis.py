@@ -105,6 +105,8 @@ def test_an_oracle_follows_the_target_and_ignorance_does_not(folder):
     knows = ro.score(lm, items, _oracle(items))
     assert knows["utterances"] == 2 and knows["frames_right"] == 1.0
     assert knows["expected_openness_r_speech"] == knows["most_likely_openness_r_speech"] > 0.9
+    langs = {str(it["meta"].get("language", "?")) for it in items}  # one language: its r is the whole's
+    assert knows["expected_openness_r_by_language"] == dict.fromkeys(langs, knows["expected_openness_r_speech"])
     backwards = ro.score(lm, items, _oracle(items, reverse=True))
     assert backwards["expected_openness_r_speech"] < knows["expected_openness_r_speech"] - 0.5
     uniform = ro.score(lm, items, lambda audio, n: np.full((n, len(INVENTORY)), 1.0 / len(INVENTORY)))
