@@ -138,6 +138,8 @@ def test_train_grows_a_bottleneck_from_a_probe_and_refuses_what_cannot_work(tmp_
     torch.testing.assert_close(model.audio.phone_read.weight.detach(), read_out["weight"], atol=0, rtol=0)
     r = train("--out", tmp_path / "x.safetensors", "--init", base, "--arch", json.dumps(arch),
               "--phone-read-init", tmp_path / "p0.state")
-    assert r.returncode == 2 and "needs a phonetic bottleneck" in r.stderr
+    assert r.returncode == 2 and "--phone-read-init needs a phonetic bottleneck" in r.stderr
+    r = train("--out", tmp_path / "z.safetensors", "--arch", json.dumps(arch), "--raw-audio-drop", "0.3")
+    assert r.returncode == 2 and "--raw-audio-drop needs a phonetic bottleneck" in r.stderr
     r = train("--out", tmp_path / "y.safetensors", "--arch", json.dumps(dict(arch, phone_bottleneck=7)))
     assert r.returncode == 2 and f"the {P} phone classes" in r.stderr

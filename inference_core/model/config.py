@@ -42,8 +42,8 @@ class ModelConfig:
     #: phone classes of a phonetic bottleneck in the encoder (0 = none): a linear read-out of the
     #: features' phone posteriors (trained by the phone loss), whose softmax is projected back and
     #: added to the features through a projection that starts at zero, so the condition predictor
-    #: is handed what was heard as phones, a code that holds across voices better than the raw
-    #: features do (stop 34: the read-out's openness r 0.58 on unheard voices, the lip gap's 0.46).
+    #: is handed what was heard as phones (stop 34: the read-out's openness r 0.58 on unheard voices,
+    #: the lip gap's 0.46). Stop 35 grew one on the bundled model: no r gained; it has none.
     phone_bottleneck: int = 0
     # AR condition predictor (transformer over the past-motion window)
     context_frames: int = 30       # W: past motion frames seen (1 s)

@@ -56,8 +56,8 @@ from ..model.network import StreamingTalker
 from . import distributed
 from .card import save_trained
 from .data import PHONE_INDEX, VTLP_RANGE, TrainingData, prepared_mel, warp_range
-from .probe import PhoneProbe, phone_loss
 from .finetune import arch_overrides, init_from, load_phone_read, param_groups, parse_lr_mult, with_feature_norm
+from .probe import PhoneProbe, phone_loss
 from ..shared.channels import MOUTH_CHANNELS
 
 #: phone classes whose frames ``--articulation-weight`` weighs more by default
@@ -224,9 +224,10 @@ def training_loss(model: StreamingTalker, mel: torch.Tensor, motion: torch.Tenso
     if path is not None:
         loss = loss + opt.upper_distill * path
         obj_parts["upper_path"] = scalar(path)
-    if (probe is not None or logits is not None) and phones is not None and opt.phone_weight > 0:
-        # the bottleneck's own read-out is the probe when the model has one
-        heard = phone_loss(logits, phones) if logits is not None else probe.loss(audio, phones)  # type: ignore[union-attr]
+    # the bottleneck's own read-out is the probe when the model has one
+    heard_logits = logits if logits is not None else probe.out(audio) if probe is not None else None
+    if heard_logits is not None and phones is not None and opt.phone_weight > 0:
+        heard = phone_loss(heard_logits, phones)
         if (phones != -100).any():  # a batch of utterances without phone timings adds nothing
             loss = loss + opt.phone_weight * heard
             obj_parts["phone"] = scalar(heard)
@@ -491,10 +492,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: the phonetic bottleneck must read the {len(PHONE_INDEX)} phone classes "
               f"(got {cfg.phone_bottleneck})", file=sys.stderr)
         return 2
-    if args.phone_read_init:
-        if not cfg.phone_bottleneck:
-            print("error: --phone-read-init needs a phonetic bottleneck", file=sys.stderr)
+    for flag, given in (("--phone-read-init", args.phone_read_init), ("--raw-audio-drop", args.raw_audio_drop)):
+        if given and not cfg.phone_bottleneck:
+            print(f"error: {flag} needs a phonetic bottleneck", file=sys.stderr)
             return 2
+    if args.phone_read_init:
         load_phone_read(model, args.phone_read_init)
     probe = PhoneProbe(cfg.model_dim, len(PHONE_INDEX)).to(args.device) \
         if args.phone_weight > 0 and not cfg.phone_bottleneck else None
