@@ -38,6 +38,8 @@ from typing import Any, Callable
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from json_report import emit  # noqa: E402
+
 TARGETS = {"bilabial_closure_rate": 0.85, "open_vowel_gap_ratio": 4.0, "gap_openness_corr_speech": 0.55,
            "rounding_ratio": 3.0}
 OPEN_SHUT_MAX = 0.15
@@ -131,10 +133,7 @@ def main(argv: list[str] | None = None) -> int:
               "confirm": {"data": args.confirm, "figures": picked["confirm"],
                           "eligible_ranked": picked["confirm_eligible_ranked"]},
               "tts_lve_mm": picked["tts_lve_mm"], "chosen": picked["chosen"]}
-    text = json.dumps(result, indent=1)
-    if args.out:
-        Path(args.out).write_text(text + "\n")
-    print(text)
+    emit(result, args.out)
     return 0
 
 

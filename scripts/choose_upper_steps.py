@@ -22,6 +22,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from json_report import emit
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -58,10 +60,7 @@ def main(argv: list[str] | None = None) -> int:
                 "threads": rs[0]["threads"]} for k, rs in runs.items()}
     result = {"budget_rtf": args.budget, "rule": "the most upper-face steps whose median rtf <= budget",
               "counts": rows, "chosen": choose({k: v["rtf_median"] for k, v in rows.items()}, args.budget)}
-    text = json.dumps(result, indent=1)
-    if args.out:
-        Path(args.out).write_text(text)
-    print(text)
+    emit(result, args.out)
     return 0
 
 

@@ -18,12 +18,13 @@ kept for choosing sampler settings); gains clipped to 0.5..2.5; running mean ove
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from json_report import emit  # noqa: E402
 
 
 
@@ -64,9 +65,7 @@ def main(argv: list[str] | None = None) -> int:
            "data": args.lipsync, "utterances": len(items),
            "speakers": sorted({str(it["meta"].get("speaker")) for it in items}),
            "settings": {k: v for k, v in settings.items() if k != "seed"}, "model": Path(args.model).name}
-    text = json.dumps(out, indent=2)
-    Path(args.out).write_text(text + "\n")
-    print(text)
+    emit(out, args.out, indent=2)
     return 0
 
 

@@ -24,13 +24,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from json_report import emit  # noqa: E402
 
 from inference_core.training.phonetic import FIGURES, choose, phonetic_spec, phonetic_tensors, read_out_tensors  # noqa: E402
 
@@ -111,9 +112,7 @@ def main(argv: list[str] | None = None) -> int:
            "chosen": None if chosen is None else {
                **phonetic_spec(chosen["beta"], chosen["floor"], args.ceiling, args.mean_seconds, args.mode),
                "figures": chosen["figures"]}}
-    text = json.dumps(out, indent=2)
-    Path(args.out).write_text(text + "\n")
-    print(text)
+    emit(out, args.out, indent=2)
     return 0
 
 

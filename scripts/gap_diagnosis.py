@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -32,6 +31,8 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from json_report import emit  # noqa: E402
 
 from inference_core.data.phonemes import CLASSES, VOWELS  # noqa: E402
 from inference_core.shared.channels import ARKIT_52  # noqa: E402
@@ -187,10 +188,7 @@ def main(argv: list[str] | None = None) -> None:
     model = utterance_gaps(lm, items, model_weights(args.model, threads=args.threads), caches["model"], lm.DEFAULT_ICT)
     teacher = utterance_gaps(lm, items, teacher_weights(), caches["teacher"], lm.DEFAULT_ICT)
     report = {"model": args.model, "lipsync": args.lipsync, "utterances": len(items), **diagnose(lm, model, teacher)}
-    text = json.dumps(report, indent=1)
-    if args.out:
-        args.out.write_text(text + "\n")
-    print(text)
+    emit(report, args.out)
 
 
 if __name__ == "__main__":

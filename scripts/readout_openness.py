@@ -21,7 +21,6 @@ causal convolutions and 40 ms look-ahead the stream uses, read without the strea
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from pathlib import Path
@@ -32,6 +31,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from json_report import emit  # noqa: E402
 
 from gap_diagnosis import load_lip_metrics  # noqa: E402
 
@@ -162,10 +163,7 @@ def main(argv: list[str] | None = None) -> None:
     lm = load_lip_metrics(args.lip_metrics)
     report = {"model": args.model, "read_out": args.read_out, "data": args.lipsync,
               **score(lm, load_items(args.lipsync), model_posteriors(args.model, args.read_out))}
-    text = json.dumps(report, indent=1)
-    if args.out:
-        Path(args.out).write_text(text)
-    print(text)
+    emit(report, args.out)
 
 
 if __name__ == "__main__":

@@ -44,6 +44,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from json_report import emit  # noqa: E402
+
 
 UPPER_KEYS = ("blinks_per_minute", "blink_completeness", "blinks_per_minute_reference",
               "blink_completeness_reference", "upper_fdd", "upper_std_ratio")
@@ -191,10 +193,7 @@ def main(argv: list[str] | None = None) -> int:
             out["best"]["temperature_upper"] = chosen["temperature_upper"]
         if args.steps_upper is not None:
             out["best"]["steps_upper"] = args.steps_upper
-    text = json.dumps(out, indent=1)
-    if args.out:
-        Path(args.out).write_text(text + "\n")
-    print(text)
+    emit(out, args.out)
     return 0
 
 
